@@ -1,11 +1,15 @@
-"""The one Celery app. Node tasks go to `node.<name>`, everything else to `controller`."""
+"""The controller's Celery app. Node tasks go to `node.<name>`, everything else to
+`controller` (see ciaoweb.taskrouting)."""
 
 import os
 
 from celery import Celery
 
+from ciaoweb.taskrouting import CELERY_COMMON
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ciaoweb.settings")
 
 app = Celery("ciaoweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["ciaoweb.orchestration", "ciaoweb.agent"], related_name="tasks")
+app.conf.update(CELERY_COMMON)
+app.autodiscover_tasks(["ciaoweb.orchestration"], related_name="tasks")

@@ -145,13 +145,8 @@ CHANNEL_LAYERS = {
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
-CELERY_TASK_ALWAYS_EAGER = False
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "controller"
-CELERY_TASK_IGNORE_RESULT = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# The rest of the Celery settings are shared with the agents: ciaoweb.taskrouting.
 # Disabled in unit tests, where no broker is running: tasks are then only recorded.
 CIAO_DISPATCH = os.environ.get("CIAO_DISPATCH", "celery")
 

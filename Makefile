@@ -1,0 +1,41 @@
+# The whole set-up is two commands: `make demo` and `make test`.
+PY := .venv/bin/python
+PG_URL := postgres://postgres@127.0.0.1:5432/ciaoweb
+# PostgreSQL when one answers on this machine, else the embedded SQLite default.
+DB_URL := $(or $(DATABASE_URL),$(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo $(PG_URL)))
+
+.PHONY: bootstrap demo test test-fast lint format bench soak clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+demo: bootstrap
+	@scripts/services.sh || true
+	$(PY) manage.py demo
+
+test: bootstrap
+	@scripts/services.sh
+	DATABASE_URL=$(DB_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: bootstrap
+	DATABASE_URL=$(DB_URL) $(PY) -m pytest -m "not e2e and not browser" $(PYTEST_ARGS)
+
+lint: bootstrap
+	.venv/bin/ruff check ciaoweb simulator tests
+	.venv/bin/ruff format --check ciaoweb simulator tests
+
+format: bootstrap
+	.venv/bin/ruff format ciaoweb simulator tests
+	.venv/bin/ruff check --fix ciaoweb simulator tests
+
+bench: bootstrap
+	@scripts/services.sh
+	DATABASE_URL=$(DB_URL) $(PY) -m bench
+
+soak: bootstrap
+	@scripts/services.sh
+	DATABASE_URL=$(DB_URL) CIAO_SOAK=1 $(PY) -m pytest tests/reliability -m soak $(PYTEST_ARGS)
+
+# Removes everything the simulator made, even after a crash (by the `ciao` prefix and pid files).
+clean: bootstrap
+	$(PY) -m simulator clean
