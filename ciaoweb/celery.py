@@ -13,3 +13,10 @@ app = Celery("ciaoweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(CELERY_COMMON)
 app.autodiscover_tasks(["ciaoweb.orchestration"], related_name="tasks")
+
+app.conf.beat_schedule = {
+    "check-heartbeats": {
+        "task": "controller.check_heartbeats",
+        "schedule": float(os.environ.get("CIAO_HEARTBEAT_INTERVAL", "5")),
+    },
+}

@@ -19,3 +19,11 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped under CIAO_REQUIRE_SIM=1, which forbids skips: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _record_node_tasks(request, settings):
+    """In-process tests have no agents: node tasks are recorded, not sent to a broker."""
+    if request.node.get_closest_marker("e2e") is None:
+        settings.CIAO_DISPATCH = "record"
+    yield

@@ -1,0 +1,149 @@
+"""Managed DHCP/DNS servers on a network node (the role ciao called a CNCI).
+
+Each `controller`/`dynamic` network gets one dnsmasq in its own namespace, reached
+through a VF of the network node on the network's VLAN, listening on the address the
+controller reserved for it (the network's last usable one). Reservations follow the controller's desired state without restarts;
+lease events are read back from each server's events file and forwarded.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .dhcp.events import LeaseEventReader
+from .dhcp.server import DhcpServer, DhcpServerSpec, Reservation
+from .drivers.base import DriverError, OwnershipError, VfConfig, VfDriver
+from .runtime import InstanceRuntime
+
+log = logging.getLogger(__name__)
+
+SERVER_IFNAME = "eth0"
+EVENT_POLL_SECONDS = 0.02
+
+
+def server_owner(network_id: str) -> str:
+    """The VF owner id of a network's DHCP server (attachments use their own ids)."""
+    return f"dhcp-{network_id}"
+
+
+def _runtime_name(network_id: str) -> str:
+    return f"dhcp-{str(network_id).replace('-', '')[:12]}"
+
+
+class DhcpServers:
+    def __init__(self, state_dir: str, driver: VfDriver, runtime: InstanceRuntime) -> None:
+        self.state_dir = Path(state_dir)
+        self.driver = driver
+        self.runtime = runtime
+
+    def _server(self, spec: dict[str, Any], netns: str) -> DhcpServer:
+        return DhcpServer(
+            DhcpServerSpec(
+                network_id=spec["network_id"],
+                netns=netns,
+                interface=SERVER_IFNAME,
+                cidr=spec["cidr"],
+                gateway=spec["gateway"],
+                ipam=spec["ipam"],
+                dns_domain=spec["dns_domain"],
+                lease_time=spec.get("lease_time", 3600),
+            ),
+            self.state_dir,
+        )
+
+    def ensure(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Namespace, VF on the VLAN, address, dnsmasq running, reservations exact."""
+        network_id = spec["network_id"]
+        try:
+            netns = self.runtime.create(_runtime_name(network_id), "container")
+            vf = spec["vf"]
+            config = VfConfig(mac=spec["mac"], vlan=spec["vlan"] or 0)
+            self.driver.setup_vf(vf["pf"], vf["index"], server_owner(network_id), config, netns,
+                                 SERVER_IFNAME)
+            prefix = ipaddress.IPv4Network(spec["cidr"]).prefixlen
+            for args in (
+                ["addr", "replace", f"{spec['server_ip']}/{prefix}", "dev", SERVER_IFNAME],
+                ["link", "set", SERVER_IFNAME, "up"],
+            ):
+                subprocess.run(["ip", "-n", netns, *args], check=True, capture_output=True)
+            server = self._server(spec, netns)
+            restarted = server.ensure_running()
+            server.set_reservations(
+                Reservation(r["mac"], r["ip"], r.get("hostname")) for r in spec["reservations"]
+            )
+        except (DriverError, subprocess.CalledProcessError, OSError) as exc:
+            return {"ok": False, "error": str(exc), "netns": "", "restarted": False}
+        return {"ok": True, "error": "", "netns": netns, "restarted": restarted}
+
+    def remove(self, spec: dict[str, Any]) -> None:
+        network_id = spec["network_id"]
+        server_dir = self.state_dir / f"dhcp-{network_id}"
+        if server_dir.exists():
+            DhcpServer(
+                DhcpServerSpec(network_id=network_id, netns="ciao-x", interface=SERVER_IFNAME,
+                               cidr=spec["cidr"]),
+                self.state_dir,
+            ).remove()
+        if spec.get("vf"):
+            try:
+                self.driver.release_vf(spec["vf"]["pf"], spec["vf"]["index"], server_owner(network_id))
+            except OwnershipError:
+                log.warning("DHCP VF of %s now owned by someone else: left alone", network_id)
+        self.runtime.delete(_runtime_name(network_id))
+
+    def reconcile(self, desired: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every desired server running with its reservations; unknown servers removed."""
+        corrections = []
+        wanted = {spec["network_id"] for spec in desired}
+        for spec in desired:
+            outcome = self.ensure(spec)
+            if outcome["restarted"]:
+                corrections.append({"kind": "dhcp.restarted", "network_id": spec["network_id"],
+                                    "message": "dnsmasq was not running: restarted with its leases"})
+            elif not outcome["ok"]:
+                corrections.append({"kind": "dhcp.failed", "network_id": spec["network_id"],
+                                    "message": outcome["error"]})
+        for server_dir in self.state_dir.glob("dhcp-*"):
+            network_id = server_dir.name.removeprefix("dhcp-")
+            if network_id not in wanted and (server_dir / "dnsmasq.pid").exists():
+                DhcpServer(
+                    DhcpServerSpec(network_id=network_id, netns="ciao-x",
+                                   interface=SERVER_IFNAME, cidr="10.0.0.0/8"),
+                    self.state_dir,
+                ).stop()
+                corrections.append({"kind": "dhcp.orphan_stopped", "network_id": network_id,
+                                    "message": "stopped a DHCP server of a network that is gone"})
+        return corrections
+
+    def lease_events(self, stop: threading.Event) -> Iterator[dict[str, Any]]:
+        """Yield lease events of every server on this node as dnsmasq reports them."""
+        readers: dict[str, LeaseEventReader] = {}
+        while not stop.is_set():
+            for events_file in self.state_dir.glob("dhcp-*/events.jsonl"):
+                network_id = events_file.parent.name.removeprefix("dhcp-")
+                reader = readers.get(network_id)
+                if reader is None:
+                    reader = readers[network_id] = LeaseEventReader(events_file, _offset(events_file))
+                for event in reader.read_new():
+                    yield {"network_id": network_id, "action": event.action, "mac": event.mac,
+                           "ip": event.ip, "hostname": event.hostname, "expires": event.expires,
+                           "time": event.time}
+                    _save_offset(events_file, reader.offset)
+            stop.wait(EVENT_POLL_SECONDS)
+
+
+def _offset(events_file: Path) -> int:
+    try:
+        return int((events_file.parent / "events.offset").read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def _save_offset(events_file: Path, offset: int) -> None:
+    (events_file.parent / "events.offset").write_text(str(offset))

@@ -1,0 +1,229 @@
+"""What a node agent does, independent of Celery: apply instance specs with a VF driver,
+an instance runtime and a DHCP client, and reconcile actual state against desired.
+
+Specs are the plain dicts of docs/architecture.md. Every operation is idempotent and
+keyed by attachment id, so a redelivered task or a reconcile pass is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+from .drivers.base import DriverError, OwnershipError, VfConfig, VfDriver
+from .names import instance_netns, runtime_name
+from .runtime import InstanceRuntime
+
+log = logging.getLogger(__name__)
+
+IPAM_CONTROLLER, IPAM_DYNAMIC, IPAM_UNDERLAY = "controller", "dynamic", "underlay"
+KIND_CONTAINER, KIND_VM = "container", "vm"
+SOURCE_FOR_IPAM = {IPAM_CONTROLLER: "controller", IPAM_DYNAMIC: "dhcp", IPAM_UNDERLAY: "underlay"}
+
+
+@dataclass
+class AttachmentResult:
+    attachment_id: str
+    state: str
+    ip: str | None = None
+    ip_source: str | None = None
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass
+class InstanceResult:
+    instance_id: str
+    generation: int
+    host: str
+    ok: bool
+    netns: str = ""
+    error: str = ""
+    attachments: list[AttachmentResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.__dict__.copy()
+        data["attachments"] = [a.to_dict() for a in self.attachments]
+        return data
+
+
+class NodeAgent:
+    def __init__(
+        self,
+        node: str,
+        driver: VfDriver,
+        runtime: InstanceRuntime,
+        dhcp_client,
+        physnet_of_pf: dict[str, str] | None = None,
+    ) -> None:
+        self.node = node
+        self.driver = driver
+        self.runtime = runtime
+        self.dhcp_client = dhcp_client
+
+    # --- inventory ---------------------------------------------------------------
+
+    def inventory(self, network_node: bool) -> dict[str, Any]:
+        pfs = []
+        for pf in self.driver.discover():
+            pfs.append(
+                {
+                    "name": pf.name,
+                    "pci_address": pf.pci_address,
+                    "physnet": pf.physnet,
+                    "total_vfs": pf.total_vfs,
+                    "num_vfs": pf.num_vfs,
+                    "vfs": [
+                        {
+                            "index": vf.index,
+                            "pci_address": vf.pci_address,
+                            "netdev": vf.netdev or "",
+                            "mac": vf.config.mac if vf.config else "",
+                            "vlan": vf.config.vlan if vf.config else 0,
+                        }
+                        for vf in pf.vfs
+                    ],
+                }
+            )
+        return {"host": self.node, "is_network_node": network_node, "pfs": pfs}
+
+    def owners(self) -> dict[str, str]:
+        """`"pf/index" -> attachment id` for every VF this node has handed out."""
+        return {f"{pf}/{index}": owner for (pf, index), owner in self.driver.owners().items()}
+
+    # --- instances -----------------------------------------------------------------
+
+    def ensure_instance(self, spec: dict[str, Any]) -> InstanceResult:
+        """Make the instance exist here with exactly the spec's attachments."""
+        name = runtime_name(spec["instance_id"], self.node)
+        result = InstanceResult(spec["instance_id"], spec["generation"], self.node, ok=True)
+        try:
+            result.netns = self.runtime.create(name, spec["kind"])
+        except Exception as exc:  # noqa: BLE001 - reported to the controller as the reason
+            return self._failed(result, f"cannot create instance namespace: {exc}")
+        plugged: list[dict[str, Any]] = []
+        for att in spec["attachments"]:
+            if not att.get("vf"):
+                continue  # primary overlay: not provisioned by the VF driver
+            try:
+                self._plug(att, result.netns)
+                plugged.append(att)
+            except DriverError as exc:
+                for done in plugged:  # roll back this call's VFs, guarded by owner
+                    self._unplug(done)
+                return self._failed(result, f"{att['ifname']}: {exc}")
+        for att in spec["attachments"]:
+            result.attachments.append(self._address(spec["kind"], att, result.netns))
+        if spec.get("announce"):
+            for att in plugged:
+                self._announce(result.netns, att)
+        return result
+
+    def release_instance(self, spec: dict[str, Any]) -> InstanceResult:
+        """Unplug and reset the listed attachments' VFs; delete the namespace."""
+        result = InstanceResult(spec["instance_id"], spec["generation"], self.node, ok=True)
+        errors = []
+        for att in spec["attachments"]:
+            if att.get("vf"):
+                try:
+                    self._unplug(att)
+                except DriverError as exc:
+                    errors.append(f"{att['ifname']}: {exc}")
+            result.attachments.append(AttachmentResult(att["attachment_id"], state="released"))
+        try:
+            self.runtime.delete(runtime_name(spec["instance_id"], self.node))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"namespace: {exc}")
+        if errors:
+            result.ok, result.error = False, "; ".join(errors)
+        return result
+
+    def _plug(self, att: dict[str, Any], netns: str) -> None:
+        vf = att["vf"]
+        config = VfConfig(mac=att["mac"], vlan=att["vlan"] or 0, spoofchk=True, trust=False)
+        self.driver.setup_vf(vf["pf"], vf["index"], att["attachment_id"], config, netns, att["ifname"])
+        args = ["ip", "-n", netns, "link", "set", att["ifname"]]
+        if att.get("mtu"):
+            args += ["mtu", str(att["mtu"])]
+        subprocess.run(args + ["up"], check=True, capture_output=True)
+
+    def _unplug(self, att: dict[str, Any]) -> None:
+        vf = att["vf"]
+        try:
+            self.driver.release_vf(vf["pf"], vf["index"], att["attachment_id"])
+        except OwnershipError:
+            # Someone else owns it now: a late release must never reset their VF.
+            log.warning("VF %s/%s not released: owned by another attachment", vf["pf"], vf["index"])
+
+    def _address(self, kind: str, att: dict[str, Any], netns: str) -> AttachmentResult:
+        """Containers run DHCP on their VFs; a VM's guest does its own, so we say nothing."""
+        res = AttachmentResult(att["attachment_id"], state="up")
+        if not att.get("vf"):
+            return res
+        if kind == KIND_VM:
+            return res
+        try:
+            lease = self.dhcp_client(netns, att["ifname"], hostname=att.get("hostname"))
+        except Exception as exc:  # noqa: BLE001
+            res.state, res.error = "error", f"DHCP on {att['ifname']} failed: {exc}"
+            return res
+        res.ip, res.ip_source = lease, SOURCE_FOR_IPAM[att["ipam"]]
+        return res
+
+    def _announce(self, netns: str, att: dict[str, Any]) -> None:
+        """Gratuitous ARP after a move so switches and peers relearn at once."""
+        if not att.get("ip"):
+            return
+        subprocess.run(
+            ["ip", "netns", "exec", netns, "busybox", "arping", "-U", "-c", "1", "-w", "1",
+             "-I", att["ifname"], att["ip"]],
+            capture_output=True,
+        )
+
+    @staticmethod
+    def _failed(result: InstanceResult, error: str) -> InstanceResult:
+        result.ok, result.error = False, error
+        return result
+
+    # --- reconciliation ----------------------------------------------------------------
+
+    def reconcile(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
+        """Release the VFs the controller found orphaned (each guarded by the owner this
+        node reported) and restore drifted MAC/VLAN on the VFs that are rightly owned."""
+        corrections = []
+        for item in plan.get("release", []):
+            pf, index = item["vf"].rsplit("/", 1)
+            try:
+                released = self.driver.release_vf(pf, int(index), item["owner"])
+            except DriverError as exc:
+                corrections.append({"kind": "vf.release_failed", "vf": item["vf"],
+                                    "owner": item["owner"], "message": str(exc)})
+                continue
+            if released:
+                corrections.append({"kind": "vf.orphan_released", "vf": item["vf"],
+                                    "owner": item["owner"],
+                                    "message": f"released VF {item['vf']} held by stale owner "
+                                    f"{item['owner']}"})
+        for key, want in plan.get("configs", {}).items():
+            pf, index = key.rsplit("/", 1)
+            try:
+                current = self.driver.vf_state(pf, int(index))
+                config = current.config
+                if config is None or (config.mac, config.vlan) == (want["mac"], want["vlan"]):
+                    continue
+                self.driver.apply_vf_config(pf, int(index), want["owner"],
+                                            config.with_(mac=want["mac"], vlan=want["vlan"]))
+            except DriverError as exc:
+                corrections.append({"kind": "vf.restore_failed", "vf": key, "message": str(exc)})
+                continue
+            corrections.append({"kind": "vf.drift_restored", "vf": key,
+                                "message": f"VF {key} had {config.mac}/vlan {config.vlan}, "
+                                f"restored {want['mac']}/vlan {want['vlan']}"})
+        return corrections
+
+    def netns_of(self, instance_id: str) -> str:
+        return instance_netns(runtime_name(instance_id, self.node))

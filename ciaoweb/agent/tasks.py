@@ -1,0 +1,64 @@
+"""Node-queue Celery tasks: thin wrappers that apply a spec and report the result.
+
+Results go back as tasks on the controller queue (by name: the agent never imports the
+controller). Transient driver errors are retried with backoff; everything else becomes
+a reported error with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ciaoweb import taskrouting as names
+
+from .app import app
+from .drivers.base import TransientError
+from .wiring import node_agent, dhcp_servers
+
+log = logging.getLogger(__name__)
+
+RETRY = {
+    "autoretry_for": (TransientError,),
+    "retry_backoff": 0.2,
+    "retry_backoff_max": 5,
+    "retry_jitter": True,
+    "max_retries": 6,
+}
+
+
+def report(task_name: str, **kwargs: Any) -> None:
+    app.send_task(task_name, kwargs=kwargs)
+
+
+@app.task(name=names.ENSURE_INSTANCE, **RETRY)
+def ensure_instance(node: str, spec: dict) -> None:
+    result = node_agent().ensure_instance(spec)
+    report(names.INSTANCE_APPLIED, node=node, result=result.to_dict(), context=spec.get("context", {}))
+
+
+@app.task(name=names.RELEASE_INSTANCE, **RETRY)
+def release_instance(node: str, spec: dict) -> None:
+    result = node_agent().release_instance(spec)
+    report(names.INSTANCE_RELEASED, node=node, result=result.to_dict(), context=spec.get("context", {}))
+
+
+@app.task(name=names.ENSURE_DHCP_SERVER, **RETRY)
+def ensure_dhcp_server(node: str, spec: dict) -> None:
+    outcome = dhcp_servers().ensure(spec)
+    report(names.DHCP_SERVER_APPLIED, node=node, network_id=spec["network_id"], **outcome)
+
+
+@app.task(name=names.REMOVE_DHCP_SERVER, **RETRY)
+def remove_dhcp_server(node: str, spec: dict) -> None:
+    dhcp_servers().remove(spec)
+    report(names.DHCP_SERVER_APPLIED, node=node, network_id=spec["network_id"], ok=True,
+           error="", netns="", restarted=False, removed=True)
+
+
+@app.task(name=names.RECONCILE, **RETRY)
+def reconcile(node: str, desired: dict) -> None:
+    corrections = node_agent().reconcile(desired)
+    corrections += dhcp_servers().reconcile(desired.get("dhcp_servers", []))
+    for correction in corrections:
+        report(names.AGENT_EVENT, node=node, event=correction)

@@ -1,0 +1,64 @@
+"""Builds the agent's parts from its configuration, once per process.
+
+Celery's prefork pool forks after the main process has used them, so everything is
+rebuilt in a child (sockets and locks must not be shared across a fork).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from .config import AgentConfig
+from .dhcp.client import obtain_lease
+from .node import NodeAgent
+from .runtime import NetnsRuntime, SimRuntime
+
+
+@functools.cache
+def _parts(pid: int) -> tuple[NodeAgent, object]:
+    from .cnci import DhcpServers
+
+    config = AgentConfig.from_env()
+    if config.driver == "sim":
+        from simulator import Simulator
+
+        from .drivers.sim import sim_driver
+
+        sim = Simulator.load(config.sim_name)
+        driver = sim_driver(
+            config.sim_name,
+            config.node,
+            state_dir=config.state_dir,
+            physnets=config.physical_device_mappings or None,
+            exclude=config.exclude_devices or None,
+            sim=sim,
+        )
+        runtime = SimRuntime(sim, config.node)
+    else:
+        from .drivers.sriov import SriovDriver
+
+        driver = SriovDriver(
+            node=config.node,
+            state_dir=config.state_dir,
+            physnets=config.physical_device_mappings or None,
+            exclude=config.exclude_devices or None,
+        )
+        runtime = NetnsRuntime()
+    hook_dir = Path(config.state_dir) / "hooks"
+    hook_dir.mkdir(parents=True, exist_ok=True)
+
+    def dhcp_client(netns: str, ifname: str, hostname: str | None = None) -> str:
+        return obtain_lease(netns, ifname, hook_dir=hook_dir, hostname=hostname).ip
+
+    agent = NodeAgent(config.node, driver, runtime, dhcp_client)
+    return agent, DhcpServers(config.state_dir, driver, runtime)
+
+
+def node_agent() -> NodeAgent:
+    return _parts(os.getpid())[0]
+
+
+def dhcp_servers():
+    return _parts(os.getpid())[1]

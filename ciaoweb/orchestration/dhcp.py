@@ -1,0 +1,78 @@
+"""Placing managed DHCP/DNS servers: one per `controller`/`dynamic` SR-IOV network, on a
+network node with a free VF on the network's physnet."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from django.db import transaction
+
+from ciaoweb import taskrouting as names
+from ciaoweb.instances.macs import new_mac
+from ciaoweb.instances.scheduler import place
+from ciaoweb.inventory.choices import HostState, VfState
+from ciaoweb.inventory.models import Host
+from ciaoweb.networks.models import Network
+
+from . import sender
+from .choices import DhcpServerState
+from .models import DhcpServer
+from .specs import dhcp_server_spec, managed
+
+log = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def _place(network: Network) -> DhcpServer | None:
+    existing = DhcpServer.objects.select_for_update().filter(network_key=network.pk).first()
+    if existing is not None:
+        return existing
+    nodes = Host.objects.filter(is_network_node=True, state=HostState.ONLINE).order_by("name")
+    for node in nodes:
+        try:
+            placement = place(Counter({network.physnet: 1}), host=node)
+        except Exception:  # noqa: BLE001 - this node is full: try the next one
+            continue
+        vf = placement.take(network.physnet)
+        mac = new_mac()
+        vf.state, vf.mac, vf.vlan = VfState.IN_USE, mac, network.vlan
+        vf.save(update_fields=["state", "mac", "vlan", "updated"])
+        return DhcpServer.objects.create(
+            network_key=network.pk, network=network, host=node, vf=vf, mac=mac
+        )
+    log.warning("no online network node with a free VF on %s for %s", network.physnet, network)
+    return None
+
+
+def ensure_server(network_id) -> DhcpServer | None:
+    """Place the network's server if it has none, then (re)send its spec."""
+    network = Network.objects.filter(pk=network_id).first()
+    if network is None or not managed(network):
+        return None
+    server = _place(network)
+    if server is None:
+        return None
+    server = DhcpServer.objects.select_related("host", "vf__pf").get(pk=server.pk)
+    sender.send(
+        sender.signature(names.ENSURE_DHCP_SERVER, server.host.name,
+                         spec=dhcp_server_spec(server, network))
+    )
+    return server
+
+
+def servers_for_node(host: Host) -> list[dict]:
+    """Specs of every server a network node must run (for its reconcile)."""
+    specs = []
+    for server in DhcpServer.objects.filter(host=host).select_related("network", "vf__pf"):
+        if server.network is not None and server.state != DhcpServerState.REMOVING:
+            specs.append(dhcp_server_spec(server, server.network))
+    return specs
+
+
+def place_missing_servers() -> None:
+    """Networks created before any network node registered get their server now."""
+    placed = DhcpServer.objects.values_list("network_key", flat=True)
+    for network in Network.objects.exclude(pk__in=placed):
+        if managed(network):
+            ensure_server(network.pk)

@@ -1,0 +1,127 @@
+"""Plain-dict specs sent to node agents (docs/architecture.md): what a node must make
+true, with every value the agent needs so it never asks the database."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+from ciaoweb.instances.models import Attachment, Instance
+from ciaoweb.inventory.models import VirtualFunction
+from ciaoweb.networks.choices import Ipam, NetworkKind
+from ciaoweb.networks.ipam import dhcp_reservations
+from ciaoweb.networks.models import Network
+
+from .models import DhcpServer
+
+
+def vf_spec(vf: VirtualFunction | None) -> dict[str, Any] | None:
+    if vf is None:
+        return None
+    return {"id": str(vf.pk), "pf": vf.pf.name, "index": vf.index, "pci_address": vf.pci_address}
+
+
+def attachment_spec(attachment: Attachment, vf: VirtualFunction | None) -> dict[str, Any]:
+    network = attachment.network
+    return {
+        "attachment_id": str(attachment.pk),
+        "network_id": str(network.pk),
+        "ifname": attachment.ifname,
+        "mac": attachment.mac,
+        "ip": attachment.ip,
+        "prefixlen": ipaddress.IPv4Network(network.cidr).prefixlen,
+        "gateway": network.gateway,
+        "ipam": network.ipam,
+        "kind": network.kind,
+        "vlan": network.vlan or 0,
+        "physnet": network.physnet,
+        "mtu": network.mtu,
+        "dns_domain": network.dns_domain,
+        "hostname": attachment.instance.name,
+        "vf": vf_spec(vf) if network.kind == NetworkKind.SRIOV else None,
+    }
+
+
+def _attachments(instance: Instance) -> list[Attachment]:
+    return list(
+        instance.attachments.select_related("network", "vf__pf", "instance").order_by("ifname")
+    )
+
+
+def instance_spec(
+    instance: Instance,
+    purpose: str,
+    *,
+    vfs: dict | None = None,
+    context: dict | None = None,
+    announce: bool = False,
+) -> dict[str, Any]:
+    """The instance as its host must have it. `vfs` overrides attachment -> VF (the old
+    VFs when unplugging a migration's source)."""
+    vfs = vfs or {}
+    return {
+        "instance_id": str(instance.pk),
+        "name": instance.name,
+        "kind": instance.kind,
+        "tenant_id": str(instance.tenant_id),
+        "generation": instance.generation,
+        "announce": announce,
+        "attachments": [
+            attachment_spec(a, vfs.get(a.pk, a.vf)) for a in _attachments(instance)
+        ],
+        "context": {"purpose": purpose, **(context or {})},
+    }
+
+
+def dhcp_server_spec(server: DhcpServer, network: Network) -> dict[str, Any]:
+    return {
+        "network_id": str(server.network_key),
+        "cidr": network.cidr,
+        "gateway": network.gateway,
+        "server_ip": network.dhcp_server_ip,
+        "ipam": network.ipam,
+        "dns_domain": network.dns_domain or "ciao.local",
+        "vlan": network.vlan or 0,
+        "mtu": network.mtu,
+        "mac": server.mac,
+        "vf": vf_spec(server.vf),
+        "reservations": dhcp_reservations(network),
+    }
+
+
+def removal_spec(server: DhcpServer, cidr: str = "10.0.0.0/8") -> dict[str, Any]:
+    return {"network_id": str(server.network_key), "cidr": cidr, "vf": vf_spec(server.vf)}
+
+
+def reconcile_plan(host_id, reported_owners: dict[str, str]) -> dict[str, Any]:
+    """What a node must correct, judged from the owners it reported (`"pf/index" -> owner`).
+
+    Only VFs the node itself reported are released, and each release names the owner it
+    reported, so a VF claimed after the report can never be reset by this plan.
+    """
+    desired: dict[str, dict[str, Any]] = {}
+    for a in Attachment.objects.filter(vf__pf__host_id=host_id).select_related("vf__pf", "network"):
+        desired[f"{a.vf.pf.name}/{a.vf.index}"] = {
+            "owner": str(a.pk), "mac": a.mac, "vlan": a.network.vlan or 0,
+        }
+    for s in DhcpServer.objects.filter(host_id=host_id).select_related("vf__pf", "network"):
+        desired[f"{s.vf.pf.name}/{s.vf.index}"] = {
+            "owner": f"dhcp-{s.network_key}", "mac": s.mac,
+            "vlan": (s.network.vlan or 0) if s.network else 0,
+        }
+    release = [
+        {"vf": key, "owner": owner}
+        for key, owner in reported_owners.items()
+        if desired.get(key, {}).get("owner") != owner
+    ]
+    configs = {key: want for key, want in desired.items() if reported_owners.get(key) == want["owner"]}
+    return {"release": release, "configs": configs}
+
+
+def managed(network: Network) -> bool:
+    return network.kind == NetworkKind.SRIOV and network.ipam in Ipam.MANAGED
+
+
+def managed_networks(networks: Iterable[Network]) -> list[Network]:
+    return [n for n in networks if managed(n)]
