@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "ciaoweb.core",
     "ciaoweb.tenancy",
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "ciaoweb.events",
     "ciaoweb.orchestration",
     "ciaoweb.dashboard",
+    "ciaoweb.localcluster",
 ]
 
 MIDDLEWARE = [
@@ -130,6 +132,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI served from our own static files: the dashboard works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -5,6 +5,7 @@ In CI (`CIAO_REQUIRE_SIM=1`) a skipped test is a failed test: a missing prerequi
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +28,51 @@ def _record_node_tasks(request, settings):
     if request.node.get_closest_marker("e2e") is None:
         settings.CIAO_DISPATCH = "record"
     yield
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _fresh_database_url(name: str) -> str:
+    """A dedicated PostgreSQL database for the cluster's processes (they cannot share the
+    test database, which pytest-django owns), or a SQLite file without PostgreSQL."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        path = Path(os.environ.get("CIAO_VAR_DIR", Path(__file__).parents[1] / "var")) / f"{name}.sqlite3"
+        path.unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    import psycopg
+
+    base = url.rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A whole local cluster (server, controller worker, agents, simulator, dnsmasq),
+    shared by the end-to-end and browser tests of one session."""
+    from ciaoweb.localcluster.cluster import ClusterConfig, LocalCluster
+    from tests.prereqs import require_sim
+
+    require_sim()
+    name = f"e2e{os.getpid() % 10000}"
+    config = ClusterConfig(
+        name=name,
+        port=_free_port(),
+        database_url=_fresh_database_url(f"ciaoweb_{name}"),
+        redis_url=os.environ.get("CIAO_E2E_REDIS_URL", "redis://127.0.0.1:6379/4"),
+    )
+    local = LocalCluster(config, progress=lambda line: None)
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()

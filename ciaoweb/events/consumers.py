@@ -10,11 +10,12 @@ from .broadcast import ADMIN_GROUP, tenant_group
 
 @database_sync_to_async
 def _groups_for(user) -> list[str]:
-    from ciaoweb.tenancy.services import is_cluster_admin, tenant_ids_for_user
+    from ciaoweb.tenancy.access import is_cluster_admin, tenant_of
 
     if is_cluster_admin(user):
         return [ADMIN_GROUP]
-    return [tenant_group(tid) for tid in tenant_ids_for_user(user)]
+    tenant = tenant_of(user)
+    return [tenant_group(tenant.id)] if tenant else []
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):

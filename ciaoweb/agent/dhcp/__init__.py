@@ -1,0 +1,1 @@
+"""Managed DHCP/DNS servers (dnsmasq, the CNCI role) and the container DHCP client (udhcpc)."""

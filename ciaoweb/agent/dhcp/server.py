@@ -1,0 +1,346 @@
+"""A managed dnsmasq per network: DHCP (static reservations or a range) and DNS.
+
+Everything of one server lives in its own directory::
+
+    <state_dir>/dhcp-<network_id>/
+        dnsmasq.pid  leases  dnsmasq.log  events.jsonl  lease_hook (our script)
+        hosts.d/<mac>          one dhcp-host line per reservation, read by inotify
+
+dnsmasq daemonises (so a dead agent leaves no zombie and start-up errors come back
+synchronously as its exit status); we find it again through its pid file and check
+the pid still belongs to *this* server before signalling it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..drivers.base import DriverError, InvalidArgument
+from . import validate
+from .events import LeaseEventReader
+from .hooks import install_hook
+
+log = logging.getLogger(__name__)
+
+IPAM_CONTROLLER = "controller"  # reservations only: dnsmasq serves no one else
+IPAM_DYNAMIC = "dynamic"  # a range; reservations still honoured
+IPAM_MODES = (IPAM_CONTROLLER, IPAM_DYNAMIC)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    mac: str
+    ip: str
+    hostname: str | None = None
+
+    def line(self, net: ipaddress.IPv4Network) -> str:
+        """A dhcp-host line; every field validated so none can add another field."""
+        fields = [validate.mac(self.mac), str(validate.host_ip(self.ip, net))]
+        if self.hostname:
+            fields.append(validate.hostname(self.hostname))
+        return ",".join(fields) + "\n"
+
+
+@dataclass(frozen=True)
+class DhcpServerSpec:
+    network_id: str
+    netns: str
+    interface: str
+    cidr: str
+    gateway: str | None = None
+    ipam: str = IPAM_CONTROLLER
+    dns_domain: str = "ciao.local"
+    lease_time: int = 3600
+    range_start: str | None = None
+    range_end: str | None = None
+
+    def validated(self) -> DhcpServerSpec:
+        validate.ident(self.network_id)
+        validate.netns(self.netns)
+        validate.ifname(self.interface)
+        net = validate.network(self.cidr)
+        if self.gateway:
+            validate.host_ip(self.gateway, net)
+        if self.ipam not in IPAM_MODES:
+            raise InvalidArgument(f"ipam must be one of {IPAM_MODES} for a managed server")
+        validate.domain(self.dns_domain)
+        if not 120 <= int(self.lease_time) <= 86400 * 365:
+            raise InvalidArgument("lease_time must be 120 s .. 1 year")
+        if self.ipam == IPAM_DYNAMIC:
+            start, end = self.dynamic_range()
+            if start > end:
+                raise InvalidArgument(f"empty DHCP range {start}-{end}")
+        return self
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.cidr)
+
+    def dynamic_range(self) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+        """The given range, or by default the upper half of the subnet's hosts."""
+        net = self.network
+        if self.range_start and self.range_end:
+            return validate.host_ip(self.range_start, net), validate.host_ip(self.range_end, net)
+        first, last = net.network_address + 1, net.broadcast_address - 1
+        return first + (int(last) - int(first)) // 2, last
+
+
+class DhcpServer:
+    """One network's dnsmasq. All methods are idempotent."""
+
+    def __init__(self, spec: DhcpServerSpec, state_dir: str | os.PathLike[str]) -> None:
+        self.spec = spec.validated()
+        self.dir = Path(state_dir) / f"dhcp-{spec.network_id}"
+        self.pid_file = self.dir / "dnsmasq.pid"
+        self.lease_file = self.dir / "leases"
+        self.log_file = self.dir / "dnsmasq.log"
+        self.events_file = self.dir / "events.jsonl"
+        self.hosts_dir = self.dir / "hosts.d"
+        self.hook = self.dir / "lease_hook"
+
+    # --- process ----------------------------------------------------------------
+
+    def command(self) -> list[str]:
+        spec, net = self.spec, self.spec.network
+        if spec.ipam == IPAM_CONTROLLER:
+            dhcp_range = f"{net.network_address},static,{net.netmask},{spec.lease_time}"
+        else:
+            start, end = spec.dynamic_range()
+            dhcp_range = f"{start},{end},{net.netmask},{spec.lease_time}"
+        args = [
+            "ip",
+            "netns",
+            "exec",
+            spec.netns,
+            "dnsmasq",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            f"--interface={spec.interface}",
+            f"--dhcp-range={dhcp_range}",
+            f"--dhcp-leasefile={self.lease_file}",
+            f"--dhcp-hostsdir={self.hosts_dir}",
+            f"--dhcp-script={self.hook}",
+            f"--pid-file={self.pid_file}",
+            f"--log-facility={self.log_file}",
+            "--log-dhcp",
+            "--no-ping",  # else every new dynamic lease waits 3 s for an ICMP probe
+            "--dhcp-authoritative",
+            f"--domain={spec.dns_domain}",
+            f"--local=/{spec.dns_domain}/",
+            "--expand-hosts",
+            "--user=root",
+            "--group=root",
+        ]
+        if spec.gateway:
+            args.append(f"--dhcp-option=option:router,{spec.gateway}")
+        else:
+            args.append("--dhcp-option=option:router")  # no gateway: send none
+        return args
+
+    def pid(self) -> int | None:
+        """The pid of this server's dnsmasq if it is running, else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _is_our_dnsmasq(pid, self.pid_file) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self) -> int:
+        """Start dnsmasq if it is not running; returns its pid."""
+        pid = self.pid()
+        if pid:
+            return pid
+        self.hosts_dir.mkdir(parents=True, exist_ok=True)
+        install_hook("lease_hook", self.hook)
+        self.lease_file.touch(exist_ok=True)  # kept across restarts: MAC -> IP survives
+        self._kill_leftovers()
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_file.unlink()
+        deadline = time.monotonic() + 3.0
+        while True:
+            done = subprocess.run(self.command(), capture_output=True, text=True, check=False)
+            # A just-killed dnsmasq's sockets can take a moment to go away.
+            if "already in use" not in done.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if done.returncode != 0:
+            raise DriverError(
+                f"dnsmasq for {self.spec.network_id} failed ({done.returncode}): "
+                f"{done.stderr.strip() or self._log_tail()}"
+            )
+        pid = self._wait_for_pid()
+        log.info("dnsmasq for network %s running as pid %d", self.spec.network_id, pid)
+        return pid
+
+    def ensure_running(self) -> bool:
+        """Restart a dead dnsmasq (same lease file). True if it had to be (re)started."""
+        if self.is_running():
+            return False
+        self.start()
+        return True
+
+    def stop(self, timeout: float = 3.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _alive(pid):
+            _signal(pid, signal.SIGKILL)
+        self._kill_leftovers()
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_file.unlink()
+
+    def remove(self) -> None:
+        """Stop and forget everything, leases included (the network is deleted)."""
+        self.stop()
+        for path in sorted(self.dir.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.dir.rmdir()
+
+    # --- reservations -----------------------------------------------------------
+
+    def add_reservation(self, reservation: Reservation) -> None:
+        """Write (or rewrite) one reservation; a new file is picked up by inotify."""
+        line = reservation.line(self.spec.network)
+        path = self._reservation_path(reservation.mac)
+        existed = path.exists()
+        if existed and path.read_text() == line:
+            return
+        self._write_host_file(path, line)
+        if existed:
+            self.reload()  # dnsmasq adds changed entries but only drops old ones on SIGHUP
+
+    def remove_reservation(self, mac: str) -> None:
+        path = self._reservation_path(mac)
+        if path.exists():
+            path.unlink()
+            self.reload()
+
+    def set_reservations(self, reservations: Iterable[Reservation]) -> None:
+        """Make the reservations exactly these (the controller's desired state)."""
+        wanted = {validate.mac(r.mac): r for r in reservations}
+        lines = {mac: r.line(self.spec.network) for mac, r in wanted.items()}
+        self.hosts_dir.mkdir(parents=True, exist_ok=True)
+        stale = False
+        for path in self.hosts_dir.iterdir():
+            mac = path.name.replace("-", ":")
+            if mac not in lines:
+                path.unlink()
+                stale = True
+            elif path.read_text() != lines[mac]:
+                stale = True
+        for mac, line in lines.items():
+            path = self._reservation_path(mac)
+            if not path.exists() or path.read_text() != line:
+                self._write_host_file(path, line)
+        if stale:
+            self.reload()
+
+    def reservations(self) -> dict[str, str]:
+        """mac -> dhcp-host line, as on disk."""
+        if not self.hosts_dir.is_dir():
+            return {}
+        return {p.name.replace("-", ":"): p.read_text().strip() for p in self.hosts_dir.iterdir()}
+
+    def reload(self) -> None:
+        """SIGHUP: re-read reservations and drop removed ones, without a restart."""
+        pid = self.pid()
+        if pid:
+            _signal(pid, signal.SIGHUP)
+
+    def events(self, offset: int = 0) -> LeaseEventReader:
+        return LeaseEventReader(self.events_file, offset)
+
+    # --- helpers ----------------------------------------------------------------
+
+    def _reservation_path(self, mac: str) -> Path:
+        return self.hosts_dir / validate.mac(mac).replace(":", "-")
+
+    def _write_host_file(self, path: Path, line: str) -> None:
+        # Written beside hosts.d and renamed in, so inotify never sees a half file.
+        self.hosts_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f".{path.name}.tmp"
+        tmp.write_text(line)
+        os.replace(tmp, path)
+
+    def _kill_leftovers(self, timeout: float = 2.0) -> None:
+        """A killed dnsmasq leaves its forked script helper holding the sockets; it is
+        found by our unique --pid-file argument (never by process name)."""
+        leftovers = _processes_with_arg(f"--pid-file={self.pid_file}")
+        for pid in leftovers:
+            _signal(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while any(_alive(pid) for pid in leftovers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _wait_for_pid(self, timeout: float = 3.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid = self.pid()
+            if pid:
+                return pid
+            time.sleep(0.01)
+        raise DriverError(f"dnsmasq for {self.spec.network_id} wrote no pid: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            return " | ".join(self.log_file.read_text().splitlines()[-5:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _is_our_dnsmasq(pid: int, pid_file: Path) -> bool:
+    """Guards against pid reuse: the process must be dnsmasq started with our pid file."""
+    if not _alive(pid):
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return False
+    return f"--pid-file={pid_file}".encode() in argv
+
+
+def _processes_with_arg(arg: str) -> list[int]:
+    wanted = arg.encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if wanted in argv and _alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)

@@ -1,0 +1,82 @@
+"""Every value that reaches a dnsmasq/udhcpc command line or config file passes here first.
+
+Validation is by whitelist so a value can never smuggle an option (`--...`), a comma
+(a second dhcp-host field), a newline (a second config line) or a path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ..drivers.base import InvalidArgument
+
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$")
+NETNS_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def mac(value: str) -> str:
+    value = str(value).lower()
+    if not MAC_RE.match(value):
+        raise InvalidArgument(f"bad MAC address {value!r}")
+    if int(value[:2], 16) & 1 or value == "00:00:00:00:00:00":
+        raise InvalidArgument(f"MAC {value} is multicast or all-zero")
+    return value
+
+
+def hostname(value: str) -> str:
+    value = str(value).lower()
+    if not LABEL_RE.match(value):
+        raise InvalidArgument(f"hostname {value!r} is not a DNS label")
+    return value
+
+
+def domain(value: str) -> str:
+    value = str(value).lower().rstrip(".")
+    labels = value.split(".")
+    if not value or len(value) > 253 or not all(LABEL_RE.match(label) for label in labels):
+        raise InvalidArgument(f"bad DNS domain {value!r}")
+    return value
+
+
+def ifname(value: str) -> str:
+    if not IFNAME_RE.match(str(value)):
+        raise InvalidArgument(f"bad interface name {value!r}")
+    return value
+
+
+def netns(value: str) -> str:
+    if not NETNS_RE.match(str(value)):
+        raise InvalidArgument(f"bad network namespace name {value!r}")
+    return value
+
+
+def ident(value: str) -> str:
+    """Ids used in file names (network ids, UUIDs)."""
+    if not ID_RE.match(str(value)):
+        raise InvalidArgument(f"bad id {value!r}")
+    return str(value)
+
+
+def network(value: str) -> ipaddress.IPv4Network:
+    try:
+        net = ipaddress.IPv4Network(str(value), strict=True)
+    except ValueError as exc:
+        raise InvalidArgument(f"bad IPv4 CIDR {value!r}: {exc}") from exc
+    if not 8 <= net.prefixlen <= 30:
+        raise InvalidArgument(f"CIDR {value} must be /8../30")
+    return net
+
+
+def host_ip(value: str, net: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
+    """An IPv4 address usable by a host of `net` (not network/broadcast)."""
+    try:
+        ip = ipaddress.IPv4Address(str(value))
+    except ValueError as exc:
+        raise InvalidArgument(f"bad IPv4 address {value!r}") from exc
+    if ip not in net or ip in (net.network_address, net.broadcast_address):
+        raise InvalidArgument(f"{ip} is not a host address of {net}")
+    return ip

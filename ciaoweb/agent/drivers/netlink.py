@@ -1,0 +1,181 @@
+"""The netlink seam: program a VF through its PF and move its netdev between namespaces.
+
+`VfNetlink` is the one interface the manager talks to. `PyrouteNetlink` implements it
+for real NICs with pyroute2 (`ip link set <pf> vf N ...` and `ip link set ... netns`);
+the simulator implements it over its own API (see `sim.py`); tests use an honest fake.
+Implementations raise only domain exceptions from `base`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from .base import InterfaceNotFound, TransientError, VfConfig, error_from_errno
+
+# IFLA_VF_LINK_STATE_{AUTO,ENABLE,DISABLE} from linux/if_link.h
+LINK_STATE_TO_KERNEL = {"auto": 0, "enable": 1, "disable": 2}
+LINK_STATE_FROM_KERNEL = {v: k for k, v in LINK_STATE_TO_KERNEL.items()}
+
+
+class VfNetlink(Protocol):
+    def set_vf(self, pf: str, index: int, **cfg: Any) -> None:
+        """Write only the given VfConfig fields (mac, vlan, spoofchk, ...)."""
+        ...
+
+    def get_vf(self, pf: str, index: int) -> VfConfig: ...
+
+    def move_to_netns(
+        self, pf: str, index: int, netdev: str, netns: str, ifname: str, mac: str
+    ) -> None:
+        """Move the VF netdev into netns, rename it ifname, give it mac, set it up."""
+        ...
+
+    def move_back(self, pf: str, index: int, netdev: str, netns: str, ifname: str) -> None:
+        """Bring the VF home under its original name (InterfaceNotFound if it is gone)."""
+        ...
+
+    def is_plugged(self, pf: str, index: int, netns: str, ifname: str) -> bool:
+        """Whether the VF is still present in netns as ifname."""
+        ...
+
+
+def _raise_domain(exc: Exception, what: str, mac_write: bool = False) -> None:
+    from pyroute2 import NetlinkError
+
+    if isinstance(exc, NetlinkError):
+        code = exc.code
+        # Setting a VF MAC answers EBUSY/EAGAIN on several drivers while the VF resets.
+        if mac_write and code in (errno.EBUSY, errno.EAGAIN):
+            raise TransientError(f"{what}: {os.strerror(code)}") from exc
+        raise error_from_errno(code, what) from exc
+    if isinstance(exc, FileNotFoundError):  # /var/run/netns/<ns> missing
+        raise InterfaceNotFound(f"{what}: {exc}") from exc
+    raise exc
+
+
+class PyrouteNetlink:
+    """Real NICs through pyroute2's IPRoute (one short-lived socket per call)."""
+
+    @contextlib.contextmanager
+    def _ipr(self, netns: str | None = None) -> Iterator[Any]:
+        from pyroute2 import IPRoute
+
+        # flags=0: never create a namespace by accident (IPRoute's default is O_CREAT).
+        kwargs: dict[str, Any] = {"netns": netns, "flags": 0} if netns else {}
+        try:
+            ipr = IPRoute(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - mapped to domain errors
+            _raise_domain(exc, f"open netlink in {netns or 'host'}")
+        try:
+            yield ipr
+        finally:
+            ipr.close()
+
+    @staticmethod
+    def _index(ipr: Any, name: str) -> int:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            raise InterfaceNotFound(f"no netdev {name!r}")
+        return found[0]
+
+    def set_vf(self, pf: str, index: int, **cfg: Any) -> None:
+        if not cfg:
+            return
+        spec: dict[str, Any] = {"vf": index}
+        for key, value in cfg.items():
+            if key == "max_tx_rate":
+                spec["rate"] = {"min_tx_rate": 0, "max_tx_rate": int(value)}
+            elif key == "link_state":
+                spec["link_state"] = LINK_STATE_TO_KERNEL[value]
+            elif key in ("spoofchk", "trust"):
+                spec[key] = int(bool(value))
+            elif key in ("mac", "vlan"):
+                spec[key] = value
+            else:
+                raise ValueError(f"unknown VF attribute {key!r}")
+        what = f"{pf} vf {index} set {'/'.join(sorted(cfg))}"
+        with self._ipr() as ipr:
+            pf_index = self._index(ipr, pf)
+            try:
+                ipr.link("set", index=pf_index, vf=spec)
+            except Exception as exc:  # noqa: BLE001
+                _raise_domain(exc, what, mac_write="mac" in cfg)
+
+    def get_vf(self, pf: str, index: int) -> VfConfig:
+        with self._ipr() as ipr:
+            pf_index = self._index(ipr, pf)
+            try:
+                (msg,) = ipr.link("get", index=pf_index, ext_mask=1)  # RTEXT_FILTER_VF
+            except Exception as exc:  # noqa: BLE001
+                _raise_domain(exc, f"{pf} get vf info")
+        vflist = msg.get_attr("IFLA_VFINFO_LIST")
+        for info in vflist.get_attrs("IFLA_VF_INFO") if vflist else []:
+            mac = info.get_attr("IFLA_VF_MAC")
+            if mac is None or mac["vf"] != index:
+                continue
+            return _config_from_vfinfo(info)
+        raise InterfaceNotFound(f"{pf} has no VF {index}")
+
+    def move_to_netns(
+        self, pf: str, index: int, netdev: str, netns: str, ifname: str, mac: str
+    ) -> None:
+        with self._ipr() as ipr:
+            idx = self._index(ipr, netdev)
+            try:
+                ipr.link("set", index=idx, state="down")
+                ipr.link("set", index=idx, net_ns_fd=netns)
+            except Exception as exc:  # noqa: BLE001
+                _raise_domain(exc, f"move {netdev} to {netns}")
+        with self._ipr(netns) as nsr:
+            idx = self._index(nsr, netdev)
+            try:
+                # Some VF drivers do not propagate the PF-side MAC to the netdev.
+                nsr.link("set", index=idx, ifname=ifname, address=mac)
+                nsr.link("set", index=idx, state="up")
+            except Exception as exc:  # noqa: BLE001
+                _raise_domain(exc, f"rename {netdev} to {ifname} in {netns}")
+
+    def move_back(self, pf: str, index: int, netdev: str, netns: str, ifname: str) -> None:
+        home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        try:
+            with self._ipr(netns) as nsr:
+                found = nsr.link_lookup(ifname=ifname) or nsr.link_lookup(ifname=netdev)
+                if not found:
+                    raise InterfaceNotFound(f"{ifname}/{netdev} not in {netns}")
+                try:
+                    nsr.link("set", index=found[0], state="down")
+                    nsr.link("set", index=found[0], ifname=netdev)
+                    nsr.link("set", index=found[0], net_ns_fd=home)
+                except Exception as exc:  # noqa: BLE001
+                    _raise_domain(exc, f"move {ifname} back from {netns}")
+        finally:
+            os.close(home)
+
+    def is_plugged(self, pf: str, index: int, netns: str, ifname: str) -> bool:
+        try:
+            with self._ipr(netns) as nsr:
+                return bool(nsr.link_lookup(ifname=ifname))
+        except InterfaceNotFound:
+            return False
+
+
+def _config_from_vfinfo(info: Any) -> VfConfig:
+    def field(attr: str, key: str, default: Any) -> Any:
+        nla = info.get_attr(attr)
+        return default if nla is None else nla[key]
+
+    rate = info.get_attr("IFLA_VF_RATE")
+    max_rate = rate["max_tx_rate"] if rate is not None else field("IFLA_VF_TX_RATE", "tx_rate", 0)
+    return VfConfig(
+        mac=field("IFLA_VF_MAC", "mac", "00:00:00:00:00:00"),
+        vlan=field("IFLA_VF_VLAN", "vlan", 0),
+        # Drivers that do not report a knob get the kernel's default for it.
+        spoofchk=bool(field("IFLA_VF_SPOOFCHK", "spoofchk", 1)),
+        trust=bool(field("IFLA_VF_TRUST", "trust", 0)),
+        link_state=LINK_STATE_FROM_KERNEL.get(field("IFLA_VF_LINK_STATE", "link_state", 0), "auto"),
+        max_tx_rate=max_rate,
+    )

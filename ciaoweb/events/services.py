@@ -1,0 +1,102 @@
+"""Audit events and live updates: every change goes through `record`.
+
+`record` writes an Event row in the caller's transaction and, after commit, pushes the
+object's REST representation to websocket clients through `ciaoweb.events.broadcast`
+(imported lazily: `notify` is the one place that talks to it).
+"""
+
+import importlib
+import logging
+from typing import Any
+
+from django.db import models, transaction
+
+from ciaoweb.events.models import Event
+
+log = logging.getLogger(__name__)
+
+BROADCAST_MODULE = "ciaoweb.events.broadcast"
+# Websocket message types (DESIGN §3); other objects are audited but not pushed.
+LIVE_OBJECT_TYPES = ("lease", "instance", "attachment", "host")
+
+
+def tenant_id_of(obj: models.Model) -> Any:
+    """The tenant an object belongs to, for scoping events (None = cluster-wide)."""
+    name = obj._meta.model_name
+    if name == "tenant":
+        return obj.pk
+    if name == "attachment":
+        return obj.instance.tenant_id
+    if name == "lease":
+        if obj.network.tenant_id:
+            return obj.network.tenant_id
+        return obj.attachment.instance.tenant_id if obj.attachment_id else None
+    return getattr(obj, "tenant_id", None)
+
+
+def represent(obj: models.Model) -> dict:
+    """The object's REST representation (the same serializer the API uses)."""
+    from ciaoweb.instances.api.serializers import AttachmentSerializer, InstanceSerializer
+    from ciaoweb.inventory.api.serializers import HostSerializer
+    from ciaoweb.networks.api.serializers import LeaseSerializer, NetworkSerializer
+
+    serializers = {
+        "instance": InstanceSerializer,
+        "attachment": AttachmentSerializer,
+        "host": HostSerializer,
+        "lease": LeaseSerializer,
+        "network": NetworkSerializer,
+    }
+    serializer = serializers.get(obj._meta.model_name)
+    return dict(serializer(obj).data) if serializer else {"id": str(obj.pk)}
+
+
+def notify(message_type: str, tenant_id: Any, data: dict) -> None:
+    """After commit, publish to websocket clients if the broadcast module is installed."""
+
+    def publish() -> None:
+        try:
+            broadcast = importlib.import_module(BROADCAST_MODULE)
+        except ModuleNotFoundError as exc:
+            if exc.name != BROADCAST_MODULE:
+                raise
+            return
+        broadcast.publish(message_type, tenant_id, data)
+
+    transaction.on_commit(publish)
+
+
+def record(
+    kind: str,
+    obj: models.Model,
+    message: str,
+    data: dict | None = None,
+    tenant: Any = None,
+) -> Event:
+    """Write an audit event for `obj` (call it before deleting the object)."""
+    object_type = obj._meta.model_name
+    tenant_id = tenant.pk if hasattr(tenant, "pk") else tenant
+    if tenant_id is None:
+        tenant_id = tenant_id_of(obj)
+    event = Event.objects.create(
+        tenant_id=tenant_id,
+        kind=kind,
+        object_type=object_type,
+        object_id=obj.pk,
+        message=message,
+        data=_json_safe(data or {}),
+    )
+    if object_type in LIVE_OBJECT_TYPES:
+        representation = represent(obj)
+        if kind.endswith(".deleted"):
+            representation["deleted"] = True  # lets live clients drop the object
+        notify(f"{object_type}.updated", tenant_id, representation)
+    return event
+
+
+def _json_safe(data: dict) -> dict:
+    return {key: value if _is_plain(value) else str(value) for key, value in data.items()}
+
+
+def _is_plain(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)

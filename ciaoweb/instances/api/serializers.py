@@ -1,0 +1,123 @@
+import uuid
+from typing import Any
+
+from rest_framework import serializers
+
+from ciaoweb.core.api.fields import MacAddressField
+from ciaoweb.core.validators import validate_dns_label
+from ciaoweb.instances.choices import InstanceKind
+from ciaoweb.instances.models import Attachment, Instance
+from ciaoweb.inventory.models import Host
+from ciaoweb.networks.models import Network
+from ciaoweb.tenancy.models import Tenant
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attachment
+        fields = [
+            "id",
+            "instance",
+            "network",
+            "ifname",
+            "mac",
+            "ip",
+            "ip_source",
+            "state",
+            "vf",
+            "created",
+            "updated",
+        ]
+
+
+class InstanceSerializer(serializers.ModelSerializer):
+    """The read representation (REST and websocket)."""
+
+    attachments = AttachmentSerializer(many=True, read_only=True)
+    host_name = serializers.CharField(source="host.name", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Instance
+        fields = [
+            "id",
+            "tenant",
+            "name",
+            "kind",
+            "host",
+            "host_name",
+            "state",
+            "error",
+            "netns",
+            "generation",
+            "attachments",
+            "created",
+            "updated",
+        ]
+        read_only_fields = fields
+
+
+def resolve_host(value: str) -> Host:
+    """`host` is a host's id or its name."""
+    host = Host.objects.filter(name=value).first()
+    if host is None:
+        try:
+            host = Host.objects.filter(pk=uuid.UUID(value)).first()
+        except ValueError:  # neither a known name nor a UUID
+            host = None
+    if host is None:
+        raise serializers.ValidationError(f"host {value!r} does not exist")
+    return host
+
+
+class NetworkRequestSerializer(serializers.Serializer):
+    network = serializers.PrimaryKeyRelatedField(queryset=Network.objects.all())
+    mac = MacAddressField(required=False)
+    ip = serializers.IPAddressField(protocol="IPv4", required=False)
+
+    def validate_mac(self, value: str) -> str:
+        if Attachment.objects.filter(mac=value).exists():
+            raise serializers.ValidationError(f"MAC {value} is already in use")
+        return value
+
+
+class InstanceCreateSerializer(serializers.Serializer):
+    """`{name, kind, networks: [{network, mac?, ip?}], host?, tenant?}`; the view decides
+    who may set `host` and `tenant` and passes the acting tenant in context `tenant`."""
+
+    name = serializers.CharField(max_length=63, validators=[validate_dns_label])
+    kind = serializers.ChoiceField(choices=InstanceKind.CHOICES)
+    networks = NetworkRequestSerializer(many=True, required=False, default=list)
+    host = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    tenant = serializers.PrimaryKeyRelatedField(
+        queryset=Tenant.objects.all(), required=False, allow_null=True
+    )
+
+    def validate_host(self, value: str | None) -> Host | None:
+        return resolve_host(value) if value else None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        tenant = attrs.get("tenant") or self.context.get("tenant")
+        if tenant is None:
+            raise serializers.ValidationError(
+                {"tenant": ["required: say which tenant the instance belongs to"]}
+            )
+        attrs["tenant"] = tenant
+        if Instance.objects.filter(tenant=tenant, name=attrs["name"]).exists():
+            raise serializers.ValidationError(
+                {"name": [f"an instance named {attrs['name']} already exists in {tenant}"]}
+            )
+        errors: list[dict] = []
+        macs: set[str] = set()
+        for item in attrs["networks"]:
+            problems: dict[str, list[str]] = {}
+            network = item["network"]
+            if network.tenant_id not in (None, tenant.pk) and not network.shared:
+                problems["network"] = [f"network {network.pk} is not available to {tenant}"]
+            if mac := item.get("mac"):
+                if mac in macs:
+                    problems["mac"] = [f"MAC {mac} is requested twice"]
+                macs.add(mac)
+            errors.append(problems)
+        if any(errors):
+            raise serializers.ValidationError({"networks": errors})
+        return attrs

@@ -1,0 +1,104 @@
+from django.db.models import Q
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from ciaoweb.core.api.scoping import TenantScopedMixin
+from ciaoweb.instances import services
+from ciaoweb.instances.api.serializers import (
+    AttachmentSerializer,
+    InstanceCreateSerializer,
+    InstanceSerializer,
+    resolve_host,
+)
+from ciaoweb.instances.filtersets import AttachmentFilterSet, InstanceFilterSet
+from ciaoweb.instances.models import Attachment, Instance
+from ciaoweb.networks.models import Network
+
+MigrateRequest = inline_serializer(
+    "MigrateRequest", {"host": serializers.CharField(required=False)}
+)
+
+
+class InstanceViewSet(
+    TenantScopedMixin,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Instances cannot be edited: delete and create again, or migrate."""
+
+    queryset = Instance.objects.select_related("host").prefetch_related("attachments")
+    serializer_class = InstanceSerializer
+    filterset_class = InstanceFilterSet
+
+    def get_serializer_class(self):
+        return InstanceCreateSerializer if self.action == "create" else InstanceSerializer
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.action == "create" and not self.is_admin:
+            context["tenant"] = self.requesting_tenant()
+        return context
+
+    def get_serializer(self, *args, **kwargs):
+        serializer = super().get_serializer(*args, **kwargs)
+        if self.action == "create" and not self.is_admin:
+            # A member may only name its own and shared networks; others do not exist.
+            tenant = self.requesting_tenant()
+            visible = Network.objects.filter(Q(tenant=tenant) | Q(shared=True))
+            serializer.fields["networks"].child.fields["network"].queryset = visible
+        return serializer
+
+    @extend_schema(request=InstanceCreateSerializer, responses={201: InstanceSerializer})
+    def create(self, request, *args, **kwargs):
+        self.deny_admin_only_fields("host", "tenant")
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        requests = [
+            services.NetworkRequest(
+                network=item["network"], mac=item.get("mac"), ip=item.get("ip"), position=i
+            )
+            for i, item in enumerate(data["networks"])
+        ]
+        instance = services.create_instance(
+            tenant=data["tenant"],
+            name=data["name"],
+            kind=data["kind"],
+            networks=requests,
+            host=data.get("host"),
+        )
+        instance = self.get_queryset().get(pk=instance.pk)
+        return Response(InstanceSerializer(instance).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        """Asynchronous: the instance shows `deleting` until the agent has released it."""
+        services.delete_instance(instance)
+
+    @extend_schema(request=MigrateRequest, responses={202: InstanceSerializer})
+    @action(detail=True, methods=["post"])
+    def migrate(self, request, pk=None):
+        """Move to `host` (admins only) or to a host the scheduler picks."""
+        self.deny_admin_only_fields("host")
+        instance = self.get_object()
+        value = request.data.get("host") if isinstance(request.data, dict) else None
+        target = None
+        if value:
+            try:
+                target = resolve_host(str(value))
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"host": exc.detail}) from None
+        services.migrate_instance(instance, target)
+        instance = self.get_queryset().get(pk=instance.pk)
+        return Response(InstanceSerializer(instance).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AttachmentViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Attachment.objects.select_related("instance", "network")
+    serializer_class = AttachmentSerializer
+    filterset_class = AttachmentFilterSet
+    tenant_lookup = "instance__tenant"

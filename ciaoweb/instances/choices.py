@@ -1,0 +1,49 @@
+class InstanceKind:
+    CONTAINER = "container"
+    VM = "vm"
+
+    CHOICES = [(CONTAINER, "Container"), (VM, "Virtual machine")]
+
+
+class InstanceState:
+    PENDING = "pending"  # accepted, not yet sent to/picked up by the agent
+    PROVISIONING = "provisioning"  # the agent is plumbing it
+    RUNNING = "running"
+    MIGRATING = "migrating"
+    STOPPED = "stopped"
+    ERROR = "error"
+    DELETING = "deleting"  # waiting for the agent to release its VFs
+
+    CHOICES = [
+        (PENDING, "Pending"),
+        (PROVISIONING, "Provisioning"),
+        (RUNNING, "Running"),
+        (MIGRATING, "Migrating"),
+        (STOPPED, "Stopped"),
+        (ERROR, "Error"),
+        (DELETING, "Deleting"),
+    ]
+    MIGRATABLE = (RUNNING, STOPPED, ERROR)
+
+
+class IpSource:
+    CONTROLLER = "controller"  # allocated by us, reserved in our DHCP server
+    DHCP = "dhcp"  # learned from our DHCP server's leases (ipam=dynamic)
+    UNDERLAY = "underlay"  # reported by the agent's DHCP client on an underlay network
+    UNKNOWN = "unknown"  # a VM on an underlay network: nobody reports it (yet)
+
+    CHOICES = [
+        (CONTROLLER, "Controller"),
+        (DHCP, "DHCP"),
+        (UNDERLAY, "Underlay"),
+        (UNKNOWN, "Unknown"),
+    ]
+
+
+class AttachmentState:
+    PENDING = "pending"  # desired, not yet plumbed
+    ACTIVE = "active"  # the agent plugged it in
+    ERROR = "error"
+    RELEASING = "releasing"  # instance deleting: the agent unplugs it
+
+    CHOICES = [(PENDING, "Pending"), (ACTIVE, "Active"), (ERROR, "Error"), (RELEASING, "Releasing")]

@@ -1,0 +1,292 @@
+"""Instance lifecycle on the controller side: create, delete, migrate, finalize.
+
+Each function runs in one transaction, records events, and tells the orchestration
+layer after commit (core.hooks.dispatch_on_commit).
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from rest_framework.exceptions import ValidationError
+
+from ciaoweb.core.exceptions import Conflict
+from ciaoweb.core.hooks import dispatch_on_commit
+from ciaoweb.events.choices import EventKind
+from ciaoweb.events.services import record
+from ciaoweb.instances.choices import (
+    AttachmentState,
+    InstanceKind,
+    InstanceState,
+    IpSource,
+)
+from ciaoweb.instances.macs import new_mac
+from ciaoweb.instances.models import Attachment, Instance
+from ciaoweb.instances.scheduler import Placement, check_host, choose_host, place
+from ciaoweb.inventory.choices import VfState
+from ciaoweb.inventory.models import Host, VirtualFunction
+from ciaoweb.networks.choices import Ipam, NetworkKind
+from ciaoweb.networks.ipam import allocate_ip, lock_networks
+from ciaoweb.networks.models import Network
+
+MAC_INSERT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class NetworkRequest:
+    """One entry of `networks` in the create request."""
+
+    network: Network
+    mac: str | None = None
+    ip: str | None = None
+    position: int | None = None  # index in the request, for error messages
+
+
+def netns_name(tenant_name: str, instance_name: str) -> str:
+    """The instance's namespace: `ciao` prefix (cleanup finds ours by it), unique per
+    tenant and instance name."""
+    return f"ciao-{tenant_name}-{instance_name}"
+
+
+def _networks_error(
+    requests: list[NetworkRequest], position: int | None, errors: dict
+) -> ValidationError:
+    """A 400 shaped like DRF's nested-list errors: `{"networks": [{}, {"ip": [...]}]}`."""
+    if position is None:
+        return ValidationError({"networks": [f"{k}: {m}" for k, v in errors.items() for m in v]})
+    shaped: list[dict] = [{} for _ in requests]
+    shaped[position] = errors
+    return ValidationError({"networks": shaped})
+
+
+def _ordered_requests(tenant, requests: list[NetworkRequest]) -> list[NetworkRequest]:
+    """Primary overlay first (eth0), then the secondaries in request order."""
+    primary = Network.objects.get(tenant=tenant, is_primary=True)
+    seen: set = set()
+    for request in requests:
+        if request.network.id in seen:
+            raise _networks_error(
+                requests,
+                request.position,
+                {"network": [f"network {request.network} is listed twice"]},
+            )
+        seen.add(request.network.id)
+    given_primary = [r for r in requests if r.network.id == primary.id]
+    head = given_primary[0] if given_primary else NetworkRequest(network=primary)
+    return [head] + [r for r in requests if r.network.id != primary.id]
+
+
+def physnet_needs(networks: list[Network]) -> Counter:
+    return Counter(n.physnet for n in networks if n.kind == NetworkKind.SRIOV)
+
+
+def _initial_ip_source(network: Network, kind: str) -> str:
+    if network.ipam == Ipam.CONTROLLER:
+        return IpSource.CONTROLLER
+    if network.ipam == Ipam.DYNAMIC:
+        return IpSource.DHCP
+    # underlay: a container's DHCP client (run by the agent) will report it; a VM's guest
+    # does its own DHCP and nobody may ever tell us.
+    return IpSource.UNDERLAY if kind == InstanceKind.CONTAINER else IpSource.UNKNOWN
+
+
+def _insert_attachment(fields: dict[str, Any], mac_requested: bool) -> Attachment:
+    """Insert; a generated MAC that a concurrent request drew too is drawn again."""
+    for attempt in range(MAC_INSERT_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return Attachment.objects.create(**fields)
+        except IntegrityError:
+            if mac_requested or attempt == MAC_INSERT_ATTEMPTS - 1:
+                raise
+            fields["mac"] = new_mac()
+    raise AssertionError("unreachable")
+
+
+def _attach(
+    instance: Instance,
+    ifname: str,
+    request: NetworkRequest,
+    network: Network,
+    placement: Placement,
+    all_requests: list[NetworkRequest],
+) -> Attachment:
+    vf = placement.take(network.physnet) if network.kind == NetworkKind.SRIOV else None
+    attachment = _insert_attachment(
+        {
+            "instance": instance,
+            "network": network,
+            "ifname": ifname,
+            "mac": request.mac or new_mac(),
+            "ip_source": _initial_ip_source(network, instance.kind),
+            "state": AttachmentState.PENDING,
+            "vf": vf,
+        },
+        mac_requested=bool(request.mac),
+    )
+    if network.ipam == Ipam.CONTROLLER:
+        try:
+            attachment.ip = allocate_ip(network, attachment, request.ip)
+        except ValidationError as exc:
+            raise _networks_error(all_requests, request.position, exc.detail) from None
+        attachment.save(update_fields=["ip", "updated"])
+    if vf is not None:
+        vf.mac, vf.vlan = attachment.mac, network.vlan  # desired config for the agent
+        vf.save(update_fields=["mac", "vlan", "updated"])
+    return attachment
+
+
+@transaction.atomic
+def create_instance(
+    *,
+    tenant,
+    name: str,
+    kind: str,
+    networks: list[NetworkRequest],
+    host: Host | None = None,
+) -> Instance:
+    """Validate, schedule, claim VFs, allocate MACs and IPs; the instance starts `pending`."""
+    requests = _ordered_requests(tenant, networks)
+    locked = lock_networks(r.network.id for r in requests)
+    targets = [locked[r.network.id] for r in requests]
+    placement = place(physnet_needs(targets), host=host)
+
+    instance = Instance.objects.create(
+        tenant=tenant,
+        name=name,
+        kind=kind,
+        host=placement.host,
+        state=InstanceState.PENDING,
+        netns=netns_name(tenant.name, name),
+    )
+    attachments = [
+        _attach(instance, f"eth{i}", request, network, placement, networks)
+        for i, (request, network) in enumerate(zip(requests, targets, strict=True))
+    ]
+    record(
+        EventKind.INSTANCE_CREATED,
+        instance,
+        f"instance {instance} created on {placement.host}",
+        data={"host": placement.host.name},
+    )
+    for attachment in attachments:
+        record(
+            EventKind.ATTACHMENT_CREATED,
+            attachment,
+            f"{attachment} on {attachment.network} mac {attachment.mac} ip {attachment.ip or '-'}",
+        )
+    dispatch_on_commit("instance_changed", instance.id)
+    return instance
+
+
+def _lock_instance(instance_id) -> Instance | None:
+    return Instance.objects.select_for_update().filter(pk=instance_id).first()
+
+
+@transaction.atomic
+def delete_instance(instance: Instance) -> Instance:
+    """Mark `deleting`; the agent releases the VFs, then orchestration finalizes."""
+    locked = _lock_instance(instance.pk)
+    if locked is None or locked.state == InstanceState.DELETING:
+        return locked or instance
+    locked.state = InstanceState.DELETING
+    locked.generation += 1
+    locked.save(update_fields=["state", "generation", "updated"])
+    locked.attachments.update(state=AttachmentState.RELEASING)
+    record(EventKind.INSTANCE_DELETING, locked, f"instance {locked} is being deleted")
+    dispatch_on_commit("instance_deleted", locked.id)
+    return locked
+
+
+def _free_vf(vf: VirtualFunction) -> None:
+    vf.state, vf.mac, vf.vlan = VfState.FREE, "", None
+    vf.save(update_fields=["state", "mac", "vlan", "updated"])
+
+
+@transaction.atomic
+def finalize_instance_deletion(instance_id) -> bool:
+    """Free the instance's VFs, IPs and MACs and delete its rows, once the agent has
+    released them. Idempotent: False when the instance is already gone."""
+    instance = _lock_instance(instance_id)
+    if instance is None:
+        return False
+    for attachment in instance.attachments.select_related("vf", "network"):
+        vf = attachment.vf
+        record(EventKind.ATTACHMENT_DELETED, attachment, f"{attachment} removed")
+        attachment.delete()  # its IPAllocation goes with it; leases keep a null attachment
+        if vf is not None:
+            _free_vf(vf)
+    record(EventKind.INSTANCE_DELETED, instance, f"instance {instance} deleted")
+    instance.delete()
+    return True
+
+
+@transaction.atomic
+def migrate_instance(instance: Instance, target: Host | None = None) -> Instance:
+    """Check the target (or choose one), mark `migrating`; orchestration moves the VFs."""
+    locked = _lock_instance(instance.pk)
+    if locked is None:
+        raise Conflict("the instance no longer exists")
+    if locked.state not in InstanceState.MIGRATABLE:
+        raise Conflict(
+            f"instance {locked} is {locked.state}: only running, stopped or error instances migrate"
+        )
+    needs = physnet_needs([a.network for a in locked.attachments.select_related("network")])
+    if target is not None:
+        if target.pk == locked.host_id:
+            raise ValidationError({"host": [f"instance already runs on host {target.name}"]})
+        check_host(target, needs)
+    else:
+        target = choose_host(needs, exclude=[locked.host_id] if locked.host_id else [])
+    locked.state = InstanceState.MIGRATING
+    locked.generation += 1
+    locked.save(update_fields=["state", "generation", "updated"])
+    record(
+        EventKind.INSTANCE_MIGRATING,
+        locked,
+        f"instance {locked} migrating to {target.name}",
+        data={"from": locked.host.name if locked.host else None, "to": target.name},
+    )
+    dispatch_on_commit("instance_migrate", locked.id, target.id)
+    return locked
+
+
+@transaction.atomic
+def retarget_attachments(instance_id, host_id) -> dict:
+    """For orchestration when it executes a migration: claim VFs on the target host for
+    the instance's SR-IOV attachments and set `instance.host`. The old VFs go to
+    `releasing` (never handed out) until `vf_released` after the old agent reset them.
+    Returns {attachment_id: (old_vf_id | None, new_vf_id)}; raises NoCapacity/400."""
+    instance = _lock_instance(instance_id)
+    host = Host.objects.get(pk=host_id)
+    attachments = list(instance.attachments.select_related("network", "vf"))
+    placement = place(physnet_needs([a.network for a in attachments]), host=host)
+    moved = {}
+    for attachment in attachments:
+        if attachment.network.kind != NetworkKind.SRIOV:
+            continue
+        old, new = attachment.vf, placement.take(attachment.network.physnet)
+        if old is not None:
+            old.state = VfState.RELEASING
+            old.save(update_fields=["state", "updated"])
+        attachment.vf = None
+        attachment.save(update_fields=["vf", "updated"])  # the one-to-one frees `old` first
+        new.mac, new.vlan = attachment.mac, attachment.network.vlan
+        new.save(update_fields=["mac", "vlan", "updated"])
+        attachment.vf = new
+        attachment.state = AttachmentState.PENDING
+        attachment.save(update_fields=["vf", "state", "updated"])
+        record(EventKind.ATTACHMENT_UPDATED, attachment, f"{attachment} moves to {host.name}")
+        moved[attachment.id] = (old.id if old else None, new.id)
+    instance.host = host
+    instance.save(update_fields=["host", "updated"])
+    return moved
+
+
+@transaction.atomic
+def vf_released(vf_id) -> None:
+    """The agent reset a VF no attachment owns any more (`releasing` or orphaned)."""
+    vf = VirtualFunction.objects.select_for_update().filter(pk=vf_id).first()
+    if vf is not None and not Attachment.objects.filter(vf=vf).exists():
+        _free_vf(vf)

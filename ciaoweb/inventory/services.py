@@ -1,0 +1,135 @@
+"""Inventory as agents report it, host liveness and host maintenance."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ciaoweb.core.hooks import dispatch_on_commit
+from ciaoweb.events.choices import EventKind
+from ciaoweb.events.services import record
+from ciaoweb.inventory.choices import HostState, VfState
+from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
+
+
+def _sync_vfs(pf: PhysicalFunction, reported: list[dict[str, Any]]) -> None:
+    """Upsert reported VFs; drop unreported free ones, flag unreported owned ones."""
+    seen = set()
+    for item in reported:
+        index = int(item["index"])
+        seen.add(index)
+        vf, created = VirtualFunction.objects.get_or_create(
+            pf=pf,
+            index=index,
+            defaults={
+                "pci_address": item.get("pci_address", ""),
+                "netdev": item.get("netdev", ""),
+                "mac": item.get("mac") or "",
+                "vlan": item.get("vlan") or None,
+            },
+        )
+        if created:
+            continue
+        vf.pci_address = item.get("pci_address", vf.pci_address)
+        vf.netdev = item.get("netdev", vf.netdev)
+        if vf.state == VfState.FREE:  # a claimed VF keeps the desired MAC/VLAN
+            vf.mac = item.get("mac") or ""
+            vf.vlan = item.get("vlan") or None
+        vf.save()
+    gone = pf.vfs.exclude(index__in=seen)
+    gone.filter(state=VfState.FREE).delete()
+    gone.update(state=VfState.ERROR)  # still owned: keep the row so nothing is reused
+
+
+@transaction.atomic
+def register_inventory(host_name: str, inventory: dict[str, Any]) -> Host:
+    """Upsert the Host, its PFs and VFs from an agent's report; idempotent.
+
+    `inventory = {"host": name, "is_network_node": bool, "pfs": [{"name", "pci_address",
+    "physnet", "total_vfs", "num_vfs", "vfs": [{"index", "pci_address", "netdev", "mac",
+    "vlan"}]}]}`. A host in maintenance stays in maintenance.
+    """
+    host, created = Host.objects.select_for_update().get_or_create(name=host_name)
+    host.is_network_node = bool(inventory.get("is_network_node", False))
+    host.last_seen = timezone.now()
+    if host.state == HostState.OFFLINE:
+        host.state = HostState.ONLINE
+    if "mgmt_address" in inventory:
+        host.mgmt_address = inventory["mgmt_address"] or None
+    host.save()
+
+    reported_pfs = set()
+    for item in inventory.get("pfs", []):
+        reported_pfs.add(item["name"])
+        pf, _ = PhysicalFunction.objects.update_or_create(
+            host=host,
+            name=item["name"],
+            defaults={
+                "pci_address": item.get("pci_address", ""),
+                "physnet": item["physnet"],
+                "total_vfs": int(item.get("total_vfs", 0)),
+                "num_vfs": int(item.get("num_vfs", 0)),
+            },
+        )
+        _sync_vfs(pf, item.get("vfs", []))
+    for pf in host.pfs.exclude(name__in=reported_pfs):
+        _sync_vfs(pf, [])
+        if not pf.vfs.exists():
+            pf.delete()
+
+    kind = EventKind.HOST_CREATED if created else EventKind.HOST_UPDATED
+    record(kind, host, f"host {host} registered its inventory", data={"pfs": len(reported_pfs)})
+    return host
+
+
+@transaction.atomic
+def heartbeat(host_name: str) -> Host | None:
+    """Note that the host's agent is alive; an offline host comes back online."""
+    host = Host.objects.select_for_update().filter(name=host_name).first()
+    if host is None:
+        return None
+    host.last_seen = timezone.now()
+    fields = ["last_seen", "updated"]
+    if host.state == HostState.OFFLINE:
+        host.state = HostState.ONLINE
+        fields.append("state")
+    host.save(update_fields=fields)
+    if "state" in fields:
+        record(EventKind.HOST_UPDATED, host, f"host {host} is back online")
+    return host
+
+
+@transaction.atomic
+def mark_stale_hosts_offline() -> list[Host]:
+    """Online hosts silent for longer than CIAO_HEARTBEAT_TIMEOUT become offline."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CIAO_HEARTBEAT_TIMEOUT)
+    stale = list(
+        Host.objects.select_for_update().filter(state=HostState.ONLINE, last_seen__lt=cutoff)
+    )
+    for host in stale:
+        host.state = HostState.OFFLINE
+        host.save(update_fields=["state", "updated"])
+        record(EventKind.HOST_UPDATED, host, f"host {host} missed its heartbeats: offline")
+    return stale
+
+
+@transaction.atomic
+def evacuate_host(host: Host) -> Host:
+    """Maintenance: the scheduler skips the host; orchestration migrates its instances."""
+    host = Host.objects.select_for_update().get(pk=host.pk)
+    host.state = HostState.MAINTENANCE
+    host.save(update_fields=["state", "updated"])
+    record(EventKind.HOST_EVACUATING, host, f"host {host} is being evacuated")
+    dispatch_on_commit("host_evacuate", host.id)
+    return host
+
+
+@transaction.atomic
+def restore_host(host: Host) -> Host:
+    host = Host.objects.select_for_update().get(pk=host.pk)
+    host.state = HostState.ONLINE
+    host.save(update_fields=["state", "updated"])
+    record(EventKind.HOST_RESTORED, host, f"host {host} is back in service")
+    return host

@@ -1,0 +1,298 @@
+"""A whole ciaoweb cluster on this machine, on the simulator: what `make demo` runs and
+what the end-to-end tests, browser tests and benchmarks drive.
+
+Every process is real: daphne (REST API, dashboard, websockets), the controller's
+Celery worker (with beat for heartbeat checks), one agent per simulated host, Redis,
+the database, dnsmasq. Teardown runs in reverse order of start-up and leaves no
+namespace, link or process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .processes import RUN_DIR_ENV, ManagedProcess, stop_from_pid_files
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+ADMIN_USERNAME = "admin"
+
+
+def demo_topology() -> dict[str, Any]:
+    """3 compute hosts with 2 PFs each on two physnets, 8 VFs per PF, a network node,
+    and an underlay DHCP server on physnet2 VLAN 300 for `ipam=underlay` networks."""
+    def pfs() -> list[dict[str, Any]]:
+        return [
+            {"name": "pf0", "physnet": "physnet1", "sriov_totalvfs": 8},
+            {"name": "pf1", "physnet": "physnet2", "sriov_totalvfs": 8},
+        ]
+
+    hosts = [{"name": f"node{i}", "pfs": pfs()} for i in (1, 2, 3)]
+    hosts.append({"name": "netnode", "network_node": True, "pfs": pfs()})
+    return {
+        "physnets": ["physnet1", "physnet2"],
+        "hosts": hosts,
+        "underlays": [{"physnet": "physnet2", "vlan": 300, "cidr": "192.168.30.0/24"}],
+    }
+
+
+@dataclass
+class ClusterConfig:
+    name: str = "demo"
+    port: int = 8000
+    database_url: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/3"
+    topology: dict[str, Any] = field(default_factory=demo_topology)
+    heartbeat_interval: float = 2.0
+    heartbeat_timeout: float = 10.0
+    agent_concurrency: int = 2
+    controller_concurrency: int = 2
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(os.environ.get("CIAO_VAR_DIR", REPO / "var")) / "cluster" / self.name
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+class LocalCluster:
+    def __init__(self, config: ClusterConfig, progress: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.progress = progress
+        self.run_dir = config.run_dir
+        self.url = f"http://127.0.0.1:{config.port}"
+        self.admin_username = ADMIN_USERNAME
+        self.admin_password = ""
+        self.admin_token = ""
+        self.sim = None
+        self.server: ManagedProcess | None = None
+        self.controller: ManagedProcess | None = None
+        self.agents: dict[str, ManagedProcess] = {}
+        self._api: httpx.Client | None = None
+
+    # --- environment ----------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v for k, v in os.environ.items()
+            if not k.startswith(("CIAO_AGENT", "DJANGO_SETTINGS"))
+        }
+        env.update(
+            DJANGO_SETTINGS_MODULE="ciaoweb.settings",
+            REDIS_URL=self.config.redis_url,
+            CELERY_BROKER_URL=self.config.redis_url,
+            CIAO_HEARTBEAT_INTERVAL=str(self.config.heartbeat_interval),
+            CIAO_HEARTBEAT_TIMEOUT=str(self.config.heartbeat_timeout),
+            CIAO_DISPATCH="celery",
+            PYTHONUNBUFFERED="1",
+            **{RUN_DIR_ENV: str(self.run_dir)},
+        )
+        env.pop("CIAO_CHANNEL_LAYER", None)
+        if self.config.database_url:
+            env["DATABASE_URL"] = self.config.database_url
+        env.update(self.config.extra_env)
+        return env
+
+    def _manage(self, *args: str, input_env: dict[str, str] | None = None) -> str:
+        done = subprocess.run(
+            [PYTHON, str(REPO / "manage.py"), *args],
+            env={**self.env(), **(input_env or {})}, cwd=REPO, capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            raise ClusterError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        return done.stdout
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> LocalCluster:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        from simulator import Simulator, Topology
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._clear_leftovers()
+        self.progress(f"[1/6] simulator {self.config.name}: building hosts, PFs and VFs")
+        started = time.monotonic()
+        self.sim = Simulator.up(Topology.from_dict(self.config.topology), name=self.config.name)
+        self.progress(f"      {len(self.sim.hosts())} hosts up in {time.monotonic() - started:.1f}s")
+        self.progress("[2/6] database: migrating")
+        self._manage("migrate", "--noinput")
+        self.progress("[3/6] admin account")
+        self.admin_password = secrets.token_urlsafe(12)
+        self._manage("localcluster_admin", self.admin_username,
+                     input_env={"CIAO_ADMIN_PASSWORD": self.admin_password})
+        self._flush_broker()
+        self.progress(f"[4/6] controller: API server on {self.url} and its worker")
+        self.server = self._spawn("server", [
+            PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.config.port),
+            "ciaoweb.asgi:application",
+        ])
+        self.controller = self._spawn("controller", [
+            PYTHON, "-m", "celery", "-A", "ciaoweb.celery", "worker", "-B",
+            "-Q", "controller", "-c", str(self.config.controller_concurrency),
+            "--hostname", f"controller@{self.config.name}", "--without-gossip",
+            "--without-mingle", "-s", str(self.run_dir / "beat-schedule"), "--loglevel", "INFO",
+        ])
+        self.progress("[5/6] node agents: " + ", ".join(self.sim.hosts()))
+        for host in self.sim.hosts():
+            self.start_agent(host)
+        self.progress("[6/6] waiting for every host to register")
+        self._wait_ready()
+
+    def start_agent(self, host: str) -> ManagedProcess:
+        network_node = bool(self.sim.topology.host(host).network_node)
+        argv = [
+            PYTHON, "-m", "ciaoweb.agent", "--node", host, "--driver", "sim",
+            "--sim-name", self.config.name, "--broker", self.config.redis_url,
+            "--state-dir", str(self.agent_state_dir(host)),
+            "--concurrency", str(self.config.agent_concurrency),
+        ] + (["--network-node"] if network_node else [])
+        env = {**self.env(), "CIAO_HEARTBEAT_INTERVAL": str(self.config.heartbeat_interval)}
+        process = ManagedProcess(f"agent-{host}", argv, env, self.run_dir).start()
+        self.agents[host] = process
+        return process
+
+    def agent_state_dir(self, host: str) -> Path:
+        """Inside the simulator's state dir, so `simulator clean` finds its pid files."""
+        return Path(self.sim.state_dir) / "agents" / host
+
+    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+        return ManagedProcess(name, argv, self.env(), self.run_dir).start()
+
+    def stop(self) -> None:
+        """Reverse order of start-up; safe to call twice and after a failed start."""
+        for process in list(self.agents.values()) + [self.controller, self.server]:
+            if process is not None:
+                process.stop()
+        self.agents.clear()
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        if self.sim is not None:
+            self._stop_agent_daemons()
+            self.sim.down()
+            self.sim = None
+        stop_from_pid_files(self.run_dir)
+
+    def _stop_agent_daemons(self) -> None:
+        """dnsmasq servers the agents started outlive them: stop them by pid file."""
+        for pid_file in Path(self.sim.state_dir).glob("agents/*/dhcp-*/dnsmasq.pid"):
+            with contextlib.suppress(ValueError, OSError):
+                pid = int(pid_file.read_text().strip())
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if str(pid_file).encode() in cmdline:
+                    os.kill(pid, signal.SIGTERM)
+
+    def _clear_leftovers(self) -> None:
+        """A previous run of the same name that crashed: its processes and simulator."""
+        stop_from_pid_files(self.run_dir)
+        from simulator import Simulator
+
+        with contextlib.suppress(Exception):
+            Simulator.load(self.config.name).down()
+
+    def _flush_broker(self) -> None:
+        """Queues of an earlier run would replay stale tasks: this cluster's Redis DB only."""
+        import redis
+
+        redis.Redis.from_url(self.config.redis_url).flushdb()
+
+    # --- readiness and API ------------------------------------------------------------
+
+    def _wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            try:
+                reply = httpx.post(f"{self.url}/api/v1/auth/token/", timeout=2,
+                                   json={"username": self.admin_username,
+                                         "password": self.admin_password})
+                if reply.status_code == 200:
+                    self.admin_token = reply.json()["token"]
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise ClusterError("API server did not come up:\n" + self.server.log_tail())
+            time.sleep(0.2)
+        expected = set(self.sim.hosts())
+        self.wait_for(lambda: expected <= self.online_hosts(), timeout=max(5.0, deadline - time.monotonic()),
+                      what="every host online")
+
+    def check_alive(self) -> None:
+        for process in [self.server, self.controller, *self.agents.values()]:
+            if process is not None and not process.alive():
+                raise ClusterError(f"{process.name} exited:\n{process.log_tail()}")
+
+    def online_hosts(self) -> set[str]:
+        hosts = self.api.get("/api/v1/hosts/", params={"page_size": 1000}).json()["results"]
+        return {h["name"] for h in hosts if h["state"] == "online"}
+
+    @property
+    def api(self) -> httpx.Client:
+        """An admin-authenticated REST client."""
+        if self._api is None:
+            self._api = self.client(self.admin_token)
+        return self._api
+
+    def client(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30,
+                            headers={"Authorization": f"Token {token}"})
+
+    def token_for(self, username: str, password: str) -> str:
+        reply = httpx.post(f"{self.url}/api/v1/auth/token/", json={"username": username,
+                                                                   "password": password})
+        reply.raise_for_status()
+        return reply.json()["token"]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 30.0, what: str = "",
+                 interval: float = 0.05) -> Any:
+        """Poll until predicate() is truthy; return its value. Raises with `what`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise ClusterError(f"timed out after {timeout}s waiting for {what or predicate}")
+            time.sleep(interval)
+
+    def wait_instance(self, instance_id: str, states=("running", "error"), client=None,
+                      timeout: float = 60.0) -> dict:
+        client = client or self.api
+
+        def settled() -> dict | None:
+            body = client.get(f"/api/v1/instances/{instance_id}/").json()
+            return body if body.get("state") in states else None
+
+        return self.wait_for(settled, timeout=timeout, what=f"instance {instance_id} in {states}")
+
+    def write_info(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"url": self.url, "username": self.admin_username,
+                                   "password": self.admin_password}, indent=2))
+        tmp.chmod(0o600)
+        tmp.replace(path)

@@ -1,0 +1,123 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from ciaoweb.core.validators import validate_dns_domain, validate_dns_label
+from ciaoweb.networks import services
+from ciaoweb.networks.choices import Ipam, NetworkKind
+from ciaoweb.networks.models import MTU_MAX, MTU_MIN, VLAN_MAX, VLAN_MIN, Lease, Network
+from ciaoweb.networks.validation import parse_cidr, validate_network
+from ciaoweb.tenancy.models import Tenant
+
+VLAN_MESSAGE = f"VLAN must be between {VLAN_MIN} and {VLAN_MAX}"
+MTU_MESSAGE = f"MTU must be between {MTU_MIN} and {MTU_MAX}"
+
+
+class NetworkSerializer(serializers.ModelSerializer):
+    """Members get their tenant from the view (context `tenant`); admins may set `tenant`
+    (null = a shared network) and `shared`."""
+
+    tenant = serializers.PrimaryKeyRelatedField(
+        queryset=Tenant.objects.all(), required=False, allow_null=True
+    )
+    name = serializers.CharField(max_length=63, validators=[validate_dns_label])
+    kind = serializers.ChoiceField(choices=NetworkKind.CHOICES)
+    ipam = serializers.ChoiceField(choices=Ipam.CHOICES, default=Ipam.CONTROLLER)
+    physnet = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    vlan = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=VLAN_MIN,
+        max_value=VLAN_MAX,
+        error_messages={"min_value": VLAN_MESSAGE, "max_value": VLAN_MESSAGE},
+    )
+    cidr = serializers.CharField(max_length=18)
+    gateway = serializers.IPAddressField(protocol="IPv4", required=False, allow_null=True)
+    mtu = serializers.IntegerField(
+        required=False,
+        min_value=MTU_MIN,
+        max_value=MTU_MAX,
+        error_messages={"min_value": MTU_MESSAGE, "max_value": MTU_MESSAGE},
+    )
+    dns_domain = serializers.CharField(
+        max_length=253, required=False, allow_blank=True, validators=[validate_dns_domain]
+    )
+    shared = serializers.BooleanField(required=False)
+
+    class Meta:
+        model = Network
+        fields = [
+            "id",
+            "tenant",
+            "name",
+            "kind",
+            "physnet",
+            "vlan",
+            "cidr",
+            "gateway",
+            "mtu",
+            "dns_domain",
+            "ipam",
+            "shared",
+            "is_primary",
+            "created",
+            "updated",
+        ]
+        read_only_fields = ["is_primary", "created", "updated"]
+        validators = []  # uniqueness is checked in validate() with readable messages
+
+    def validate_cidr(self, value: str) -> str:
+        return str(parse_cidr(value.strip()))
+
+    def _proposed(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The network as it would be after this request (defaults or current values)."""
+        if self.instance is not None:
+            current = {f: getattr(self.instance, f) for f in self.Meta.fields if f != "id"}
+            current["tenant"] = self.instance.tenant
+            return {**current, **attrs}
+        proposed = {"physnet": "", "vlan": None, "mtu": 1500, "dns_domain": "", "shared": False}
+        proposed.update(attrs)
+        if "tenant" in self.context:  # a member: its own tenant, whatever it sent
+            proposed["tenant"] = self.context["tenant"]
+        proposed.setdefault("tenant", None)
+        return proposed
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        proposed = self._proposed(attrs)
+        if proposed.get("gateway") is None and proposed.get("ipam") in Ipam.MANAGED:
+            proposed["gateway"] = None  # chosen by the service: first usable address
+        validate_network(proposed, self.instance)
+        name_clash = Network.objects.filter(tenant=proposed["tenant"], name=proposed["name"])
+        if self.instance is not None:
+            name_clash = name_clash.exclude(pk=self.instance.pk)
+        if name_clash.exists():
+            owner = proposed["tenant"] or "the shared networks"
+            raise serializers.ValidationError(
+                {"name": [f"a network named {proposed['name']} already exists in {owner}"]}
+            )
+        if self.instance is None:
+            return {f: proposed[f] for f in proposed if f in self.fields and f != "is_primary"}
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Network:
+        return services.create_network(**validated_data)
+
+    def update(self, instance: Network, validated_data: dict[str, Any]) -> Network:
+        return services.update_network(instance, validated_data)
+
+
+class LeaseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Lease
+        fields = [
+            "id",
+            "network",
+            "mac",
+            "ip",
+            "hostname",
+            "state",
+            "expires_at",
+            "attachment",
+            "created",
+            "updated",
+        ]

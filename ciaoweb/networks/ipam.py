@@ -1,0 +1,114 @@
+"""IPv4 allocation for ipam=controller networks.
+
+Callers hold the network's row lock (`lock_networks`), so allocations on one network are
+serialized; the unique constraint on (network, ip_int) is the last line of defence.
+"""
+
+import ipaddress
+from collections.abc import Iterable
+
+from django.db.models import Q
+from rest_framework.exceptions import ValidationError
+
+from ciaoweb.core.allocation import first_free_integer
+from ciaoweb.core.exceptions import NoCapacity
+from ciaoweb.networks.choices import Ipam, IpPurpose
+from ciaoweb.networks.models import IPAllocation, Network
+
+
+def lock_networks(network_ids: Iterable) -> dict:
+    """Row-lock networks in id order (a fixed order cannot deadlock); returns them by id."""
+    ids = sorted(set(network_ids), key=str)
+    locked = Network.objects.select_for_update().filter(id__in=ids).order_by("id")
+    return {network.id: network for network in locked}
+
+
+def host_range(network: Network) -> tuple[int, int]:
+    """First and last usable address as integers (network and broadcast excluded)."""
+    net = network.ip_network
+    return int(net.network_address) + 1, int(net.broadcast_address) - 1
+
+
+def _record(network: Network, ip: int, purpose: str, attachment=None) -> IPAllocation:
+    return IPAllocation.objects.create(
+        network=network,
+        ip=str(ipaddress.IPv4Address(ip)),
+        ip_int=ip,
+        purpose=purpose,
+        attachment=attachment,
+    )
+
+
+def reserve_infrastructure_ips(network: Network) -> None:
+    """(Re)record the gateway and our DHCP server address so no instance gets them."""
+    network.allocations.exclude(purpose=IpPurpose.ATTACHMENT).delete()
+    if network.gateway:
+        _record(network, int(ipaddress.IPv4Address(network.gateway)), IpPurpose.GATEWAY)
+    if network.dhcp_server_ip and network.dhcp_server_ip != network.gateway:
+        _record(network, int(ipaddress.IPv4Address(network.dhcp_server_ip)), IpPurpose.DHCP_SERVER)
+
+
+def check_requested_ip(network: Network, ip: str) -> str:
+    """Why `ip` cannot be given on `network`, or "" when it can."""
+    if network.ipam != Ipam.CONTROLLER:
+        return (
+            f"an ip can only be requested on ipam=controller networks "
+            f"({network.name} is {network.ipam})"
+        )
+    try:
+        address = ipaddress.IPv4Address(ip)
+    except ValueError:
+        return f"{ip!r} is not a valid IPv4 address"
+    net = network.ip_network
+    if address not in net:
+        return f"{ip} is not inside {network.cidr}"
+    if address == net.network_address:
+        return f"{ip} is the network address of {network.cidr}"
+    if address == net.broadcast_address:
+        return f"{ip} is the broadcast address of {network.cidr}"
+    if network.gateway and ip == network.gateway:
+        return f"{ip} is the gateway of {network.name}"
+    if ip == network.dhcp_server_ip:
+        return f"{ip} is reserved for the DHCP server of {network.name}"
+    if network.allocations.filter(ip_int=int(address)).exists():
+        return f"{ip} is already taken on {network.name}"
+    return ""
+
+
+def allocate_ip(network: Network, attachment, requested: str | None = None) -> str:
+    """Record an address for the attachment: the requested one or the lowest free one."""
+    if requested:
+        if problem := check_requested_ip(network, requested):
+            raise ValidationError({"ip": [problem]})
+        ip = int(ipaddress.IPv4Address(requested))
+    else:
+        low, high = host_range(network)
+        ip = first_free_integer(network.allocations.all(), "ip_int", low, high)
+        if ip is None:
+            raise NoCapacity(f"no free IP address left on network {network.name} ({network.cidr})")
+    return _record(network, ip, IpPurpose.ATTACHMENT, attachment).ip
+
+
+def dynamic_ranges(network: Network) -> list[tuple[str, str]]:
+    """Address ranges our DHCP server may hand out on an ipam=dynamic network: the usable
+    addresses minus the gateway and the server's own."""
+    low, high = host_range(network)
+    reserved = sorted(
+        int(ipaddress.IPv4Address(ip)) for ip in (network.gateway, network.dhcp_server_ip) if ip
+    )
+    ranges, start = [], low
+    for ip in reserved + [high + 1]:
+        if start <= ip - 1:
+            ranges.append((start, min(ip - 1, high)))
+        start = max(start, ip + 1)
+    return [(str(ipaddress.IPv4Address(a)), str(ipaddress.IPv4Address(b))) for a, b in ranges]
+
+
+def dhcp_reservations(network: Network) -> list[dict]:
+    """MAC -> IP reservations for the network's DHCP server, hostname = instance name."""
+    attachments = network.attachments.filter(~Q(ip=None)).select_related("instance")
+    if network.ipam != Ipam.CONTROLLER:
+        return []
+    return [
+        {"mac": a.mac, "ip": a.ip, "hostname": a.instance.name} for a in attachments.order_by("mac")
+    ]

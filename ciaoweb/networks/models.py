@@ -1,0 +1,183 @@
+import ipaddress
+
+from django.db import models
+from django.db.models import Q
+
+from ciaoweb.core.api.exceptions import register_constraint_message
+from ciaoweb.core.models import BaseModel
+from ciaoweb.core.validators import DNS_LABEL_PATTERN, validate_dns_label
+from ciaoweb.networks.choices import Ipam, IpPurpose, LeaseState, NetworkKind
+
+VLAN_MIN, VLAN_MAX = 1, 4094
+MTU_MIN, MTU_MAX = 576, 9216
+PRIMARY_NETWORK_NAME = "default"
+
+
+class Network(BaseModel):
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="networks"
+    )
+    name = models.CharField(max_length=63, validators=[validate_dns_label])
+    kind = models.CharField(max_length=16, choices=NetworkKind.CHOICES)
+    physnet = models.CharField(max_length=64, blank=True)  # empty for overlay
+    vlan = models.PositiveIntegerField(null=True, blank=True)  # null for overlay
+    cidr = models.CharField(max_length=18)
+    gateway = models.GenericIPAddressField(protocol="IPv4", null=True, blank=True)
+    mtu = models.PositiveIntegerField(default=1500)
+    dns_domain = models.CharField(max_length=253, blank=True)
+    ipam = models.CharField(max_length=16, choices=Ipam.CHOICES, default=Ipam.CONTROLLER)
+    shared = models.BooleanField(default=False)
+    # The tenant's overlay network `default`, always eth0; exactly one per tenant.
+    is_primary = models.BooleanField(default=False, editable=False)
+
+    class Meta(BaseModel.Meta):
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"], name="networks_network_unique_tenant_name"
+            ),
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(tenant__isnull=True),
+                name="networks_network_unique_shared_name",
+            ),
+            models.UniqueConstraint(
+                fields=["physnet", "vlan"],
+                condition=Q(kind=NetworkKind.SRIOV),
+                name="networks_network_unique_physnet_vlan",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=Q(is_primary=True),
+                name="networks_network_one_primary_per_tenant",
+            ),
+            models.CheckConstraint(
+                condition=Q(name__regex=rf"^{DNS_LABEL_PATTERN}$"),
+                name="networks_network_name_dns_label",
+            ),
+            models.CheckConstraint(
+                condition=Q(vlan__isnull=True) | Q(vlan__gte=VLAN_MIN, vlan__lte=VLAN_MAX),
+                name="networks_network_vlan_range",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=NetworkKind.SRIOV, vlan__isnull=False) & ~Q(physnet="")
+                    | Q(kind=NetworkKind.OVERLAY, vlan__isnull=True, physnet="")
+                ),
+                name="networks_network_kind_fields",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_primary=False)
+                | Q(kind=NetworkKind.OVERLAY, tenant__isnull=False, name=PRIMARY_NETWORK_NAME),
+                name="networks_network_primary_is_tenant_overlay",
+            ),
+            models.CheckConstraint(
+                condition=Q(tenant__isnull=False) | Q(shared=True),
+                name="networks_network_tenantless_is_shared",
+            ),
+            models.CheckConstraint(
+                condition=Q(ipam__in=[i for i, _ in Ipam.CHOICES]),
+                name="networks_network_ipam_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(mtu__gte=MTU_MIN, mtu__lte=MTU_MAX), name="networks_network_mtu_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.name if self.tenant else 'shared'}/{self.name}"
+
+    @property
+    def ip_network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.cidr)
+
+    @property
+    def dhcp_server_ip(self) -> str | None:
+        """The address our DHCP/DNS server takes on a managed network: the last usable one."""
+        if self.ipam not in Ipam.MANAGED:
+            return None
+        return str(self.ip_network.broadcast_address - 1)
+
+
+class IPAllocation(BaseModel):
+    """The controller's ledger of taken addresses; the unique constraint is the lock of last
+    resort against duplicate IPs. `ip_int` lets the database find the lowest gap."""
+
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="allocations")
+    ip = models.GenericIPAddressField(protocol="IPv4")
+    ip_int = models.BigIntegerField()
+    purpose = models.CharField(max_length=16, choices=IpPurpose.CHOICES)
+    attachment = models.OneToOneField(
+        "instances.Attachment",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="ip_allocation",
+    )
+
+    class Meta(BaseModel.Meta):
+        ordering = ["network", "ip_int"]
+        verbose_name = "IP allocation"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network", "ip_int"], name="networks_ipallocation_unique_network_ip"
+            ),
+            models.CheckConstraint(
+                condition=Q(purpose=IpPurpose.ATTACHMENT, attachment__isnull=False)
+                | Q(~Q(purpose=IpPurpose.ATTACHMENT), attachment__isnull=True),
+                name="networks_ipallocation_attachment_iff_purpose",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ip} on {self.network} ({self.purpose})"
+
+
+class Lease(BaseModel):
+    """A DHCP lease as reported by a DHCP server (ours or the underlay's)."""
+
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="leases")
+    mac = models.CharField(max_length=17)
+    ip = models.GenericIPAddressField(protocol="IPv4")
+    hostname = models.CharField(max_length=253, blank=True)
+    state = models.CharField(max_length=16, choices=LeaseState.CHOICES, default=LeaseState.ACTIVE)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    attachment = models.ForeignKey(
+        "instances.Attachment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leases",
+    )
+
+    class Meta(BaseModel.Meta):
+        ordering = ["network", "ip"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network", "mac"], name="networks_lease_unique_network_mac"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=[s for s, _ in LeaseState.CHOICES]),
+                name="networks_lease_state_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mac} -> {self.ip} ({self.state})"
+
+
+register_constraint_message(
+    "networks_network_unique_tenant_name", "a network with this name already exists in the tenant"
+)
+register_constraint_message(
+    "networks_network_unique_shared_name", "a shared network with this name already exists"
+)
+register_constraint_message(
+    "networks_network_unique_physnet_vlan", "this VLAN is already used on this physnet"
+)
+register_constraint_message(
+    "networks_network_one_primary_per_tenant", "the tenant already has its primary network"
+)
+register_constraint_message(
+    "networks_ipallocation_unique_network_ip", "this IP address is already taken on the network"
+)

@@ -1,0 +1,115 @@
+"""The network rules of DESIGN §4 that need more than one field or the database.
+
+`validate_network(attrs, instance)` takes the serializer's proposed values (merged with
+the current ones on update) and raises a 400 with one message per offending field.
+"""
+
+import ipaddress
+from typing import Any
+
+from rest_framework.exceptions import ValidationError
+
+from ciaoweb.networks.choices import Ipam, NetworkKind
+from ciaoweb.networks.models import Network
+
+PREFIX_MIN, PREFIX_MAX = 8, 30
+IN_USE_IMMUTABLE = ("cidr", "vlan", "physnet", "ipam", "gateway")
+
+
+def parse_cidr(value: str) -> ipaddress.IPv4Network:
+    """A valid IPv4 network /8-/30 written with its network address."""
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ipaddress.AddressValueError as exc:
+        raise ValidationError(f"{value!r} is not a valid IPv4 CIDR: {exc}") from exc
+    except ValueError as exc:  # host bits set, bad prefix
+        raise ValidationError(f"{value!r} is not a valid IPv4 CIDR: {exc}") from exc
+    if not PREFIX_MIN <= net.prefixlen <= PREFIX_MAX:
+        raise ValidationError(
+            f"prefix length must be between /{PREFIX_MIN} and /{PREFIX_MAX}, got /{net.prefixlen}"
+        )
+    return net
+
+
+def gateway_problem(net: ipaddress.IPv4Network, gateway: str) -> str:
+    address = ipaddress.IPv4Address(gateway)
+    if address not in net:
+        return f"{gateway} is not inside {net}"
+    if address == net.network_address:
+        return f"{gateway} is the network address of {net}"
+    if address == net.broadcast_address:
+        return f"{gateway} is the broadcast address of {net}"
+    return ""
+
+
+def _overlapping(attrs: dict[str, Any], net: ipaddress.IPv4Network, instance) -> Network | None:
+    """Another network of the same tenant (or of the shared pool) on the same physnet whose
+    CIDR overlaps. Few networks share a tenant and physnet, so comparing in Python is fine."""
+    siblings = Network.objects.filter(tenant=attrs.get("tenant"), physnet=attrs.get("physnet", ""))
+    if instance is not None:
+        siblings = siblings.exclude(pk=instance.pk)
+    for other in siblings.only("name", "cidr"):
+        if other.ip_network.overlaps(net):
+            return other
+    return None
+
+
+def validate_network(attrs: dict[str, Any], instance: Network | None) -> None:
+    errors: dict[str, list[str]] = {}
+
+    def fail(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    kind = attrs.get("kind")
+    if instance is None and kind == NetworkKind.OVERLAY:
+        fail(
+            "kind",
+            "the overlay network `default` is created with its tenant; create sriov networks",
+        )
+    if instance is not None:
+        for field in ("kind", "tenant"):
+            if getattr(instance, field) != attrs.get(field):
+                fail(field, f"{field} cannot change after creation")
+        if instance.is_primary and attrs.get("name") != instance.name:
+            fail("name", "the primary network `default` cannot be renamed")
+        if instance.pk and (in_use := instance.attachments.count()):
+            for field in IN_USE_IMMUTABLE:
+                if getattr(instance, field) != attrs.get(field):
+                    fail(field, f"network is in use by {in_use} attachments: {field} cannot change")
+
+    if kind == NetworkKind.SRIOV and not attrs.get("physnet"):
+        fail("physnet", "an sriov network needs a physnet")
+    if kind == NetworkKind.OVERLAY:
+        if attrs.get("vlan") is not None and instance is None:
+            fail("vlan", "overlay networks have no VLAN")
+        if attrs.get("ipam") != Ipam.CONTROLLER:
+            fail("ipam", "the overlay network uses ipam=controller")
+
+    vlan = attrs.get("vlan")
+    if kind == NetworkKind.SRIOV and vlan is not None and attrs.get("physnet"):
+        clash = Network.objects.filter(
+            kind=NetworkKind.SRIOV, physnet=attrs["physnet"], vlan=vlan
+        ).exclude(pk=getattr(instance, "pk", None))
+        if other := clash.first():
+            fail("vlan", f"VLAN {vlan} is already used on physnet {attrs['physnet']} by {other}")
+    elif kind == NetworkKind.SRIOV and vlan is None and instance is not None:
+        fail("vlan", "an sriov network needs a VLAN")
+
+    if instance is not None and attrs.get("tenant") is None and not attrs.get("shared"):
+        fail("shared", "a network without tenant must be shared")
+
+    try:
+        net = parse_cidr(attrs.get("cidr", ""))
+    except ValidationError as exc:
+        errors.setdefault("cidr", []).extend(str(m) for m in exc.detail)
+        net = None
+    if net is not None:
+        if gateway := attrs.get("gateway"):
+            if problem := gateway_problem(net, gateway):
+                fail("gateway", problem)
+            elif attrs.get("ipam") in Ipam.MANAGED and gateway == str(net.broadcast_address - 1):
+                fail("gateway", f"{gateway} is reserved for the network's DHCP server")
+        if other := _overlapping(attrs, net, instance):
+            fail("cidr", f"{net} overlaps {other.cidr} of network {other} on the same physnet")
+    if errors:
+        raise ValidationError(errors)

@@ -1,0 +1,265 @@
+"""Managed dnsmasq + udhcpc against real namespaces joined by a veth pair.
+
+Everything created here is named ciao-t<pid>-* and removed in `finally`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ciaoweb.agent.dhcp.client import obtain_lease
+from ciaoweb.agent.dhcp.server import (
+    IPAM_CONTROLLER,
+    IPAM_DYNAMIC,
+    DhcpServer,
+    DhcpServerSpec,
+    Reservation,
+)
+from ciaoweb.agent.drivers.base import InvalidArgument, TransientError
+
+from .rigs import REQUIRE_SIM
+
+pytestmark = pytest.mark.sim
+
+CIDR, SERVER_IP, GATEWAY = "10.77.0.0/24", "10.77.0.2", "10.77.0.1"
+DOMAIN = "net1.ciao.test"
+SERVER_IF, CLIENT_IF = "ciaos0", "ciaoc0"
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    for tool in ("ip", "dnsmasq", "busybox"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, check=check, timeout=20)
+
+
+@dataclass
+class Wire:
+    server_ns: str
+    client_ns: str
+    state_dir: Path
+
+    def server(self, ipam: str = IPAM_CONTROLLER, **kw: object) -> DhcpServer:
+        fields: dict = dict(
+            network_id="net1",
+            netns=self.server_ns,
+            interface=SERVER_IF,
+            cidr=CIDR,
+            gateway=GATEWAY,
+            ipam=ipam,
+            dns_domain=DOMAIN,
+        )
+        spec = DhcpServerSpec(**{**fields, **kw})
+        return DhcpServer(spec, self.state_dir)
+
+    def client_mac(self, mac: str) -> None:
+        _run("ip", "-n", self.client_ns, "addr", "flush", "dev", CLIENT_IF)
+        _run("ip", "-n", self.client_ns, "link", "set", CLIENT_IF, "address", mac)
+
+    def lease(self, **kw: object):
+        return obtain_lease(self.client_ns, CLIENT_IF, hook_dir=self.state_dir, **kw)
+
+    def client_ips(self) -> list[str]:
+        out = _run("ip", "-n", self.client_ns, "-4", "-o", "addr", "show", "dev", CLIENT_IF)
+        return [line.split()[3].split("/")[0] for line in out.stdout.splitlines()]
+
+
+@pytest.fixture
+def wire(tmp_path) -> Iterator[Wire]:
+    missing = _missing()
+    if missing:
+        if REQUIRE_SIM:
+            pytest.fail(f"DHCP test prerequisites missing under CIAO_REQUIRE_SIM=1: {missing}")
+        pytest.skip(missing)
+    tag = f"ciao-t{os.getpid()}"
+    made = Wire(f"{tag}-dhcps", f"{tag}-dhcpc", tmp_path / "state")
+    servers: list[DhcpServer] = []
+    try:
+        for ns in (made.server_ns, made.client_ns):
+            _run("ip", "netns", "add", ns)
+            _run("ip", "-n", ns, "link", "set", "lo", "up")
+        _run(
+            "ip",
+            "-n",
+            made.server_ns,
+            "link",
+            "add",
+            SERVER_IF,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            CLIENT_IF,
+            "netns",
+            made.client_ns,
+        )
+        _run("ip", "-n", made.server_ns, "addr", "add", f"{SERVER_IP}/24", "dev", SERVER_IF)
+        _run("ip", "-n", made.server_ns, "link", "set", SERVER_IF, "up")
+        _run("ip", "-n", made.client_ns, "link", "set", CLIENT_IF, "up")
+        made.started = servers  # type: ignore[attr-defined]
+        yield made
+    finally:
+        for server in servers:
+            server.stop()
+        for ns in (made.server_ns, made.client_ns):
+            _run("ip", "netns", "del", ns, check=False)
+
+
+def _start(wire: Wire, server: DhcpServer) -> int:
+    wire.started.append(server)  # type: ignore[attr-defined]
+    return server.start()
+
+
+def _wait_events(server: DhcpServer, reader, want, timeout: float = 5.0) -> list:
+    seen: list = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen += reader.read_new()
+        if want(seen):
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"lease events not seen; got {seen}")
+
+
+def test_reservation_dora_and_late_reservation_without_restart(wire):
+    server = wire.server(IPAM_CONTROLLER)
+    server.add_reservation(Reservation("02:00:00:00:00:11", "10.77.0.11", "alpha"))
+    pid = _start(wire, server)
+
+    wire.client_mac("02:00:00:00:00:11")
+    lease = wire.lease()
+    assert (lease.ip, lease.prefixlen, lease.router) == ("10.77.0.11", 24, GATEWAY)
+    assert wire.client_ips() == ["10.77.0.11"]
+
+    # A MAC without a reservation gets nothing from a controller-IPAM network ...
+    wire.client_mac("02:00:00:00:00:12")
+    with pytest.raises(TransientError):
+        wire.lease(tries=2)
+    # ... until its reservation is written: inotify, same process.
+    server.add_reservation(Reservation("02:00:00:00:00:12", "10.77.0.12", "beta"))
+    time.sleep(0.2)
+    assert wire.lease().ip == "10.77.0.12"
+    assert server.pid() == pid
+
+
+def test_lease_events_add_and_del(wire):
+    server = wire.server(IPAM_DYNAMIC)
+    _start(wire, server)
+    reader = server.events()
+    wire.client_mac("02:00:00:00:00:21")
+    lease = wire.lease(hostname="gamma")
+    added = _wait_events(server, reader, lambda ev: any(e.action == "add" for e in ev))
+    add = next(e for e in added if e.action == "add")
+    assert (add.mac, add.ip, add.hostname) == ("02:00:00:00:00:21", lease.ip, "gamma")
+    assert add.expires and add.expires > time.time()
+    lo, hi = server.spec.dynamic_range()
+    assert lo <= __import__("ipaddress").IPv4Address(lease.ip) <= hi
+
+    # A DHCPRELEASE from the client ends the lease: a running `udhcpc -R` sends one
+    # when terminated (the hook is /bin/true so nothing races the unicast release).
+    client = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            wire.client_ns,
+            shutil.which("busybox") or "busybox",
+            "udhcpc",
+            "-f",
+            "-n",
+            "-R",
+            "-i",
+            CLIENT_IF,
+            "-t",
+            "3",
+            "-T",
+            "1",
+            "-s",
+            "/bin/true",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_events(server, reader, lambda ev: any(e.action == "old" for e in ev))
+    finally:
+        client.terminate()
+        client.wait(timeout=5)
+    dels = _wait_events(server, reader, lambda ev: any(e.action == "del" for e in ev))
+    assert any(e.action == "del" and e.mac == "02:00:00:00:00:21" for e in dels)
+
+
+def test_killed_dnsmasq_is_restarted_and_the_client_keeps_its_ip(wire):
+    server = wire.server(IPAM_DYNAMIC)
+    pid = _start(wire, server)
+    wire.client_mac("02:00:00:00:00:31")
+    first = wire.lease()
+    assert server.ensure_running() is False
+
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 3
+    while server.is_running() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.ensure_running() is True
+    assert server.pid() not in (None, pid)
+    assert wire.lease().ip == first.ip  # from the lease file, not a reservation
+
+
+def test_hostname_resolves_through_the_network_dns(wire):
+    server = wire.server(IPAM_CONTROLLER)
+    server.add_reservation(Reservation("02:00:00:00:00:41", "10.77.0.41", "delta"))
+    _start(wire, server)
+    wire.client_mac("02:00:00:00:00:41")
+    wire.lease()
+    out = _run(
+        "ip",
+        "netns",
+        "exec",
+        wire.client_ns,
+        shutil.which("busybox") or "busybox",
+        "nslookup",
+        f"delta.{DOMAIN}",
+        SERVER_IP,
+    )
+    assert "10.77.0.41" in out.stdout
+
+
+def test_removed_reservation_is_dropped_without_restart(wire):
+    server = wire.server(IPAM_CONTROLLER)
+    server.set_reservations([Reservation("02:00:00:00:00:51", "10.77.0.51", "eps")])
+    pid = _start(wire, server)
+    server.set_reservations([])
+    wire.client_mac("02:00:00:00:00:51")
+    with pytest.raises(TransientError):
+        wire.lease(tries=2)
+    assert server.pid() == pid
+
+
+def test_values_are_validated_before_any_command_line(wire):
+    with pytest.raises(InvalidArgument):
+        wire.server(IPAM_CONTROLLER, dns_domain="evil.test --conf-file=/etc/passwd")
+    server = wire.server(IPAM_CONTROLLER)
+    for bad in [
+        Reservation("02:00:00:00:00:61", "10.77.1.5", "x"),  # outside the CIDR
+        Reservation("02:00:00:00:00:61", "10.77.0.5", "bad,name"),
+        Reservation("01:00:5e:00:00:01", "10.77.0.5", "mcast"),
+        Reservation("02:00:00:00:00:61\n--dhcp-script=/x", "10.77.0.5", "nl"),
+    ]:
+        with pytest.raises(InvalidArgument):
+            server.add_reservation(bad)
+    assert server.reservations() == {}

@@ -1,0 +1,265 @@
+"""One contract for every VF driver: the real sriov manager against a fake sysfs tree and
+an honest fake netlink seam, and the simulator driver against a running simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from ciaoweb.agent.drivers.base import (
+    DeviceBusy,
+    InvalidArgument,
+    OwnershipError,
+    TransientError,
+    VfConfig,
+    VfDriver,
+)
+from ciaoweb.agent.drivers.sriov import parse_device_mappings, parse_exclude_devices
+
+from .rigs import REQUIRE_SIM, TOTAL_VFS, FakeRig, SimRig, sim_prerequisites
+
+CONFIG = VfConfig(
+    mac="02:aa:00:00:00:01",
+    vlan=100,
+    spoofchk=False,
+    trust=True,
+    link_state="enable",
+    max_tx_rate=100,
+)
+
+
+@pytest.fixture(params=["sriov", pytest.param("sim", marks=pytest.mark.sim)])
+def rig(request, tmp_path):
+    if request.param == "sriov":
+        made = FakeRig(tmp_path)
+    else:
+        missing = sim_prerequisites()
+        if missing:
+            if REQUIRE_SIM:
+                pytest.fail(f"simulator prerequisites missing under CIAO_REQUIRE_SIM=1: {missing}")
+            pytest.skip(missing)
+        made = SimRig(tmp_path)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def test_driver_satisfies_protocol(rig):
+    assert isinstance(rig.driver(), VfDriver)
+
+
+# --- discovery ----------------------------------------------------------------------
+
+
+def test_discover_reports_pfs_vfs_and_physnets(rig):
+    pfs = {pf.name: pf for pf in rig.driver().discover()}
+    assert set(pfs) == {"pf0", "pf1"}
+    assert pfs["pf0"].physnet == "physnet1" and pfs["pf1"].physnet == "physnet2"
+    for name, pf in pfs.items():
+        assert pf.total_vfs == TOTAL_VFS[name]
+        assert pf.num_vfs == TOTAL_VFS[name]
+        assert pf.pci_address.count(":") == 2
+        for vf in pf.vfs:
+            assert vf.pci_address == rig.vf_pci(name, vf.index)
+            assert vf.netdev == rig.vf_netdev(name, vf.index)
+            assert vf.owner is None
+            assert vf.config is not None
+
+
+def test_discover_leaves_out_excluded_vfs(rig):
+    pfs = {pf.name: pf for pf in rig.driver().discover()}
+    assert [vf.index for vf in pfs["pf0"].vfs] == list(range(7))  # VF 7 excluded
+    # Excluding by PCI address works the same way (Neutron's exclude_devices syntax).
+    pci = rig.vf_pci("pf1", 2)
+    by_pci = rig.driver(exclude=parse_exclude_devices(f"pf1:{pci}"))
+    pf1 = next(pf for pf in by_pci.discover() if pf.name == "pf1")
+    assert [vf.index for vf in pf1.vfs] == [0, 1, 3]
+
+
+def test_physnet_mapping_limits_what_is_managed(rig):
+    only_pf1 = rig.driver(physnets=parse_device_mappings("physnet2:pf1"))
+    assert [pf.name for pf in only_pf1.discover()] == ["pf1"]
+    with pytest.raises(InvalidArgument):
+        only_pf1.setup_vf("pf0", 0, "att-1", CONFIG, rig.new_netns(), "eth1")
+
+
+def test_excluded_vf_cannot_be_set_up(rig):
+    with pytest.raises(InvalidArgument):
+        rig.driver().setup_vf("pf0", 7, "att-1", CONFIG, rig.new_netns(), "eth1")
+
+
+# --- numvfs -------------------------------------------------------------------------
+
+
+def test_numvfs_goes_through_zero_and_refuses_when_vfs_are_owned(rig):
+    driver = rig.driver()
+    driver.ensure_numvfs("pf1", 2)  # 4 -> 0 -> 2, never 4 -> 2
+    pf1 = next(pf for pf in driver.discover() if pf.name == "pf1")
+    assert (pf1.num_vfs, [vf.index for vf in pf1.vfs]) == (2, [0, 1])
+    driver.ensure_numvfs("pf1", 2)  # no-op
+    with pytest.raises(InvalidArgument):
+        driver.ensure_numvfs("pf1", TOTAL_VFS["pf1"] + 1)
+    driver.setup_vf("pf1", 0, "att-1", CONFIG, rig.new_netns(), "eth1")
+    with pytest.raises(DeviceBusy):
+        driver.ensure_numvfs("pf1", 4)
+    driver.release_vf("pf1", 0, "att-1")
+    driver.ensure_numvfs("pf1", 0)
+    assert next(pf for pf in driver.discover() if pf.name == "pf1").vfs == []
+
+
+# --- setup / release ----------------------------------------------------------------
+
+
+def test_setup_applies_every_knob_and_plugs_the_vf(rig):
+    driver = rig.driver()
+    netns = rig.new_netns()
+    info = driver.setup_vf("pf0", 1, "att-1", CONFIG, netns, "eth1")
+    assert info.config == CONFIG
+    assert (info.owner, info.netns, info.ifname) == ("att-1", netns, "eth1")
+    assert info.pci_address == rig.vf_pci("pf0", 1)
+    assert rig.location("pf0", 1) == (netns, "eth1")
+    assert driver.vf_state("pf0", 1).config == CONFIG
+    assert driver.owners() == {("pf0", 1): "att-1"}
+
+
+def test_setup_is_idempotent_for_the_same_owner(rig):
+    driver = rig.driver()
+    netns = rig.new_netns()
+    first = driver.setup_vf("pf0", 1, "att-1", CONFIG, netns, "eth1")
+    again = driver.setup_vf("pf0", 1, "att-1", CONFIG, netns, "eth1")
+    assert again == first
+    assert rig.location("pf0", 1) == (netns, "eth1")
+
+
+def test_setup_of_a_vf_owned_by_another_attachment_is_refused(rig):
+    driver = rig.driver()
+    netns = rig.new_netns()
+    driver.setup_vf("pf0", 1, "att-1", CONFIG, netns, "eth1")
+    other = CONFIG.with_(mac="02:bb:00:00:00:02", vlan=200)
+    with pytest.raises(OwnershipError):
+        driver.setup_vf("pf0", 1, "att-2", other, rig.new_netns(), "eth1")
+    state = driver.vf_state("pf0", 1)
+    assert (state.owner, state.config) == ("att-1", CONFIG)
+    assert rig.location("pf0", 1) == (netns, "eth1")
+
+
+def test_release_restores_the_original_state_and_frees_the_vf(rig):
+    driver = rig.driver()
+    original = driver.vf_state("pf0", 2).config
+    driver.setup_vf("pf0", 2, "att-1", CONFIG, rig.new_netns(), "eth1")
+    assert driver.release_vf("pf0", 2, "att-1") is True
+    state = driver.vf_state("pf0", 2)
+    assert state.config == original
+    assert state.owner is None and state.netns is None
+    assert rig.location("pf0", 2)[0] is None
+    assert driver.owners() == {}
+    assert driver.release_vf("pf0", 2, "att-1") is False  # idempotent
+
+
+def test_late_release_by_a_stale_owner_is_refused(rig):
+    driver = rig.driver()
+    driver.setup_vf("pf0", 3, "att-old", CONFIG, rig.new_netns(), "eth1")
+    driver.release_vf("pf0", 3, "att-old")
+    netns = rig.new_netns()
+    fresh = CONFIG.with_(mac="02:cc:00:00:00:03")
+    driver.setup_vf("pf0", 3, "att-new", fresh, netns, "eth1")
+    with pytest.raises(OwnershipError):
+        driver.release_vf("pf0", 3, "att-old")
+    state = driver.vf_state("pf0", 3)
+    assert (state.owner, state.config) == ("att-new", fresh)
+    assert rig.location("pf0", 3) == (netns, "eth1")
+
+
+def test_apply_vf_config_needs_ownership(rig):
+    driver = rig.driver()
+    driver.setup_vf("pf0", 4, "att-1", CONFIG, rig.new_netns(), "eth1")
+    changed = CONFIG.with_(vlan=300, max_tx_rate=0)
+    assert driver.apply_vf_config("pf0", 4, "att-1", changed).config == changed
+    with pytest.raises(OwnershipError):
+        driver.apply_vf_config("pf0", 4, "att-2", CONFIG)
+    with pytest.raises(OwnershipError):
+        driver.apply_vf_config("pf0", 5, "att-1", CONFIG)  # not owned at all
+
+
+def test_failed_mac_set_rolls_everything_back(rig):
+    driver = rig.driver()
+    original = driver.vf_state("pf0", 5).config
+    rig.inject_mac_fault("pf0", 5)
+    with pytest.raises(TransientError):
+        driver.setup_vf("pf0", 5, "att-1", CONFIG, rig.new_netns(), "eth1")
+    state = driver.vf_state("pf0", 5)
+    assert state.config == original  # the VLAN written before the MAC is undone too
+    assert state.owner is None
+    assert rig.location("pf0", 5)[0] is None
+    assert driver.owners() == {}
+
+
+def test_failed_plug_rolls_back_the_config(rig):
+    driver = rig.driver()
+    original = driver.vf_state("pf0", 6).config
+    netns = rig.new_netns()
+    driver.setup_vf("pf0", 0, "att-1", CONFIG.with_(mac="02:dd:00:00:00:01"), netns, "eth1")
+    with pytest.raises(Exception) as raised:  # noqa: B017 - name clash, driver-specific kind
+        driver.setup_vf("pf0", 6, "att-2", CONFIG, netns, "eth1")
+    assert type(raised.value).__module__.startswith("ciaoweb.agent.drivers")
+    assert driver.vf_state("pf0", 6).config == original
+    assert driver.vf_state("pf0", 6).owner is None
+    assert rig.location("pf0", 6)[0] is None
+
+
+def test_ownership_and_original_state_survive_a_restart(rig):
+    driver = rig.driver()
+    original = driver.vf_state("pf1", 1).config
+    netns = rig.new_netns()
+    driver.setup_vf("pf1", 1, "att-1", CONFIG, netns, "eth1")
+    restarted = rig.driver()
+    assert restarted.owners() == {("pf1", 1): "att-1"}
+    assert restarted.vf_state("pf1", 1).netns == netns
+    with pytest.raises(OwnershipError):
+        restarted.release_vf("pf1", 1, "att-2")
+    assert restarted.release_vf("pf1", 1, "att-1") is True
+    assert restarted.vf_state("pf1", 1).config == original
+    state_file = json.loads(restarted.store.path.read_text())
+    assert state_file["vfs"] == {}
+
+
+def test_bad_arguments_never_reach_the_seams(rig):
+    driver = rig.driver()
+    netns = rig.new_netns()
+    for owner, ns, ifname in [
+        ("", netns, "eth1"),
+        ("att-1", "../etc", "eth1"),
+        ("att-1", netns, "x" * 16),
+    ]:
+        with pytest.raises(InvalidArgument):
+            driver.setup_vf("pf0", 0, owner, CONFIG, ns, ifname)
+    with pytest.raises(InvalidArgument):
+        VfConfig(mac="01:00:5e:zz:00:01")
+    assert driver.owners() == {}
+
+
+def test_concurrent_claims_of_one_vf_have_a_single_winner(rig):
+    # Prefork children share the state file; the fcntl lock must serialise them.
+    netns = [rig.new_netns() for _ in range(6)]
+    results: list[str] = []
+
+    def claim(n: int) -> None:
+        driver = rig.driver()  # one driver per "process", same state file
+        try:
+            driver.setup_vf("pf1", 3, f"att-{n}", CONFIG, netns[n], "eth1")
+            results.append(f"att-{n}")
+        except OwnershipError:
+            results.append("refused")
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [r for r in results if r != "refused"]
+    assert len(winners) == 1 and len(results) == 6
+    assert rig.driver().owners() == {("pf1", 3): winners[0]}
