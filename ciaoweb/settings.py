@@ -112,13 +112,15 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Served straight from the app and static/ dirs: no collectstatic step before a demo.
+WHITENOISE_USE_FINDERS = True
 
 # Request bodies larger than this are refused: 413 from the API parsers (ciaoweb.core.api.parsers).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1 * 1024 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "ciaoweb.core.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

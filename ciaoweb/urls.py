@@ -5,13 +5,13 @@ import importlib.util
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from ciaoweb.events.api.urls import router as events_router
 from ciaoweb.instances.api.urls import router as instances_router
 from ciaoweb.inventory.api.urls import router as inventory_router
 from ciaoweb.networks.api.urls import router as networks_router
+from ciaoweb.tenancy.api.auth import AuthTokenView
 from ciaoweb.tenancy.api.urls import router as tenancy_router
 
 api_router = DefaultRouter()
@@ -25,7 +25,7 @@ for app_router in (
     api_router.registry.extend(app_router.registry)
 
 api_patterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", AuthTokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include(api_router.urls)),

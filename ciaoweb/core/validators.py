@@ -6,8 +6,12 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
 DNS_LABEL_PATTERN = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-DNS_LABEL_RE = re.compile(rf"^{DNS_LABEL_PATTERN}$")
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+# `\Z`, not `$`: `$` also matches before a trailing newline ("web\n" would pass).
+DNS_LABEL_RE = re.compile(rf"^{DNS_LABEL_PATTERN}\Z")
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
+# Usernames are shown in the dashboard and logs: ASCII letters, digits and `_.@+-` only,
+# starting with a letter or digit (no spaces, quotes, slashes or unicode look-alikes).
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,149}\Z")
 
 validate_dns_label = RegexValidator(
     DNS_LABEL_RE,
@@ -41,4 +45,12 @@ def validate_mac(value: str) -> None:
         raise ValidationError(
             "must be a unicast MAC address (multicast bit of the first octet set)",
             code="mac_multicast",
+        )
+
+
+def validate_username(value: str) -> None:
+    if not USERNAME_RE.match(value) or ".." in value:
+        raise ValidationError(
+            "must be 1-150 ASCII letters, digits and _ . @ + -, starting with a letter or digit",
+            code="username",
         )

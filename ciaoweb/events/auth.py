@@ -13,6 +13,10 @@ from django.contrib.auth.models import AnonymousUser
 def _user_for_token(key: str):
     from rest_framework.authtoken.models import Token
 
+    from ciaoweb.core.api.authentication import is_token_key
+
+    if not is_token_key(key):  # e.g. a NUL byte, which PostgreSQL would refuse with an error
+        return AnonymousUser()
     try:
         return Token.objects.select_related("user").get(key=key).user
     except Token.DoesNotExist:

@@ -6,10 +6,12 @@ object's REST representation to websocket clients through `ciaoweb.events.broadc
 """
 
 import importlib
+import json
 import logging
 from typing import Any
 
 from django.db import models, transaction
+from rest_framework.utils.encoders import JSONEncoder
 
 from ciaoweb.events.models import Event
 
@@ -48,7 +50,11 @@ def represent(obj: models.Model) -> dict:
         "network": NetworkSerializer,
     }
     serializer = serializers.get(obj._meta.model_name)
-    return dict(serializer(obj).data) if serializer else {"id": str(obj.pk)}
+    if serializer is None:
+        return {"id": str(obj.pk)}
+    # Through JSON once: UUIDs, dates and decimals become what REST clients see, and what
+    # the Redis channel layer (msgpack) can carry.
+    return json.loads(json.dumps(serializer(obj).data, cls=JSONEncoder))
 
 
 def notify(message_type: str, tenant_id: Any, data: dict) -> None:

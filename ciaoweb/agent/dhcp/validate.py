@@ -11,11 +11,11 @@ import re
 
 from ..drivers.base import InvalidArgument
 
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$")
-NETNS_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$")
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
+LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}\Z")
+NETNS_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}\Z")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 
 
 def mac(value: str) -> str:
@@ -28,14 +28,17 @@ def mac(value: str) -> str:
 
 
 def hostname(value: str) -> str:
-    value = str(value).lower()
+    value = str(value)
+    # ASCII first: str.lower() maps some non-ASCII letters to ASCII ones (Kelvin sign -> k).
+    value = value.lower() if value.isascii() else value
     if not LABEL_RE.match(value):
         raise InvalidArgument(f"hostname {value!r} is not a DNS label")
     return value
 
 
 def domain(value: str) -> str:
-    value = str(value).lower().rstrip(".")
+    value = str(value)
+    value = value.lower().rstrip(".") if value.isascii() else value
     labels = value.split(".")
     if not value or len(value) > 253 or not all(LABEL_RE.match(label) for label in labels):
         raise InvalidArgument(f"bad DNS domain {value!r}")
@@ -43,13 +46,14 @@ def domain(value: str) -> str:
 
 
 def ifname(value: str) -> str:
-    if not IFNAME_RE.match(str(value)):
+    if not IFNAME_RE.match(str(value)) or value in (".", ".."):
         raise InvalidArgument(f"bad interface name {value!r}")
     return value
 
 
 def netns(value: str) -> str:
-    if not NETNS_RE.match(str(value)):
+    # A namespace name is a file name under /run/netns: never `.` or `..`.
+    if not NETNS_RE.match(str(value)) or value in (".", ".."):
         raise InvalidArgument(f"bad network namespace name {value!r}")
     return value
 

@@ -121,3 +121,9 @@ class InstanceCreateSerializer(serializers.Serializer):
         if any(errors):
             raise serializers.ValidationError({"networks": errors})
         return attrs
+
+
+class MigrateSerializer(serializers.Serializer):
+    """`POST instances/{id}/migrate/ {host?}`: a host's id or name (admins only)."""
+
+    host = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=253)

@@ -1,5 +1,5 @@
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,15 +10,12 @@ from ciaoweb.instances.api.serializers import (
     AttachmentSerializer,
     InstanceCreateSerializer,
     InstanceSerializer,
+    MigrateSerializer,
     resolve_host,
 )
 from ciaoweb.instances.filtersets import AttachmentFilterSet, InstanceFilterSet
 from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.networks.models import Network
-
-MigrateRequest = inline_serializer(
-    "MigrateRequest", {"host": serializers.CharField(required=False)}
-)
 
 
 class InstanceViewSet(
@@ -79,17 +76,19 @@ class InstanceViewSet(
         """Asynchronous: the instance shows `deleting` until the agent has released it."""
         services.delete_instance(instance)
 
-    @extend_schema(request=MigrateRequest, responses={202: InstanceSerializer})
+    @extend_schema(request=MigrateSerializer, responses={202: InstanceSerializer})
     @action(detail=True, methods=["post"])
     def migrate(self, request, pk=None):
         """Move to `host` (admins only) or to a host the scheduler picks."""
         self.deny_admin_only_fields("host")
         instance = self.get_object()
-        value = request.data.get("host") if isinstance(request.data, dict) else None
+        body = MigrateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)  # a list or a non-string host is a 400
+        value = body.validated_data.get("host")
         target = None
         if value:
             try:
-                target = resolve_host(str(value))
+                target = resolve_host(value)
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({"host": exc.detail}) from None
         services.migrate_instance(instance, target)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from ciaoweb.core.validators import validate_dns_label
+from ciaoweb.core.validators import validate_dns_label, validate_username
 from ciaoweb.tenancy.choices import MembershipRole
 from ciaoweb.tenancy.models import Membership, Tenant
 
@@ -23,7 +23,7 @@ class TenantSerializer(serializers.ModelSerializer):
 class MemberSerializer(serializers.Serializer):
     """`POST tenants/{id}/members/ {username, password, role}`."""
 
-    username = serializers.CharField(max_length=150)
+    username = serializers.CharField(max_length=150, validators=[validate_username])
     password = serializers.CharField(write_only=True, required=False, allow_blank=True)
     role = serializers.ChoiceField(choices=MembershipRole.CHOICES, default=MembershipRole.MEMBER)
 

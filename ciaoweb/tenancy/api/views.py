@@ -52,5 +52,6 @@ class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
             raise PermissionDenied("only cluster administrators and tenant admins add members")
         serializer = MemberSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        membership = add_member(tenant, **serializer.validated_data)
+        data = serializer.validated_data
+        membership = add_member(tenant, data["username"], data.get("password"), data["role"])
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)

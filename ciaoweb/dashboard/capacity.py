@@ -1,0 +1,54 @@
+"""VF usage figures for the overview and hosts pages (bars: used of total)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from ciaoweb.inventory.choices import VfState
+from ciaoweb.inventory.models import PhysicalFunction
+
+
+@dataclass(frozen=True)
+class Usage:
+    label: str
+    used: int
+    total: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.used / self.total) if self.total else 0
+
+    @property
+    def free(self) -> int:
+        return self.total - self.used
+
+
+def annotate_vf_counts(pfs: QuerySet) -> QuerySet:
+    """Each PF with `vf_count` and `free_count` (an `error` VF is never free)."""
+    return pfs.annotate(
+        vf_count=Count("vfs", distinct=True),
+        free_count=Count("vfs", filter=Q(vfs__state=VfState.FREE), distinct=True),
+    )
+
+
+def usage_per_pf(pfs: QuerySet) -> dict[object, list[Usage]]:
+    """{host_id: [Usage per PF]} for the given PFs."""
+    by_host: dict[object, list[Usage]] = {}
+    for pf in annotate_vf_counts(pfs).order_by("host__name", "name"):
+        by_host.setdefault(pf.host_id, []).append(
+            Usage(f"{pf.name} ({pf.physnet})", pf.vf_count - pf.free_count, pf.vf_count)
+        )
+    return by_host
+
+
+def usage_per_physnet(pfs: QuerySet | None = None) -> list[Usage]:
+    """Cluster-wide VF usage per physnet."""
+    pfs = pfs if pfs is not None else PhysicalFunction.objects.all()
+    totals: dict[str, list[int]] = {}
+    for pf in annotate_vf_counts(pfs):
+        used_total = totals.setdefault(pf.physnet, [0, 0])
+        used_total[0] += pf.vf_count - pf.free_count
+        used_total[1] += pf.vf_count
+    return [Usage(physnet, used, total) for physnet, (used, total) in sorted(totals.items())]

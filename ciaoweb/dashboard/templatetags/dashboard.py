@@ -1,0 +1,39 @@
+"""Small display helpers shared by the dashboard templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+
+from ciaoweb.dashboard.views.common import BUSY_INSTANCE_STATES
+
+register = template.Library()
+
+
+@register.filter
+def remaining(expires_at: datetime | None) -> str:
+    """"in 4m 05s", "expired" or "—": the first paint of a lease countdown (live.js
+    keeps it ticking in the browser)."""
+    if expires_at is None:
+        return "—"
+    seconds = int((expires_at - timezone.now()).total_seconds())
+    if seconds <= 0:
+        return "expired"
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"in {hours}h {minutes:02d}m"
+    return f"in {minutes}m {seconds:02d}s"
+
+
+@register.filter
+def is_busy(state: str) -> bool:
+    """The agent is still working on it: show a spinner."""
+    return state in BUSY_INSTANCE_STATES
+
+
+@register.filter
+def short_id(value: object) -> str:
+    return str(value)[:8]

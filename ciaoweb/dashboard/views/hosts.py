@@ -1,0 +1,61 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from ciaoweb.dashboard.api_bridge import call_api, visible
+from ciaoweb.dashboard.capacity import annotate_vf_counts
+from ciaoweb.dashboard.views.common import page_context, render_page, report_api_failure
+from ciaoweb.inventory.api.views import (
+    HostViewSet,
+    PhysicalFunctionViewSet,
+    VirtualFunctionViewSet,
+)
+
+
+@login_required
+def host_list(request: HttpRequest) -> HttpResponse:
+    """Cluster admins only (the API's hosts collection is 403 for members)."""
+    hosts = list(visible(HostViewSet, request).order_by("name"))
+    pfs = annotate_vf_counts(visible(PhysicalFunctionViewSet, request)).order_by("name")
+    vfs = visible(VirtualFunctionViewSet, request).select_related(
+        "attachment__instance__tenant", "attachment__network"
+    )
+    vfs_by_pf: dict = {}
+    for vf in vfs.order_by("index"):
+        vfs_by_pf.setdefault(vf.pf_id, []).append(vf)
+    pfs_by_host: dict = {}
+    for pf in pfs:
+        pfs_by_host.setdefault(pf.host_id, []).append((pf, vfs_by_pf.get(pf.pk, [])))
+    context = page_context(
+        request, "hosts", hosts=[(host, pfs_by_host.get(host.pk, [])) for host in hosts]
+    )
+    return render_page(
+        request,
+        "dashboard/host_list.html",
+        context,
+        fragments={"hosts": "dashboard/partials/host_cards.html"},
+    )
+
+
+def _host_action(request: HttpRequest, pk, action: str, done: str) -> HttpResponse:
+    host = get_object_or_404(visible(HostViewSet, request), pk=pk)
+    result = call_api(HostViewSet, action, request, pk=host.pk)
+    if result.ok:
+        messages.success(request, f"Host {host.name} {done}.")
+    else:
+        report_api_failure(request, result, f"{action} host {host.name}")
+    return redirect("dashboard:hosts")
+
+
+@login_required
+@require_POST
+def host_evacuate(request: HttpRequest, pk) -> HttpResponse:
+    return _host_action(request, pk, "evacuate", "is being evacuated")
+
+
+@login_required
+@require_POST
+def host_restore(request: HttpRequest, pk) -> HttpResponse:
+    return _host_action(request, pk, "restore", "is back in service")

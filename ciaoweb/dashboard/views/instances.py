@@ -1,0 +1,115 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from ciaoweb.dashboard.api_bridge import call_api, visible
+from ciaoweb.dashboard.forms import InstanceForm, MigrateForm, show_api_errors
+from ciaoweb.dashboard.tenant_choice import acting_tenant, selected_tenant
+from ciaoweb.dashboard.views.common import page_context, render_page, report_api_failure
+from ciaoweb.instances.api.views import AttachmentViewSet, InstanceViewSet
+from ciaoweb.inventory.api.views import HostViewSet
+from ciaoweb.networks.api.views import NetworkViewSet
+from ciaoweb.tenancy.access import is_cluster_admin
+from ciaoweb.tenancy.models import Tenant
+
+
+def _hosts_for_admin(request: HttpRequest) -> list | None:
+    """Host targeting is admin-only in the API; members get no host field at all."""
+    return list(visible(HostViewSet, request)) if is_cluster_admin(request.user) else None
+
+
+def _instance_form(request: HttpRequest, data=None) -> InstanceForm:
+    admin = is_cluster_admin(request.user)
+    tenant = acting_tenant(request)
+    networks = visible(NetworkViewSet, request, tenant).filter(is_primary=False)
+    initial = {"kind": "container"}
+    if admin and tenant is not None:
+        initial["tenant"] = str(tenant.pk)
+    return InstanceForm(
+        data,
+        initial=initial,
+        networks=list(networks.select_related("tenant").order_by("name")),
+        tenants=list(Tenant.objects.order_by("name")) if admin else None,
+        hosts=_hosts_for_admin(request),
+    )
+
+
+@login_required
+def instance_list(request: HttpRequest) -> HttpResponse:
+    """The list, and the launch form posting to the same URL."""
+    form = _instance_form(request, request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        result = call_api(InstanceViewSet, "create", request, data=form.payload())
+        if result.ok:
+            messages.success(request, f"Instance {result.data['name']} is being launched.")
+            return redirect("dashboard:instance-detail", pk=result.data["id"])
+        show_api_errors(form, result)
+        status = 400
+    instances = (
+        visible(InstanceViewSet, request, selected_tenant(request))
+        .select_related("tenant", "host")
+        .order_by("name")
+    )
+    context = page_context(request, "instances", instances=instances, form=form)
+    return render_page(
+        request,
+        "dashboard/instance_list.html",
+        context,
+        fragments={"rows": "dashboard/partials/instance_rows.html"},
+        status=status,
+    )
+
+
+@login_required
+def instance_detail(request: HttpRequest, pk) -> HttpResponse:
+    instance = get_object_or_404(
+        visible(InstanceViewSet, request).select_related("tenant", "host"), pk=pk
+    )
+    attachments = (
+        visible(AttachmentViewSet, request)
+        .filter(instance=instance)
+        .select_related("network", "vf__pf__host")
+        .order_by("ifname")
+    )
+    context = page_context(
+        request,
+        "instances",
+        instance=instance,
+        attachments=attachments,
+        migrate_form=MigrateForm(hosts=_hosts_for_admin(request)),
+    )
+    return render_page(
+        request,
+        "dashboard/instance_detail.html",
+        context,
+        fragments={"status": "dashboard/partials/instance_network_status.html"},
+    )
+
+
+@login_required
+@require_POST
+def instance_migrate(request: HttpRequest, pk) -> HttpResponse:
+    instance = get_object_or_404(visible(InstanceViewSet, request), pk=pk)
+    form = MigrateForm(request.POST, hosts=_hosts_for_admin(request))
+    payload = form.payload() if form.is_valid() else {}
+    result = call_api(InstanceViewSet, "migrate", request, pk=instance.pk, data=payload)
+    if result.ok:
+        messages.success(request, f"Instance {instance.name} is migrating.")
+    else:
+        report_api_failure(request, result, f"migrate {instance.name}")
+    return redirect("dashboard:instance-detail", pk=instance.pk)
+
+
+@login_required
+@require_POST
+def instance_delete(request: HttpRequest, pk) -> HttpResponse:
+    instance = get_object_or_404(visible(InstanceViewSet, request), pk=pk)
+    result = call_api(InstanceViewSet, "destroy", request, pk=instance.pk)
+    if result.ok:
+        messages.success(request, f"Instance {instance.name} is being deleted.")
+        return redirect("dashboard:instances")
+    report_api_failure(request, result, f"delete {instance.name}")
+    return redirect("dashboard:instance-detail", pk=instance.pk)

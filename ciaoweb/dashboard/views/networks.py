@@ -1,0 +1,85 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from ciaoweb.dashboard.api_bridge import call_api, visible
+from ciaoweb.dashboard.forms import NetworkForm, show_api_errors
+from ciaoweb.dashboard.tenant_choice import selected_tenant
+from ciaoweb.dashboard.views.common import page_context, render_page, report_api_failure
+from ciaoweb.instances.api.views import AttachmentViewSet
+from ciaoweb.inventory.models import PhysicalFunction
+from ciaoweb.networks.api.views import LeaseViewSet, NetworkViewSet
+from ciaoweb.tenancy.access import is_cluster_admin
+from ciaoweb.tenancy.models import Tenant
+
+
+def _network_form(request: HttpRequest, data=None) -> NetworkForm:
+    tenants = list(Tenant.objects.order_by("name")) if is_cluster_admin(request.user) else None
+    initial = {"ipam": "controller"}
+    if tenants is not None and (chosen := selected_tenant(request)) is not None:
+        initial["tenant"] = str(chosen.pk)
+    return NetworkForm(data, tenants=tenants, initial=initial)
+
+
+def _physnets() -> list[str]:
+    """Suggestions for the physnet field: what the agents reported."""
+    return sorted(set(PhysicalFunction.objects.values_list("physnet", flat=True)))
+
+
+@login_required
+def network_list(request: HttpRequest) -> HttpResponse:
+    """The list, and the create form posting to the same URL."""
+    form = _network_form(request, request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        result = call_api(NetworkViewSet, "create", request, data=form.payload())
+        if result.ok:
+            messages.success(request, f"Network {result.data['name']} created.")
+            return redirect("dashboard:network-detail", pk=result.data["id"])
+        show_api_errors(form, result)
+        status = 400
+    networks = visible(NetworkViewSet, request, selected_tenant(request)).order_by("name")
+    context = page_context(
+        request, "networks", networks=networks, form=form, physnets=_physnets()
+    )
+    return render_page(request, "dashboard/network_list.html", context, status=status)
+
+
+@login_required
+def network_detail(request: HttpRequest, pk) -> HttpResponse:
+    network = get_object_or_404(visible(NetworkViewSet, request), pk=pk)
+    attachments = (
+        visible(AttachmentViewSet, request)
+        .filter(network=network)
+        .select_related("instance__host", "vf")
+        .order_by("instance__name")
+    )
+    leases = visible(LeaseViewSet, request).filter(network=network).order_by("ip")
+    context = page_context(
+        request,
+        "networks",
+        network=network,
+        attachments=attachments,
+        leases=leases,
+        can_delete=is_cluster_admin(request.user) or network.tenant_id is not None,
+    )
+    return render_page(
+        request,
+        "dashboard/network_detail.html",
+        context,
+        fragments={"attachments": "dashboard/partials/network_attachments.html"},
+    )
+
+
+@login_required
+@require_POST
+def network_delete(request: HttpRequest, pk) -> HttpResponse:
+    network = get_object_or_404(visible(NetworkViewSet, request), pk=pk)
+    result = call_api(NetworkViewSet, "destroy", request, pk=network.pk)
+    if result.ok:
+        messages.success(request, f"Network {network.name} deleted.")
+        return redirect("dashboard:networks")
+    report_api_failure(request, result, f"delete network {network.name}")
+    return redirect("dashboard:network-detail", pk=network.pk)

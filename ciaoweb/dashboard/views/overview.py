@@ -1,0 +1,47 @@
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+
+from ciaoweb.dashboard.api_bridge import visible
+from ciaoweb.dashboard.capacity import usage_per_pf, usage_per_physnet
+from ciaoweb.dashboard.tenant_choice import selected_tenant
+from ciaoweb.dashboard.views.common import page_context, render_page
+from ciaoweb.events.api.views import EventViewSet
+from ciaoweb.instances.api.views import InstanceViewSet
+from ciaoweb.instances.choices import InstanceState
+from ciaoweb.inventory.models import Host, PhysicalFunction
+from ciaoweb.networks.api.views import NetworkViewSet
+from ciaoweb.tenancy.access import is_cluster_admin
+
+RECENT_EVENTS = 10
+
+
+def instances_by_state(instances) -> list[tuple[str, str, int]]:
+    """[(state, label, count)] in lifecycle order, zero counts included."""
+    rows = instances.order_by().values("state").annotate(n=Count("pk", distinct=True))
+    counts = {row["state"]: row["n"] for row in rows}
+    return [(state, label, counts.get(state, 0)) for state, label in InstanceState.CHOICES]
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    narrow = selected_tenant(request)
+    instances = visible(InstanceViewSet, request, narrow)
+    context = page_context(
+        request,
+        "overview",
+        networks=visible(NetworkViewSet, request, narrow).order_by("name"),
+        instance_states=instances_by_state(instances),
+        instance_total=instances.count(),
+        events=visible(EventViewSet, request, narrow).order_by("-created")[:RECENT_EVENTS],
+        physnet_usage=usage_per_physnet(),
+    )
+    if is_cluster_admin(request.user):
+        per_pf = usage_per_pf(PhysicalFunction.objects.all())
+        context["hosts"] = [(host, per_pf.get(host.pk, [])) for host in Host.objects.all()]
+    return render_page(
+        request,
+        "dashboard/overview.html",
+        context,
+        fragments={"overview": "dashboard/partials/overview_body.html"},
+    )
