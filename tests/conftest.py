@@ -68,7 +68,9 @@ def cluster():
         name=name,
         port=_free_port(),
         database_url=_fresh_database_url(f"ciaoweb_{name}"),
-        redis_url=os.environ.get("CIAO_E2E_REDIS_URL", "redis://127.0.0.1:6379/4"),
+        redis_url=os.environ.get(
+            "CIAO_E2E_REDIS_URL", f"redis://127.0.0.1:6379/{4 + os.getpid() % 12}"
+        ),
     )
     local = LocalCluster(config, progress=lambda line: None)
     local.start()

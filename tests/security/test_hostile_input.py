@@ -4,7 +4,6 @@ a rejected request writes no row and schedules no after-commit dispatch."""
 
 import json
 
-import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
