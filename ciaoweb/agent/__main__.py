@@ -39,7 +39,9 @@ def parse_args(argv: list[str]) -> AgentConfig:
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ[ENV_VAR] = config.to_env()
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {config.node} %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s {config.node} %(name)s: %(message)s"
+    )
 
     # Imported only now: the app and wiring read the config from the environment.
     from .app import app
@@ -49,11 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     start_background(config, stop)
     worker_args = [
         "worker",
-        "--queues", f"node.{config.node}",
-        "--hostname", f"agent@{config.node}",
-        "--concurrency", str(config.concurrency),
-        "--pool", "prefork",
-        "--loglevel", "INFO",
+        "--queues",
+        f"node.{config.node}",
+        "--hostname",
+        f"agent@{config.node}",
+        "--concurrency",
+        str(config.concurrency),
+        "--pool",
+        "prefork",
+        "--loglevel",
+        "INFO",
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",

@@ -1,9 +1,11 @@
 """Managed DHCP/DNS servers on a network node (the role ciao called a CNCI).
 
-Each `controller`/`dynamic` network gets one dnsmasq in its own namespace, reached
-through a VF of the network node on the network's VLAN, listening on the address the
-controller reserved for it (the network's last usable one). Reservations follow the controller's desired state without restarts;
-lease events are read back from each server's events file and forwarded.
+Each managed network gets one dnsmasq in its own namespace, listening on the address
+the controller reserved for it (the network's last usable one). An SR-IOV network's
+server is reached through a VF of the network node on the network's VLAN; a tenant
+overlay's through a port on its VXLAN segment. Reservations follow the controller's
+desired state without restarts; lease events are read back from each server's events
+file and forwarded.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from .dhcp.events import LeaseEventReader
 from .dhcp.server import DhcpServer, DhcpServerSpec, Reservation
 from .drivers.base import DriverError, OwnershipError, VfConfig, VfDriver
+from .overlay import Overlay
 from .runtime import InstanceRuntime
 
 log = logging.getLogger(__name__)
@@ -37,10 +40,13 @@ def _runtime_name(network_id: str) -> str:
 
 
 class DhcpServers:
-    def __init__(self, state_dir: str, driver: VfDriver, runtime: InstanceRuntime) -> None:
+    def __init__(
+        self, state_dir: str, driver: VfDriver, runtime: InstanceRuntime, overlay: Overlay
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.driver = driver
         self.runtime = runtime
+        self.overlay = overlay
 
     def _server(self, spec: dict[str, Any], netns: str) -> DhcpServer:
         return DhcpServer(
@@ -62,10 +68,23 @@ class DhcpServers:
         network_id = spec["network_id"]
         try:
             netns = self.runtime.create(_runtime_name(network_id), "container")
-            vf = spec["vf"]
-            config = VfConfig(mac=spec["mac"], vlan=spec["vlan"] or 0)
-            self.driver.setup_vf(vf["pf"], vf["index"], server_owner(network_id), config, netns,
-                                 SERVER_IFNAME)
+            if spec.get("overlay"):  # a tenant's overlay: a port on its VXLAN segment
+                self.overlay.plug(
+                    {
+                        "attachment_id": server_owner(network_id),
+                        "ifname": SERVER_IFNAME,
+                        "mac": spec["mac"],
+                        "mtu": spec.get("mtu"),
+                        "overlay": spec["overlay"],
+                    },
+                    netns,
+                )
+            else:
+                vf = spec["vf"]
+                config = VfConfig(mac=spec["mac"], vlan=spec["vlan"] or 0)
+                self.driver.setup_vf(
+                    vf["pf"], vf["index"], server_owner(network_id), config, netns, SERVER_IFNAME
+                )
             prefix = ipaddress.IPv4Network(spec["cidr"]).prefixlen
             for args in (
                 ["addr", "replace", f"{spec['server_ip']}/{prefix}", "dev", SERVER_IFNAME],
@@ -77,7 +96,7 @@ class DhcpServers:
             server.set_reservations(
                 Reservation(r["mac"], r["ip"], r.get("hostname")) for r in spec["reservations"]
             )
-        except (DriverError, subprocess.CalledProcessError, OSError) as exc:
+        except (DriverError, subprocess.CalledProcessError, OSError, RuntimeError) as exc:
             return {"ok": False, "error": str(exc), "netns": "", "restarted": False}
         return {"ok": True, "error": "", "netns": netns, "restarted": restarted}
 
@@ -86,13 +105,19 @@ class DhcpServers:
         server_dir = self.state_dir / f"dhcp-{network_id}"
         if server_dir.exists():
             DhcpServer(
-                DhcpServerSpec(network_id=network_id, netns="ciao-x", interface=SERVER_IFNAME,
-                               cidr=spec["cidr"]),
+                DhcpServerSpec(
+                    network_id=network_id,
+                    netns="ciao-x",
+                    interface=SERVER_IFNAME,
+                    cidr=spec["cidr"],
+                ),
                 self.state_dir,
             ).remove()
         if spec.get("vf"):
             try:
-                self.driver.release_vf(spec["vf"]["pf"], spec["vf"]["index"], server_owner(network_id))
+                self.driver.release_vf(
+                    spec["vf"]["pf"], spec["vf"]["index"], server_owner(network_id)
+                )
             except OwnershipError:
                 log.warning("DHCP VF of %s now owned by someone else: left alone", network_id)
         self.runtime.delete(_runtime_name(network_id))
@@ -104,21 +129,40 @@ class DhcpServers:
         for spec in desired:
             outcome = self.ensure(spec)
             if outcome["restarted"]:
-                corrections.append({"kind": "dhcp.restarted", "network_id": spec["network_id"],
-                                    "message": "dnsmasq was not running: restarted with its leases"})
+                corrections.append(
+                    {
+                        "kind": "dhcp.restarted",
+                        "network_id": spec["network_id"],
+                        "message": "dnsmasq was not running: restarted with its leases",
+                    }
+                )
             elif not outcome["ok"]:
-                corrections.append({"kind": "dhcp.failed", "network_id": spec["network_id"],
-                                    "message": outcome["error"]})
+                corrections.append(
+                    {
+                        "kind": "dhcp.failed",
+                        "network_id": spec["network_id"],
+                        "message": outcome["error"],
+                    }
+                )
         for server_dir in self.state_dir.glob("dhcp-*"):
             network_id = server_dir.name.removeprefix("dhcp-")
             if network_id not in wanted and (server_dir / "dnsmasq.pid").exists():
                 DhcpServer(
-                    DhcpServerSpec(network_id=network_id, netns="ciao-x",
-                                   interface=SERVER_IFNAME, cidr="10.0.0.0/8"),
+                    DhcpServerSpec(
+                        network_id=network_id,
+                        netns="ciao-x",
+                        interface=SERVER_IFNAME,
+                        cidr="10.0.0.0/8",
+                    ),
                     self.state_dir,
                 ).stop()
-                corrections.append({"kind": "dhcp.orphan_stopped", "network_id": network_id,
-                                    "message": "stopped a DHCP server of a network that is gone"})
+                corrections.append(
+                    {
+                        "kind": "dhcp.orphan_stopped",
+                        "network_id": network_id,
+                        "message": "stopped a DHCP server of a network that is gone",
+                    }
+                )
         return corrections
 
     def lease_events(self, stop: threading.Event) -> Iterator[dict[str, Any]]:
@@ -129,11 +173,19 @@ class DhcpServers:
                 network_id = events_file.parent.name.removeprefix("dhcp-")
                 reader = readers.get(network_id)
                 if reader is None:
-                    reader = readers[network_id] = LeaseEventReader(events_file, _offset(events_file))
+                    reader = readers[network_id] = LeaseEventReader(
+                        events_file, _offset(events_file)
+                    )
                 for event in reader.read_new():
-                    yield {"network_id": network_id, "action": event.action, "mac": event.mac,
-                           "ip": event.ip, "hostname": event.hostname, "expires": event.expires,
-                           "time": event.time}
+                    yield {
+                        "network_id": network_id,
+                        "action": event.action,
+                        "mac": event.mac,
+                        "ip": event.ip,
+                        "hostname": event.hostname,
+                        "expires": event.expires,
+                        "time": event.time,
+                    }
                     _save_offset(events_file, reader.offset)
             stop.wait(EVENT_POLL_SECONDS)
 

@@ -29,6 +29,9 @@ class AgentConfig:
     # PF netdev -> VF indexes the agent must never touch
     exclude_devices: dict[str, list[int]] = field(default_factory=dict)
     network_node: bool = False
+    # This node's VXLAN tunnel endpoint for overlay networks (real nodes; the simulator
+    # knows each host's management address itself)
+    overlay_local_ip: str = ""
     heartbeat_interval: float = 5.0
     reconcile_interval: float = 60.0
     concurrency: int = 2

@@ -14,12 +14,14 @@ from typing import Any
 
 from .drivers.base import DriverError, OwnershipError, VfConfig, VfDriver
 from .names import instance_netns, runtime_name
+from .overlay import Overlay
 from .runtime import InstanceRuntime
 
 log = logging.getLogger(__name__)
 
 IPAM_CONTROLLER, IPAM_DYNAMIC, IPAM_UNDERLAY = "controller", "dynamic", "underlay"
 KIND_CONTAINER, KIND_VM = "container", "vm"
+KIND_OVERLAY = "overlay"  # a network kind: the tenant's primary network
 SOURCE_FOR_IPAM = {IPAM_CONTROLLER: "controller", IPAM_DYNAMIC: "dhcp", IPAM_UNDERLAY: "underlay"}
 
 
@@ -51,6 +53,15 @@ class InstanceResult:
         return data
 
 
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, subprocess.CalledProcessError):
+        stderr = (
+            exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        )
+        return f"{' '.join(map(str, exc.cmd[:6]))}: {(stderr or '').strip()}"
+    return str(exc)
+
+
 class NodeAgent:
     def __init__(
         self,
@@ -58,12 +69,13 @@ class NodeAgent:
         driver: VfDriver,
         runtime: InstanceRuntime,
         dhcp_client,
-        physnet_of_pf: dict[str, str] | None = None,
+        overlay: Overlay | None = None,
     ) -> None:
         self.node = node
         self.driver = driver
         self.runtime = runtime
         self.dhcp_client = dhcp_client
+        self.overlay = overlay
 
     # --- inventory ---------------------------------------------------------------
 
@@ -89,7 +101,12 @@ class NodeAgent:
                     ],
                 }
             )
-        return {"host": self.node, "is_network_node": network_node, "pfs": pfs}
+        return {
+            "host": self.node,
+            "is_network_node": network_node,
+            "mgmt_address": self.overlay.local_ip if self.overlay else None,
+            "pfs": pfs,
+        }
 
     def owners(self) -> dict[str, str]:
         """`"pf/index" -> attachment id` for every VF this node has handed out."""
@@ -107,15 +124,18 @@ class NodeAgent:
             return self._failed(result, f"cannot create instance namespace: {exc}")
         plugged: list[dict[str, Any]] = []
         for att in spec["attachments"]:
-            if not att.get("vf"):
-                continue  # primary overlay: not provisioned by the VF driver
             try:
-                self._plug(att, result.netns)
+                if att.get("vf"):
+                    self._plug(att, result.netns)
+                elif att.get("overlay"):
+                    self._plug_overlay(att, result.netns, configure_ip=spec["kind"] != KIND_VM)
+                else:
+                    continue
                 plugged.append(att)
-            except DriverError as exc:
-                for done in plugged:  # roll back this call's VFs, guarded by owner
+            except (DriverError, subprocess.CalledProcessError, RuntimeError) as exc:
+                for done in plugged:  # roll back this call's interfaces, guarded by owner
                     self._unplug(done)
-                return self._failed(result, f"{att['ifname']}: {exc}")
+                return self._failed(result, f"{att['ifname']}: {_reason(exc)}")
         for att in spec["attachments"]:
             result.attachments.append(self._address(spec["kind"], att, result.netns))
         if spec.get("announce"):
@@ -128,11 +148,10 @@ class NodeAgent:
         result = InstanceResult(spec["instance_id"], spec["generation"], self.node, ok=True)
         errors = []
         for att in spec["attachments"]:
-            if att.get("vf"):
-                try:
-                    self._unplug(att)
-                except DriverError as exc:
-                    errors.append(f"{att['ifname']}: {exc}")
+            try:
+                self._unplug(att)
+            except DriverError as exc:
+                errors.append(f"{att['ifname']}: {exc}")
             result.attachments.append(AttachmentResult(att["attachment_id"], state="released"))
         try:
             self.runtime.delete(runtime_name(spec["instance_id"], self.node))
@@ -145,14 +164,44 @@ class NodeAgent:
     def _plug(self, att: dict[str, Any], netns: str) -> None:
         vf = att["vf"]
         config = VfConfig(mac=att["mac"], vlan=att["vlan"] or 0, spoofchk=True, trust=False)
-        self.driver.setup_vf(vf["pf"], vf["index"], att["attachment_id"], config, netns, att["ifname"])
+        self.driver.setup_vf(
+            vf["pf"], vf["index"], att["attachment_id"], config, netns, att["ifname"]
+        )
         args = ["ip", "-n", netns, "link", "set", att["ifname"]]
         if att.get("mtu"):
             args += ["mtu", str(att["mtu"])]
         subprocess.run(args + ["up"], check=True, capture_output=True)
 
+    def _plug_overlay(self, att: dict[str, Any], netns: str, configure_ip: bool) -> None:
+        """eth0 into the tenant's VXLAN segment. A container's address is set here (we are
+        its runtime); a VM's guest asks the segment's DHCP server, like any guest."""
+        if self.overlay is None:
+            raise RuntimeError("this node has no overlay configured")
+        self.overlay.plug(att, netns)
+        if configure_ip and att.get("ip"):
+            subprocess.run(
+                [
+                    "ip",
+                    "-n",
+                    netns,
+                    "addr",
+                    "replace",
+                    f"{att['ip']}/{att['prefixlen']}",
+                    "dev",
+                    att["ifname"],
+                ],
+                check=True,
+                capture_output=True,
+            )
+
     def _unplug(self, att: dict[str, Any]) -> None:
-        vf = att["vf"]
+        if att.get("kind") == KIND_OVERLAY:
+            if self.overlay is not None:
+                self.overlay.unplug(att)
+            return
+        vf = att.get("vf")
+        if not vf:
+            return
         try:
             self.driver.release_vf(vf["pf"], vf["index"], att["attachment_id"])
         except OwnershipError:
@@ -163,7 +212,7 @@ class NodeAgent:
         """Containers run DHCP on their VFs; a VM's guest does its own, so we say nothing."""
         res = AttachmentResult(att["attachment_id"], state="up")
         if not att.get("vf"):
-            return res
+            return res  # overlay: the controller's address, set statically or by DHCP
         if kind == KIND_VM:
             return res
         try:
@@ -179,8 +228,22 @@ class NodeAgent:
         if not att.get("ip"):
             return
         subprocess.run(
-            ["ip", "netns", "exec", netns, "busybox", "arping", "-U", "-c", "1", "-w", "1",
-             "-I", att["ifname"], att["ip"]],
+            [
+                "ip",
+                "netns",
+                "exec",
+                netns,
+                "busybox",
+                "arping",
+                "-U",
+                "-c",
+                "1",
+                "-w",
+                "1",
+                "-I",
+                att["ifname"],
+                att["ip"],
+            ],
             capture_output=True,
         )
 
@@ -200,14 +263,24 @@ class NodeAgent:
             try:
                 released = self.driver.release_vf(pf, int(index), item["owner"])
             except DriverError as exc:
-                corrections.append({"kind": "vf.release_failed", "vf": item["vf"],
-                                    "owner": item["owner"], "message": str(exc)})
+                corrections.append(
+                    {
+                        "kind": "vf.release_failed",
+                        "vf": item["vf"],
+                        "owner": item["owner"],
+                        "message": str(exc),
+                    }
+                )
                 continue
             if released:
-                corrections.append({"kind": "vf.orphan_released", "vf": item["vf"],
-                                    "owner": item["owner"],
-                                    "message": f"released VF {item['vf']} held by stale owner "
-                                    f"{item['owner']}"})
+                corrections.append(
+                    {
+                        "kind": "vf.orphan_released",
+                        "vf": item["vf"],
+                        "owner": item["owner"],
+                        "message": f"released VF {item['vf']} held by stale owner {item['owner']}",
+                    }
+                )
         for key, want in plan.get("configs", {}).items():
             pf, index = key.rsplit("/", 1)
             try:
@@ -215,14 +288,20 @@ class NodeAgent:
                 config = current.config
                 if config is None or (config.mac, config.vlan) == (want["mac"], want["vlan"]):
                     continue
-                self.driver.apply_vf_config(pf, int(index), want["owner"],
-                                            config.with_(mac=want["mac"], vlan=want["vlan"]))
+                self.driver.apply_vf_config(
+                    pf, int(index), want["owner"], config.with_(mac=want["mac"], vlan=want["vlan"])
+                )
             except DriverError as exc:
                 corrections.append({"kind": "vf.restore_failed", "vf": key, "message": str(exc)})
                 continue
-            corrections.append({"kind": "vf.drift_restored", "vf": key,
-                                "message": f"VF {key} had {config.mac}/vlan {config.vlan}, "
-                                f"restored {want['mac']}/vlan {want['vlan']}"})
+            corrections.append(
+                {
+                    "kind": "vf.drift_restored",
+                    "vf": key,
+                    "message": f"VF {key} had {config.mac}/vlan {config.vlan}, "
+                    f"restored {want['mac']}/vlan {want['vlan']}",
+                }
+            )
         return corrections
 
     def netns_of(self, instance_id: str) -> str:

@@ -14,6 +14,9 @@ from .names import instance_netns
 
 
 class InstanceRuntime(Protocol):
+    # Namespace holding the node's own links (bridges, VXLAN); None = the root namespace.
+    host_netns: str | None
+
     def create(self, name: str, kind: str) -> str:
         """Create (idempotently) the instance's namespace; return its name."""
         ...
@@ -25,6 +28,8 @@ class InstanceRuntime(Protocol):
 
 class NetnsRuntime:
     """Plain `ip netns` namespaces on the node itself (containers on real hosts)."""
+
+    host_netns = None
 
     def create(self, name: str, kind: str) -> str:
         netns = instance_netns(name)
@@ -46,6 +51,7 @@ class SimRuntime:
     def __init__(self, sim, host: str) -> None:
         self.sim = sim
         self.host = host
+        self.host_netns = sim.host_netns(host)
 
     def create(self, name: str, kind: str) -> str:
         return self.sim.create_instance(self.host, name, kind)

@@ -14,7 +14,7 @@ from ciaoweb import taskrouting as names
 
 from .app import app
 from .drivers.base import TransientError
-from .wiring import node_agent, dhcp_servers
+from .wiring import dhcp_servers, node_agent
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,17 @@ def report(task_name: str, **kwargs: Any) -> None:
 @app.task(name=names.ENSURE_INSTANCE, **RETRY)
 def ensure_instance(node: str, spec: dict) -> None:
     result = node_agent().ensure_instance(spec)
-    report(names.INSTANCE_APPLIED, node=node, result=result.to_dict(), context=spec.get("context", {}))
+    report(
+        names.INSTANCE_APPLIED, node=node, result=result.to_dict(), context=spec.get("context", {})
+    )
 
 
 @app.task(name=names.RELEASE_INSTANCE, **RETRY)
 def release_instance(node: str, spec: dict) -> None:
     result = node_agent().release_instance(spec)
-    report(names.INSTANCE_RELEASED, node=node, result=result.to_dict(), context=spec.get("context", {}))
+    report(
+        names.INSTANCE_RELEASED, node=node, result=result.to_dict(), context=spec.get("context", {})
+    )
 
 
 @app.task(name=names.ENSURE_DHCP_SERVER, **RETRY)
@@ -52,8 +56,16 @@ def ensure_dhcp_server(node: str, spec: dict) -> None:
 @app.task(name=names.REMOVE_DHCP_SERVER, **RETRY)
 def remove_dhcp_server(node: str, spec: dict) -> None:
     dhcp_servers().remove(spec)
-    report(names.DHCP_SERVER_APPLIED, node=node, network_id=spec["network_id"], ok=True,
-           error="", netns="", restarted=False, removed=True)
+    report(
+        names.DHCP_SERVER_APPLIED,
+        node=node,
+        network_id=spec["network_id"],
+        ok=True,
+        error="",
+        netns="",
+        restarted=False,
+        removed=True,
+    )
 
 
 @app.task(name=names.RECONCILE, **RETRY)

@@ -13,6 +13,7 @@ from pathlib import Path
 from .config import AgentConfig
 from .dhcp.client import obtain_lease
 from .node import NodeAgent
+from .overlay import Overlay
 from .runtime import NetnsRuntime, SimRuntime
 
 
@@ -36,6 +37,7 @@ def _parts(pid: int) -> tuple[NodeAgent, object]:
             sim=sim,
         )
         runtime = SimRuntime(sim, config.node)
+        tunnel_ip = sim.host_mgmt_ip(config.node)
     else:
         from .drivers.sriov import SriovDriver
 
@@ -46,14 +48,16 @@ def _parts(pid: int) -> tuple[NodeAgent, object]:
             exclude=config.exclude_devices or None,
         )
         runtime = NetnsRuntime()
+        tunnel_ip = config.overlay_local_ip or None
     hook_dir = Path(config.state_dir) / "hooks"
     hook_dir.mkdir(parents=True, exist_ok=True)
 
     def dhcp_client(netns: str, ifname: str, hostname: str | None = None) -> str:
         return obtain_lease(netns, ifname, hook_dir=hook_dir, hostname=hostname).ip
 
-    agent = NodeAgent(config.node, driver, runtime, dhcp_client)
-    return agent, DhcpServers(config.state_dir, driver, runtime)
+    overlay = Overlay(runtime.host_netns, tunnel_ip)
+    agent = NodeAgent(config.node, driver, runtime, dhcp_client, overlay)
+    return agent, DhcpServers(config.state_dir, driver, runtime, overlay)
 
 
 def node_agent() -> NodeAgent:

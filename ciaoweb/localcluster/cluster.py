@@ -34,6 +34,7 @@ ADMIN_USERNAME = "admin"
 def demo_topology() -> dict[str, Any]:
     """3 compute hosts with 2 PFs each on two physnets, 8 VFs per PF, a network node,
     and an underlay DHCP server on physnet2 VLAN 300 for `ipam=underlay` networks."""
+
     def pfs() -> list[dict[str, Any]]:
         return [
             {"name": "pf0", "physnet": "physnet1", "sriov_totalvfs": 8},
@@ -90,7 +91,8 @@ class LocalCluster:
 
     def env(self) -> dict[str, str]:
         env = {
-            k: v for k, v in os.environ.items()
+            k: v
+            for k, v in os.environ.items()
             if not k.startswith(("CIAO_AGENT", "DJANGO_SETTINGS"))
         }
         env.update(
@@ -112,7 +114,10 @@ class LocalCluster:
     def _manage(self, *args: str, input_env: dict[str, str] | None = None) -> str:
         done = subprocess.run(
             [PYTHON, str(REPO / "manage.py"), *args],
-            env={**self.env(), **(input_env or {})}, cwd=REPO, capture_output=True, text=True,
+            env={**self.env(), **(input_env or {})},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
         )
         if done.returncode != 0:
             raise ClusterError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
@@ -136,25 +141,57 @@ class LocalCluster:
         self.progress(f"[1/6] simulator {self.config.name}: building hosts, PFs and VFs")
         started = time.monotonic()
         self.sim = Simulator.up(Topology.from_dict(self.config.topology), name=self.config.name)
-        self.progress(f"      {len(self.sim.hosts())} hosts up in {time.monotonic() - started:.1f}s")
+        self.progress(
+            f"      {len(self.sim.hosts())} hosts up in {time.monotonic() - started:.1f}s"
+        )
         self.progress("[2/6] database: migrating")
         self._manage("migrate", "--noinput")
         self.progress("[3/6] admin account")
         self.admin_password = secrets.token_urlsafe(12)
-        self._manage("localcluster_admin", self.admin_username,
-                     input_env={"CIAO_ADMIN_PASSWORD": self.admin_password})
+        self._manage(
+            "localcluster_admin",
+            self.admin_username,
+            input_env={"CIAO_ADMIN_PASSWORD": self.admin_password},
+        )
         self._flush_broker()
         self.progress(f"[4/6] controller: API server on {self.url} and its worker")
-        self.server = self._spawn("server", [
-            PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.config.port),
-            "ciaoweb.asgi:application",
-        ])
-        self.controller = self._spawn("controller", [
-            PYTHON, "-m", "celery", "-A", "ciaoweb.celery", "worker", "-B",
-            "-Q", "controller", "-c", str(self.config.controller_concurrency),
-            "--hostname", f"controller@{self.config.name}", "--without-gossip",
-            "--without-mingle", "-s", str(self.run_dir / "beat-schedule"), "--loglevel", "INFO",
-        ])
+        self.server = self._spawn(
+            "server",
+            [
+                PYTHON,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.config.port),
+                "ciaoweb.asgi:application",
+            ],
+        )
+        self.controller = self._spawn(
+            "controller",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "ciaoweb.celery",
+                "worker",
+                "-B",
+                "-Q",
+                "controller",
+                "-c",
+                str(self.config.controller_concurrency),
+                "--hostname",
+                f"controller@{self.config.name}",
+                "--without-gossip",
+                "--without-mingle",
+                "-s",
+                str(self.run_dir / "beat-schedule"),
+                "--loglevel",
+                "INFO",
+            ],
+        )
         self.progress("[5/6] node agents: " + ", ".join(self.sim.hosts()))
         for host in self.sim.hosts():
             self.start_agent(host)
@@ -164,10 +201,21 @@ class LocalCluster:
     def start_agent(self, host: str) -> ManagedProcess:
         network_node = bool(self.sim.topology.host(host).network_node)
         argv = [
-            PYTHON, "-m", "ciaoweb.agent", "--node", host, "--driver", "sim",
-            "--sim-name", self.config.name, "--broker", self.config.redis_url,
-            "--state-dir", str(self.agent_state_dir(host)),
-            "--concurrency", str(self.config.agent_concurrency),
+            PYTHON,
+            "-m",
+            "ciaoweb.agent",
+            "--node",
+            host,
+            "--driver",
+            "sim",
+            "--sim-name",
+            self.config.name,
+            "--broker",
+            self.config.redis_url,
+            "--state-dir",
+            str(self.agent_state_dir(host)),
+            "--concurrency",
+            str(self.config.agent_concurrency),
         ] + (["--network-node"] if network_node else [])
         env = {**self.env(), "CIAO_HEARTBEAT_INTERVAL": str(self.config.heartbeat_interval)}
         process = ManagedProcess(f"agent-{host}", argv, env, self.run_dir).start()
@@ -226,9 +274,11 @@ class LocalCluster:
         while True:
             self.check_alive()
             try:
-                reply = httpx.post(f"{self.url}/api/v1/auth/token/", timeout=2,
-                                   json={"username": self.admin_username,
-                                         "password": self.admin_password})
+                reply = httpx.post(
+                    f"{self.url}/api/v1/auth/token/",
+                    timeout=2,
+                    json={"username": self.admin_username, "password": self.admin_password},
+                )
                 if reply.status_code == 200:
                     self.admin_token = reply.json()["token"]
                     break
@@ -238,8 +288,11 @@ class LocalCluster:
                 raise ClusterError("API server did not come up:\n" + self.server.log_tail())
             time.sleep(0.2)
         expected = set(self.sim.hosts())
-        self.wait_for(lambda: expected <= self.online_hosts(), timeout=max(5.0, deadline - time.monotonic()),
-                      what="every host online")
+        self.wait_for(
+            lambda: expected <= self.online_hosts(),
+            timeout=max(5.0, deadline - time.monotonic()),
+            what="every host online",
+        )
 
     def check_alive(self) -> None:
         for process in [self.server, self.controller, *self.agents.values()]:
@@ -258,17 +311,24 @@ class LocalCluster:
         return self._api
 
     def client(self, token: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30,
-                            headers={"Authorization": f"Token {token}"})
+        return httpx.Client(
+            base_url=self.url, timeout=30, headers={"Authorization": f"Token {token}"}
+        )
 
     def token_for(self, username: str, password: str) -> str:
-        reply = httpx.post(f"{self.url}/api/v1/auth/token/", json={"username": username,
-                                                                   "password": password})
+        reply = httpx.post(
+            f"{self.url}/api/v1/auth/token/", json={"username": username, "password": password}
+        )
         reply.raise_for_status()
         return reply.json()["token"]
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float = 30.0, what: str = "",
-                 interval: float = 0.05) -> Any:
+    def wait_for(
+        self,
+        predicate: Callable[[], Any],
+        timeout: float = 30.0,
+        what: str = "",
+        interval: float = 0.05,
+    ) -> Any:
         """Poll until predicate() is truthy; return its value. Raises with `what`."""
         deadline = time.monotonic() + timeout
         while True:
@@ -279,8 +339,9 @@ class LocalCluster:
                 raise ClusterError(f"timed out after {timeout}s waiting for {what or predicate}")
             time.sleep(interval)
 
-    def wait_instance(self, instance_id: str, states=("running", "error"), client=None,
-                      timeout: float = 60.0) -> dict:
+    def wait_instance(
+        self, instance_id: str, states=("running", "error"), client=None, timeout: float = 60.0
+    ) -> dict:
         client = client or self.api
 
         def settled() -> dict | None:
@@ -292,7 +353,11 @@ class LocalCluster:
     def write_info(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": self.url, "username": self.admin_username,
-                                   "password": self.admin_password}, indent=2))
+        tmp.write_text(
+            json.dumps(
+                {"url": self.url, "username": self.admin_username, "password": self.admin_password},
+                indent=2,
+            )
+        )
         tmp.chmod(0o600)
         tmp.replace(path)

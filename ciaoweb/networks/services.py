@@ -18,6 +18,8 @@ from ciaoweb.networks.vlans import next_free_vlan
 VLAN_ALLOCATION_ATTEMPTS = 5
 # Every tenant's overlay is isolated, so they may all use the same range.
 DEFAULT_OVERLAY_CIDR = "10.0.0.0/24"
+# VXLAN adds 50 bytes to every frame of the underlay's 1500.
+OVERLAY_MTU = 1450
 
 
 def default_gateway(cidr: str) -> str:
@@ -66,6 +68,7 @@ def create_primary_network(tenant) -> Network:
         kind=NetworkKind.OVERLAY,
         cidr=getattr(settings, "CIAO_OVERLAY_CIDR", DEFAULT_OVERLAY_CIDR),
         ipam=Ipam.CONTROLLER,
+        mtu=OVERLAY_MTU,
         is_primary=True,
     )
     network.gateway = default_gateway(network.cidr)

@@ -7,12 +7,15 @@ import logging
 from collections import Counter
 
 from django.db import transaction
+from rest_framework.exceptions import ValidationError
 
 from ciaoweb import taskrouting as names
+from ciaoweb.core.exceptions import NoCapacity
 from ciaoweb.instances.macs import new_mac
 from ciaoweb.instances.scheduler import place
 from ciaoweb.inventory.choices import HostState, VfState
 from ciaoweb.inventory.models import Host
+from ciaoweb.networks.choices import NetworkKind
 from ciaoweb.networks.models import Network
 
 from . import sender
@@ -29,10 +32,16 @@ def _place(network: Network) -> DhcpServer | None:
     if existing is not None:
         return existing
     nodes = Host.objects.filter(is_network_node=True, state=HostState.ONLINE).order_by("name")
-    for node in nodes:
+    if network.kind == NetworkKind.OVERLAY:  # reached through a veth in the VXLAN segment
+        node = nodes.first()
+        if node is not None:
+            return DhcpServer.objects.create(
+                network_key=network.pk, network=network, host=node, vf=None, mac=new_mac()
+            )
+    for node in nodes if network.kind == NetworkKind.SRIOV else []:
         try:
             placement = place(Counter({network.physnet: 1}), host=node)
-        except Exception:  # noqa: BLE001 - this node is full: try the next one
+        except (NoCapacity, ValidationError):  # this node is full: try the next one
             continue
         vf = placement.take(network.physnet)
         mac = new_mac()
@@ -45,26 +54,30 @@ def _place(network: Network) -> DhcpServer | None:
     return None
 
 
-def ensure_server(network_id) -> DhcpServer | None:
-    """Place the network's server if it has none, then (re)send its spec."""
-    network = Network.objects.filter(pk=network_id).first()
-    if network is None or not managed(network):
+def server_signature(network: Network):
+    """The task that makes the network's server exist with current reservations (placing
+    the server first if it has none), or None when it cannot be placed yet."""
+    if not managed(network):
         return None
     server = _place(network)
-    if server is None:
+    if server is None or server.state == DhcpServerState.REMOVING:
         return None
     server = DhcpServer.objects.select_related("host", "vf__pf").get(pk=server.pk)
-    sender.send(
-        sender.signature(names.ENSURE_DHCP_SERVER, server.host.name,
-                         spec=dhcp_server_spec(server, network))
+    return sender.signature(
+        names.ENSURE_DHCP_SERVER, server.host.name, spec=dhcp_server_spec(server, network)
     )
-    return server
+
+
+def ensure_server(network_id) -> None:
+    network = Network.objects.filter(pk=network_id).first()
+    if network is not None and (signature := server_signature(network)) is not None:
+        sender.send(signature)
 
 
 def servers_for_node(host: Host) -> list[dict]:
     """Specs of every server a network node must run (for its reconcile)."""
     specs = []
-    for server in DhcpServer.objects.filter(host=host).select_related("network", "vf__pf"):
+    for server in DhcpServer.objects.filter(host=host).select_related("host", "network", "vf__pf"):
         if server.network is not None and server.state != DhcpServerState.REMOVING:
             specs.append(dhcp_server_spec(server, server.network))
     return specs

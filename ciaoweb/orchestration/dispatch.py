@@ -18,24 +18,17 @@ from ciaoweb.inventory.models import Host
 
 from . import sender
 from .choices import DhcpServerState, Purpose
+from .dhcp import server_signature
 from .models import DhcpServer
-from .specs import dhcp_server_spec, instance_spec, managed_networks, removal_spec
+from .specs import instance_spec, removal_spec
 
 log = logging.getLogger(__name__)
 
 
 def _dhcp_signatures(networks) -> list:
     """Refresh the DHCP servers (reservations) of these networks before an instance boots."""
-    signatures = []
-    for network in managed_networks(networks):
-        server = DhcpServer.objects.select_related("host", "vf__pf").filter(network=network).first()
-        if server is None or server.state == DhcpServerState.REMOVING:
-            continue
-        signatures.append(
-            sender.signature(names.ENSURE_DHCP_SERVER, server.host.name,
-                             spec=dhcp_server_spec(server, network))
-        )
-    return signatures
+    signatures = (server_signature(network) for network in networks)
+    return [signature for signature in signatures if signature is not None]
 
 
 def send_instance(instance: Instance, purpose: str, host: Host, **spec_options) -> None:
@@ -81,7 +74,9 @@ def instance_deleted(instance_id) -> None:
 
 
 def _refresh_reservations(instance: Instance) -> None:
-    for signature in _dhcp_signatures(a.network for a in instance.attachments.select_related("network")):
+    for signature in _dhcp_signatures(
+        a.network for a in instance.attachments.select_related("network")
+    ):
         sender.send(signature)
 
 
@@ -104,7 +99,9 @@ def network_changed(network_id) -> None:
 
 
 def network_deleted(network_id) -> None:
-    server = DhcpServer.objects.select_related("host", "vf__pf").filter(network_key=network_id).first()
+    server = (
+        DhcpServer.objects.select_related("host", "vf__pf").filter(network_key=network_id).first()
+    )
     if server is None:
         return
     DhcpServer.objects.filter(pk=server.pk).update(state=DhcpServerState.REMOVING)

@@ -73,7 +73,9 @@ def target_applied(node: str, result: dict[str, Any], context: dict[str, Any]) -
         _unplug(instance, node, new, Purpose.MIGRATE_ROLLBACK)
 
 
-def _unplug(instance: Instance, host_name: str, vf_by_attachment: dict[str, str], purpose: str) -> None:
+def _unplug(
+    instance: Instance, host_name: str, vf_by_attachment: dict[str, str], purpose: str
+) -> None:
     """Release these VFs (old source ones, or a failed target's) on `host_name`."""
     vfs = VirtualFunction.objects.select_related("pf").in_bulk(list(vf_by_attachment.values()))
     overrides = {
@@ -81,14 +83,17 @@ def _unplug(instance: Instance, host_name: str, vf_by_attachment: dict[str, str]
         for attachment in instance.attachments.all()
         if str(attachment.pk) in vf_by_attachment
     }
-    spec = instance_spec(instance, purpose, vfs=overrides,
-                         context={"vf_ids": list(vf_by_attachment.values())})
+    spec = instance_spec(
+        instance, purpose, vfs=overrides, context={"vf_ids": list(vf_by_attachment.values())}
+    )
     spec["attachments"] = [a for a in spec["attachments"] if a["attachment_id"] in vf_by_attachment]
     sender.send(sender.signature(names.RELEASE_INSTANCE, host_name, spec=spec))
 
 
 @transaction.atomic
-def _roll_back(result: dict[str, Any], moved: dict[str, list], source: str | None) -> Instance | None:
+def _roll_back(
+    result: dict[str, Any], moved: dict[str, list], source: str | None
+) -> Instance | None:
     """The target failed: attachments take their source VFs back, the instance stays."""
     instance = Instance.objects.select_for_update().filter(pk=result["instance_id"]).first()
     if instance is None or instance.generation != result["generation"]:
@@ -127,5 +132,8 @@ def evacuate(host_id) -> None:
         try:
             migrate_instance(instance)
         except APIException as exc:
-            record(EventKind.HOST_UPDATED, host,
-                   f"evacuation of {host}: {instance} cannot move: {exc.detail}")
+            record(
+                EventKind.HOST_UPDATED,
+                host,
+                f"evacuation of {host}: {instance} cannot move: {exc.detail}",
+            )

@@ -16,12 +16,22 @@ class DhcpServer(BaseModel):
 
     network_key = models.UUIDField(unique=True)
     network = models.OneToOneField(
-        "networks.Network", null=True, blank=True, on_delete=models.SET_NULL,
+        "networks.Network",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="dhcp_server",
     )
-    host = models.ForeignKey("inventory.Host", on_delete=models.PROTECT, related_name="dhcp_servers")
+    host = models.ForeignKey(
+        "inventory.Host", on_delete=models.PROTECT, related_name="dhcp_servers"
+    )
+    # The VF on the network's VLAN; None for an overlay network's server (a veth there).
     vf = models.OneToOneField(
-        "inventory.VirtualFunction", on_delete=models.PROTECT, related_name="dhcp_server"
+        "inventory.VirtualFunction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="dhcp_server",
     )
     mac = models.CharField(max_length=17, unique=True)
     state = models.CharField(
@@ -35,3 +45,25 @@ class DhcpServer(BaseModel):
 
     def __str__(self) -> str:
         return f"dhcp {self.network_key} on {self.host.name}"
+
+
+class OverlaySegment(BaseModel):
+    """The VXLAN segment (VNI) that carries a tenant's primary overlay network."""
+
+    VNI_MIN, VNI_MAX = 1, 2**24 - 1
+
+    network = models.OneToOneField(
+        "networks.Network", on_delete=models.CASCADE, related_name="overlay_segment"
+    )
+    vni = models.PositiveIntegerField(unique=True)
+
+    class Meta(BaseModel.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(vni__gte=1, vni__lte=2**24 - 1),
+                name="orchestration_overlaysegment_vni_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"vni {self.vni} for {self.network}"

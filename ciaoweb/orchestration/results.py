@@ -62,8 +62,11 @@ def _apply_attachment(attachment: Attachment, reported: dict[str, Any], kind: st
     attachment.save(update_fields=["state", "ip", "ip_source", "updated"])
     if attachment.vf_id:
         VirtualFunction.objects.filter(pk=attachment.vf_id).update(state=VfState.IN_USE)
-    record(EventKind.ATTACHMENT_UPDATED, attachment,
-           reported.get("error") or f"{attachment} is {attachment.state}")
+    record(
+        EventKind.ATTACHMENT_UPDATED,
+        attachment,
+        reported.get("error") or f"{attachment} is {attachment.state}",
+    )
 
 
 @transaction.atomic
@@ -87,8 +90,11 @@ def apply_instance_result(result: dict[str, Any]) -> Instance | None:
     instance.state = InstanceState.ERROR if errors else InstanceState.RUNNING
     instance.error = "; ".join(errors)
     instance.save(update_fields=["netns", "state", "error", "updated"])
-    instance_event(instance, f"instance {instance} is {instance.state}"
-                   + (f": {instance.error}" if instance.error else ""))
+    instance_event(
+        instance,
+        f"instance {instance} is {instance.state}"
+        + (f": {instance.error}" if instance.error else ""),
+    )
     return instance
 
 
@@ -127,16 +133,18 @@ def _deletion_failed(result: dict[str, Any]) -> None:
 
 
 @transaction.atomic
-def dhcp_server_applied(network_id: str, ok: bool, error: str, netns: str, removed: bool = False,
-                        **_: Any) -> None:
+def dhcp_server_applied(
+    network_id: str, ok: bool, error: str, netns: str, removed: bool = False, **_: Any
+) -> None:
     server = DhcpServer.objects.select_for_update().filter(network_key=network_id).first()
     if server is None:
         return
     if removed:
         vf = server.vf
         server.delete()
-        vf.state, vf.mac, vf.vlan = VfState.FREE, "", None
-        vf.save(update_fields=["state", "mac", "vlan", "updated"])
+        if vf is not None:
+            vf.state, vf.mac, vf.vlan = VfState.FREE, "", None
+            vf.save(update_fields=["state", "mac", "vlan", "updated"])
         return
     if server.state == DhcpServerState.REMOVING:
         return
@@ -159,7 +167,9 @@ def apply_lease_event(event: dict[str, Any]) -> Lease | None:
     if network is None:
         return None
     mac = str(event["mac"]).lower()
-    attachment = Attachment.objects.filter(network=network, mac=mac).select_related("instance").first()
+    attachment = (
+        Attachment.objects.filter(network=network, mac=mac).select_related("instance").first()
+    )
     lease = Lease.objects.select_for_update().filter(network=network, mac=mac).first() or Lease(
         network=network, mac=mac
     )
@@ -174,8 +184,12 @@ def apply_lease_event(event: dict[str, Any]) -> Lease | None:
             attachment.ip, attachment.ip_source = lease.ip, IpSource.DHCP
             attachment.save(update_fields=["ip", "ip_source", "updated"])
             record(EventKind.ATTACHMENT_UPDATED, attachment, f"{attachment} got {lease.ip} by DHCP")
-    record(EventKind.LEASE_UPDATED, lease, f"lease {lease} on {network}",
-           data={"action": event["action"]})
+    record(
+        EventKind.LEASE_UPDATED,
+        lease,
+        f"lease {lease} on {network}",
+        data={"action": event["action"]},
+    )
     return lease
 
 
@@ -214,8 +228,12 @@ def agent_event(node: str, event: dict[str, Any]) -> None:
     host = Host.objects.filter(name=node).first()
     if host is None:
         return
-    record(str(event.get("kind", "agent.event"))[:64], host, str(event.get("message", ""))[:2000],
-           data={k: v for k, v in event.items() if k not in ("kind", "message")})
+    record(
+        str(event.get("kind", "agent.event"))[:64],
+        host,
+        str(event.get("message", ""))[:2000],
+        data={k: v for k, v in event.items() if k not in ("kind", "message")},
+    )
     if event.get("kind") == "vf.orphan_released":
         pf, index = str(event["vf"]).rsplit("/", 1)
         vf = VirtualFunction.objects.filter(pf__host=host, pf__name=pf, index=int(index)).first()

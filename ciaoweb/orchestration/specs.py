@@ -4,7 +4,6 @@ true, with every value the agent needs so it never asks the database."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 from typing import Any
 
 from ciaoweb.instances.models import Attachment, Instance
@@ -14,6 +13,7 @@ from ciaoweb.networks.ipam import dhcp_reservations
 from ciaoweb.networks.models import Network
 
 from .models import DhcpServer
+from .overlay import overlay_spec
 
 
 def vf_spec(vf: VirtualFunction | None) -> dict[str, Any] | None:
@@ -22,7 +22,9 @@ def vf_spec(vf: VirtualFunction | None) -> dict[str, Any] | None:
     return {"id": str(vf.pk), "pf": vf.pf.name, "index": vf.index, "pci_address": vf.pci_address}
 
 
-def attachment_spec(attachment: Attachment, vf: VirtualFunction | None) -> dict[str, Any]:
+def attachment_spec(
+    attachment: Attachment, vf: VirtualFunction | None, overlay: dict | None = None
+) -> dict[str, Any]:
     network = attachment.network
     return {
         "attachment_id": str(attachment.pk),
@@ -40,6 +42,7 @@ def attachment_spec(attachment: Attachment, vf: VirtualFunction | None) -> dict[
         "dns_domain": network.dns_domain,
         "hostname": attachment.instance.name,
         "vf": vf_spec(vf) if network.kind == NetworkKind.SRIOV else None,
+        "overlay": overlay if network.kind == NetworkKind.OVERLAY else None,
     }
 
 
@@ -60,6 +63,12 @@ def instance_spec(
     """The instance as its host must have it. `vfs` overrides attachment -> VF (the old
     VFs when unplugging a migration's source)."""
     vfs = vfs or {}
+    attachments = _attachments(instance)
+    overlays = {
+        a.network_id: overlay_spec(a.network, instance.host)
+        for a in attachments
+        if a.network.kind == NetworkKind.OVERLAY and instance.host is not None
+    }
     return {
         "instance_id": str(instance.pk),
         "name": instance.name,
@@ -68,7 +77,7 @@ def instance_spec(
         "generation": instance.generation,
         "announce": announce,
         "attachments": [
-            attachment_spec(a, vfs.get(a.pk, a.vf)) for a in _attachments(instance)
+            attachment_spec(a, vfs.get(a.pk, a.vf), overlays.get(a.network_id)) for a in attachments
         ],
         "context": {"purpose": purpose, **(context or {})},
     }
@@ -86,6 +95,9 @@ def dhcp_server_spec(server: DhcpServer, network: Network) -> dict[str, Any]:
         "mtu": network.mtu,
         "mac": server.mac,
         "vf": vf_spec(server.vf),
+        "overlay": (
+            overlay_spec(network, server.host) if network.kind == NetworkKind.OVERLAY else None
+        ),
         "reservations": dhcp_reservations(network),
     }
 
@@ -103,11 +115,15 @@ def reconcile_plan(host_id, reported_owners: dict[str, str]) -> dict[str, Any]:
     desired: dict[str, dict[str, Any]] = {}
     for a in Attachment.objects.filter(vf__pf__host_id=host_id).select_related("vf__pf", "network"):
         desired[f"{a.vf.pf.name}/{a.vf.index}"] = {
-            "owner": str(a.pk), "mac": a.mac, "vlan": a.network.vlan or 0,
+            "owner": str(a.pk),
+            "mac": a.mac,
+            "vlan": a.network.vlan or 0,
         }
-    for s in DhcpServer.objects.filter(host_id=host_id).select_related("vf__pf", "network"):
+    servers = DhcpServer.objects.filter(host_id=host_id, vf__isnull=False)
+    for s in servers.select_related("vf__pf", "network"):
         desired[f"{s.vf.pf.name}/{s.vf.index}"] = {
-            "owner": f"dhcp-{s.network_key}", "mac": s.mac,
+            "owner": f"dhcp-{s.network_key}",
+            "mac": s.mac,
             "vlan": (s.network.vlan or 0) if s.network else 0,
         }
     release = [
@@ -115,13 +131,12 @@ def reconcile_plan(host_id, reported_owners: dict[str, str]) -> dict[str, Any]:
         for key, owner in reported_owners.items()
         if desired.get(key, {}).get("owner") != owner
     ]
-    configs = {key: want for key, want in desired.items() if reported_owners.get(key) == want["owner"]}
+    configs = {
+        key: want for key, want in desired.items() if reported_owners.get(key) == want["owner"]
+    }
     return {"release": release, "configs": configs}
 
 
 def managed(network: Network) -> bool:
-    return network.kind == NetworkKind.SRIOV and network.ipam in Ipam.MANAGED
-
-
-def managed_networks(networks: Iterable[Network]) -> list[Network]:
-    return [n for n in networks if managed(n)]
+    """Networks whose DHCP/DNS server we run: managed SR-IOV ones and tenant overlays."""
+    return network.ipam in Ipam.MANAGED

@@ -40,7 +40,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  admin:  {cluster.admin_username} / {cluster.admin_password}")
             if not no_seed:
                 member = seeded["member"]
-                self.stdout.write(f"  tenant demo member: {member['username']} / {member['password']}")
+                self.stdout.write(
+                    f"  tenant demo member: {member['username']} / {member['password']}"
+                )
             self.stdout.write(f"  API docs: {cluster.url}/api/v1/docs/   (Ctrl-C to stop)")
             while not stop.wait(1.0):
                 cluster.check_alive()
