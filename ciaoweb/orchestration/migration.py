@@ -77,7 +77,8 @@ def _unplug(
     instance: Instance, host_name: str, vf_by_attachment: dict[str, str], purpose: str
 ) -> None:
     """Release these VFs (old source ones, or a failed target's) on `host_name`."""
-    vfs = VirtualFunction.objects.select_related("pf").in_bulk(list(vf_by_attachment.values()))
+    in_bulk = VirtualFunction.objects.select_related("pf").in_bulk(list(vf_by_attachment.values()))
+    vfs = {str(pk): vf for pk, vf in in_bulk.items()}  # ids travel as strings
     overrides = {
         attachment.pk: vfs.get(vf_by_attachment.get(str(attachment.pk)))
         for attachment in instance.attachments.all()
