@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from .processes import RUN_DIR_ENV, ManagedProcess, stop_from_pid_files
+from .processes import RUN_DIR_ENV, ManagedProcess, stop_all, stop_from_pid_files
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -59,6 +59,8 @@ class ClusterConfig:
     topology: dict[str, Any] = field(default_factory=demo_topology)
     heartbeat_interval: float = 2.0
     heartbeat_timeout: float = 10.0
+    # Agents re-register (and so reconcile) this often; fault tests shorten it.
+    reconcile_interval: float = 60.0
     agent_concurrency: int = 2
     controller_concurrency: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -168,35 +170,45 @@ class LocalCluster:
                 "ciaoweb.asgi:application",
             ],
         )
-        self.controller = self._spawn(
-            "controller",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "ciaoweb.celery",
-                "worker",
-                "-B",
-                "-Q",
-                "controller",
-                "-c",
-                str(self.config.controller_concurrency),
-                "--hostname",
-                f"controller@{self.config.name}",
-                "--without-gossip",
-                "--without-mingle",
-                "-s",
-                str(self.run_dir / "beat-schedule"),
-                "--loglevel",
-                "INFO",
-            ],
-        )
+        self.controller = self._spawn("controller", self._controller_argv())
         self.progress("[5/6] node agents: " + ", ".join(self.sim.hosts()))
         for host in self.sim.hosts():
             self.start_agent(host)
         self.progress("[6/6] waiting for every host to register")
         self._wait_ready()
+
+    def _controller_argv(self) -> list[str]:
+        return [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "ciaoweb.celery",
+            "worker",
+            "-B",
+            "-Q",
+            "controller",
+            "-c",
+            str(self.config.controller_concurrency),
+            "--hostname",
+            f"controller@{self.config.name}",
+            "--without-gossip",
+            "--without-mingle",
+            "-s",
+            str(self.run_dir / "beat-schedule"),
+            "--loglevel",
+            "INFO",
+        ]
+
+    def restart_controller(self, kill: bool = True) -> ManagedProcess:
+        """Stop the controller's worker (SIGKILL by default, as a crash) and start it again."""
+        if self.controller is not None:
+            if kill:
+                self.controller.kill()
+            else:
+                self.controller.stop()
+        self.controller = self._spawn("controller", self._controller_argv())
+        return self.controller
 
     def start_agent(self, host: str) -> ManagedProcess:
         network_node = bool(self.sim.topology.host(host).network_node)
@@ -216,6 +228,10 @@ class LocalCluster:
             str(self.agent_state_dir(host)),
             "--concurrency",
             str(self.config.agent_concurrency),
+            "--heartbeat-interval",
+            str(self.config.heartbeat_interval),
+            "--reconcile-interval",
+            str(self.config.reconcile_interval),
         ] + (["--network-node"] if network_node else [])
         env = {**self.env(), "CIAO_HEARTBEAT_INTERVAL": str(self.config.heartbeat_interval)}
         process = ManagedProcess(f"agent-{host}", argv, env, self.run_dir).start()
@@ -231,9 +247,10 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Reverse order of start-up; safe to call twice and after a failed start."""
-        for process in list(self.agents.values()) + [self.controller, self.server]:
-            if process is not None:
-                process.stop()
+        # Agents first (they report to the controller), then controller, then server; each
+        # group asked to stop at once, so a slow warm shutdown does not add up.
+        for group in (list(self.agents.values()), [self.controller], [self.server]):
+            stop_all([process for process in group if process is not None])
         self.agents.clear()
         if self._api is not None:
             self._api.close()

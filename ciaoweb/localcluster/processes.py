@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -48,7 +49,9 @@ class ManagedProcess:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the group, then SIGKILL what is left after `timeout`."""
         if self.popen is not None:
-            stop_group(self.popen.pid, timeout)
+            # Reap while polling: our own exited child stays a zombie, and a zombie keeps
+            # its process group alive for killpg(0), so every stop took the full timeout.
+            stop_group(self.popen.pid, timeout, reap=self.popen.poll)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=1)
         with contextlib.suppress(FileNotFoundError):
@@ -61,7 +64,18 @@ class ManagedProcess:
             return ""
 
 
-def stop_group(pgid: int, timeout: float) -> None:
+def stop_all(processes: list[ManagedProcess], timeout: float = 10.0) -> None:
+    """Stop several processes concurrently (each one's SIGTERM wait overlaps)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if processes:
+        with ThreadPoolExecutor(max_workers=len(processes)) as pool:
+            list(pool.map(lambda process: process.stop(timeout), processes))
+
+
+def stop_group(pgid: int, timeout: float, reap: Callable[[], object] | None = None) -> None:
+    """SIGTERM the group, SIGKILL it after `timeout`. `reap` collects the leader when it
+    is our child (waitpid): until then it is a zombie that still counts as the group."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
         try:
             os.killpg(pgid, sig)
@@ -69,6 +83,8 @@ def stop_group(pgid: int, timeout: float) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
+            if reap is not None:
+                reap()
             try:
                 os.killpg(pgid, 0)
             except ProcessLookupError:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from django.db import InterfaceError, OperationalError
+
 from ciaoweb import taskrouting as names
 from ciaoweb.celery import app
 
 from . import results
 
-CONTROLLER_TASK = {"acks_late": True}
+# A database that is briefly unavailable (restart, SQLite writer lock) is worth a retry.
+CONTROLLER_TASK = {
+    "acks_late": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 0.5,
+    "retry_backoff_max": 10,
+    "max_retries": 8,
+}
 
 
 @app.task(name=names.REGISTER_INVENTORY, **CONTROLLER_TASK)

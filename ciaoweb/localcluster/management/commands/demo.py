@@ -3,6 +3,7 @@
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -12,6 +13,17 @@ from ciaoweb.localcluster.cluster import ClusterConfig, LocalCluster
 from ciaoweb.localcluster.seed import seed_demo
 
 
+def demo_database_url() -> str:
+    """A fresh database every run, like the simulated hardware it describes:
+    CIAO_DEMO_DATABASE_URL if set (it is used as is), else a new SQLite file under var/."""
+    if url := os.environ.get("CIAO_DEMO_DATABASE_URL"):
+        return url
+    path = Path(settings.VAR_DIR) / "demo.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
 class Command(BaseCommand):
     help = "Run a demo cluster on the simulator (Ctrl-C tears everything down)."
 
@@ -19,14 +31,22 @@ class Command(BaseCommand):
         parser.add_argument("--no-seed", action="store_true", help="start empty")
 
     def handle(self, *args, no_seed: bool = False, **options) -> None:
-        stop = threading.Event()
+        stopping = threading.Event()
+
+        def interrupt(*_) -> None:
+            """The first Ctrl-C/SIGTERM interrupts whatever runs; later ones are ignored
+            so the teardown it triggers can finish."""
+            if not stopping.is_set():
+                stopping.set()
+                raise KeyboardInterrupt
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, interrupt)
         info_path = Path(settings.VAR_DIR) / "demo.json"
         config = ClusterConfig(
             name="demo",
             port=int(os.environ.get("CIAO_PORT", "8000")),
-            database_url=os.environ.get("DATABASE_URL", ""),
+            database_url=demo_database_url(),
             redis_url=os.environ.get("CIAO_DEMO_REDIS_URL", "redis://127.0.0.1:6379/3"),
         )
         cluster = LocalCluster(config, progress=self.stdout.write)
@@ -44,8 +64,11 @@ class Command(BaseCommand):
                     f"  tenant demo member: {member['username']} / {member['password']}"
                 )
             self.stdout.write(f"  API docs: {cluster.url}/api/v1/docs/   (Ctrl-C to stop)")
-            while not stop.wait(1.0):
+            while True:
+                time.sleep(1.0)
                 cluster.check_alive()
+        except KeyboardInterrupt:
+            pass
         finally:
             self.stdout.write("tearing down")
             info_path.unlink(missing_ok=True)
