@@ -26,9 +26,9 @@ from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.instances.scheduler import Placement, check_host, choose_host, place
 from ciaoweb.inventory.choices import VfState
 from ciaoweb.inventory.models import Host, VirtualFunction
-from ciaoweb.networks.choices import Ipam, NetworkKind
+from ciaoweb.networks.choices import Ipam, LeaseState, NetworkKind
 from ciaoweb.networks.ipam import allocate_ip, lock_networks
-from ciaoweb.networks.models import Network
+from ciaoweb.networks.models import Lease, Network
 
 MAC_INSERT_ATTEMPTS = 3
 
@@ -204,6 +204,19 @@ def _free_vf(vf: VirtualFunction) -> None:
     vf.save(update_fields=["state", "mac", "vlan", "updated"])
 
 
+def _release_leases(attachment: Attachment) -> None:
+    """The agent has reset the attachment's VF: no client with its MAC can renew, so its
+    leases are over now, not at expiry (the DHCP server is told to drop them too)."""
+    leases = Lease.objects.select_for_update().filter(
+        network_id=attachment.network_id, mac=attachment.mac, state=LeaseState.ACTIVE
+    )
+    for lease in leases:
+        lease.state = LeaseState.RELEASED
+        lease.save(update_fields=["state", "updated"])
+        record(EventKind.LEASE_UPDATED, lease, f"lease {lease} released: {attachment} deleted",
+               data={"action": "del"})
+
+
 @transaction.atomic
 def finalize_instance_deletion(instance_id) -> bool:
     """Free the instance's VFs, IPs and MACs and delete its rows, once the agent has
@@ -214,6 +227,7 @@ def finalize_instance_deletion(instance_id) -> bool:
     for attachment in instance.attachments.select_related("vf", "network"):
         vf = attachment.vf
         record(EventKind.ATTACHMENT_DELETED, attachment, f"{attachment} removed")
+        _release_leases(attachment)
         attachment.delete()  # its IPAllocation goes with it; leases keep a null attachment
         if vf is not None:
             _free_vf(vf)

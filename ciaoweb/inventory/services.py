@@ -32,12 +32,16 @@ def _sync_vfs(pf: PhysicalFunction, reported: list[dict[str, Any]]) -> None:
         )
         if created:
             continue
+        before = (vf.pci_address, vf.netdev, vf.mac, vf.vlan)
         vf.pci_address = item.get("pci_address", vf.pci_address)
         vf.netdev = item.get("netdev", vf.netdev)
         if vf.state == VfState.FREE:  # a claimed VF keeps the desired MAC/VLAN
             vf.mac = item.get("mac") or ""
             vf.vlan = item.get("vlan") or None
-        vf.save()
+        if (vf.pci_address, vf.netdev, vf.mac, vf.vlan) != before:
+            # Unchanged rows stay unlocked: the scheduler claims VFs with SKIP LOCKED, so
+            # a periodic re-registration must not hide free VFs ("no free VF left").
+            vf.save()
     gone = pf.vfs.exclude(index__in=seen)
     gone.filter(state=VfState.FREE).delete()
     gone.update(state=VfState.ERROR)  # still owned: keep the row so nothing is reused
@@ -51,7 +55,9 @@ def register_inventory(host_name: str, inventory: dict[str, Any]) -> Host:
     "physnet", "total_vfs", "num_vfs", "vfs": [{"index", "pci_address", "netdev", "mac",
     "vlan"}]}]}`. A host in maintenance stays in maintenance.
     """
-    host, created = Host.objects.select_for_update().get_or_create(name=host_name)
+    # NO KEY UPDATE: creating an instance on this host takes KEY SHARE on the row (the
+    # foreign key) while holding VF locks; a plain FOR UPDATE here deadlocked with it.
+    host, created = Host.objects.select_for_update(no_key=True).get_or_create(name=host_name)
     host.is_network_node = bool(inventory.get("is_network_node", False))
     host.last_seen = timezone.now()
     if host.state == HostState.OFFLINE:
@@ -87,7 +93,7 @@ def register_inventory(host_name: str, inventory: dict[str, Any]) -> Host:
 @transaction.atomic
 def heartbeat(host_name: str) -> Host | None:
     """Note that the host's agent is alive; an offline host comes back online."""
-    host = Host.objects.select_for_update().filter(name=host_name).first()
+    host = Host.objects.select_for_update(no_key=True).filter(name=host_name).first()
     if host is None:
         return None
     host.last_seen = timezone.now()
@@ -106,7 +112,7 @@ def mark_stale_hosts_offline() -> list[Host]:
     """Online hosts silent for longer than CIAO_HEARTBEAT_TIMEOUT become offline."""
     cutoff = timezone.now() - timedelta(seconds=settings.CIAO_HEARTBEAT_TIMEOUT)
     stale = list(
-        Host.objects.select_for_update().filter(state=HostState.ONLINE, last_seen__lt=cutoff)
+        Host.objects.select_for_update(no_key=True).filter(state=HostState.ONLINE, last_seen__lt=cutoff)
     )
     for host in stale:
         host.state = HostState.OFFLINE

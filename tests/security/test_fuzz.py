@@ -67,6 +67,7 @@ def load_schema():
 
 def known_ids(world) -> dict[str, list[str]]:
     """Existing object ids per collection (the first path segment after /api/v1/)."""
+
     def ids(queryset) -> list[str]:
         return [str(pk) for pk in queryset.values_list("pk", flat=True)[:20]]
 
@@ -100,9 +101,11 @@ def deepen(data, case, world, ids: dict[str, list[str]]) -> None:
         "host": [h.name for h in world.hosts] + ids["hosts"],
         "network": ids["networks"],
     }
-    items = [body] + [n for n in body.get("networks", []) if isinstance(n, dict)] if isinstance(
-        body.get("networks"), list
-    ) else [body]
+    items = (
+        [body] + [n for n in body.get("networks", []) if isinstance(n, dict)]
+        if isinstance(body.get("networks"), list)
+        else [body]
+    )
     for item in items:
         for key, values in choices.items():
             if key in item:
@@ -172,8 +175,12 @@ def test_fuzzed_requests_never_get_a_server_error(role):
     )
     labels = {op.label for op in operations}
     # The schema covers the whole API, the token revocation included.
-    assert {"POST /api/v1/instances/", "POST /api/v1/instances/{id}/migrate/",
-            "DELETE /api/v1/auth/token/", "POST /api/v1/tenants/{id}/members/"} <= labels
+    assert {
+        "POST /api/v1/instances/",
+        "POST /api/v1/instances/{id}/migrate/",
+        "DELETE /api/v1/auth/token/",
+        "POST /api/v1/tenants/{id}/members/",
+    } <= labels
     ids = known_ids(world)
     total = 0
     per_operation = {}

@@ -58,27 +58,31 @@ def not_refused(send, field: str, values) -> list:
     return through
 
 
+def sender(client, method: str, path: str, field: str, base: dict | None = None):
+    """`send(value)`: the request with `field` set to `value`."""
+
+    def send(value):
+        return getattr(client, method)(path, {**(base or {}), field: value}, format="json")
+
+    return send
+
+
 def test_hostile_tenant_names(world):
     before = Tenant.objects.count()
-    send = lambda name: world.admin.post(url("tenants"), {"name": name}, format="json")  # noqa: E731
+    send = sender(world.admin, "post", url("tenants"), "name")
     assert not_refused(send, "name", HOSTILE_NAMES) == []
     assert Tenant.objects.count() == before
     # renaming is checked the same way
-    send = lambda name: world.admin.patch(url("tenants", world.tenant_a), {"name": name},  # noqa: E731
-                                          format="json")
+    send = sender(world.admin, "patch", url("tenants", world.tenant_a), "name")
     assert not_refused(send, "name", HOSTILE_NAMES) == []
 
 
 def test_hostile_network_names(world, django_capture_on_commit_callbacks):
     before = Network.objects.count()
     with django_capture_on_commit_callbacks() as callbacks:
-        send = lambda name: world.alice.post(  # noqa: E731
-            url("networks"), network_payload(name=name), format="json"
-        )
+        send = sender(world.alice, "post", url("networks"), "name", network_payload())
         assert not_refused(send, "name", HOSTILE_NAMES) == []
-        send = lambda name: world.alice.patch(  # noqa: E731
-            url("networks", world.net_a), {"name": name}, format="json"
-        )
+        send = sender(world.alice, "patch", url("networks", world.net_a), "name")
         assert not_refused(send, "name", HOSTILE_NAMES) == []
     assert Network.objects.count() == before and callbacks == []
 
@@ -86,13 +90,9 @@ def test_hostile_network_names(world, django_capture_on_commit_callbacks):
 def test_hostile_dns_domains(world, django_capture_on_commit_callbacks):
     before = Network.objects.count()
     with django_capture_on_commit_callbacks() as callbacks:
-        send = lambda domain: world.alice.post(  # noqa: E731
-            url("networks"), network_payload(dns_domain=domain), format="json"
-        )
+        send = sender(world.alice, "post", url("networks"), "dns_domain", network_payload())
         assert not_refused(send, "dns_domain", HOSTILE_DOMAINS) == []
-        send = lambda domain: world.alice.patch(  # noqa: E731
-            url("networks", world.net_a), {"dns_domain": domain}, format="json"
-        )
+        send = sender(world.alice, "patch", url("networks", world.net_a), "dns_domain")
         assert not_refused(send, "dns_domain", HOSTILE_DOMAINS) == []
     assert Network.objects.count() == before and callbacks == []
     world.net_a.refresh_from_db()
@@ -134,8 +134,9 @@ def test_valid_values_pass_the_same_checks(world, django_capture_on_commit_callb
     body = {
         "name": "web-2",
         "kind": "container",
-        "networks": [{"network": str(world.net_a.pk), "mac": "02:aa:bb:cc:dd:ee",
-                      "ip": "192.168.10.77"}],
+        "networks": [
+            {"network": str(world.net_a.pk), "mac": "02:aa:bb:cc:dd:ee", "ip": "192.168.10.77"}
+        ],
     }
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         answer = world.alice.post(url("instances"), body, format="json")
@@ -302,8 +303,15 @@ def test_actions_refuse_bodies_of_the_wrong_shape(world):
     }
     through = []
     for name, path in actions.items():
-        for body in ([{"host": "node2"}], "node2", 42, None, {"host": {"a": 1}},
-                     {"host": ["node2"]}, {"username": ["x"], "password": 1}):
+        for body in (
+            [{"host": "node2"}],
+            "node2",
+            42,
+            None,
+            {"host": {"a": 1}},
+            {"host": ["node2"]},
+            {"username": ["x"], "password": 1},
+        ):
             if name == "migrate" and isinstance(body, dict) and "host" not in body:
                 continue  # no host: unknown fields are ignored, the scheduler picks one
             answer = _post_raw(world.admin, path, json.dumps(body))
@@ -340,8 +348,13 @@ def test_json_over_the_upload_limit_is_a_413(world, settings):
 
 
 def test_unsupported_content_types_are_a_415(world):
-    for content_type in ("text/plain", "application/xml", "application/yaml",
-                         "application/octet-stream", "text/html"):
+    for content_type in (
+        "text/plain",
+        "application/xml",
+        "application/yaml",
+        "application/octet-stream",
+        "text/html",
+    ):
         answer = _post_raw(world.admin, url("tenants"), '{"name": "ok-name"}', content_type)
         assert answer.status_code == 415, (content_type, answer.status_code)
     assert not Tenant.objects.filter(name="ok-name").exists()
@@ -350,27 +363,40 @@ def test_unsupported_content_types_are_a_415(world):
 def test_form_posts_are_validated_like_json(world):
     answer = world.admin.post(url("tenants"), {"name": "a;reboot"})  # multipart by default
     refused(answer, "name")
-    answer = _post_raw(world.admin, url("tenants"), "name=a%0Ab",
-                       "application/x-www-form-urlencoded")
+    answer = _post_raw(
+        world.admin, url("tenants"), "name=a%0Ab", "application/x-www-form-urlencoded"
+    )
     refused(answer, "name")
-    answer = _post_raw(world.admin, url("tenants"), "name=form-ok",
-                       "application/x-www-form-urlencoded")
+    answer = _post_raw(
+        world.admin, url("tenants"), "name=form-ok", "application/x-www-form-urlencoded"
+    )
     assert answer.status_code == 201, answer.content
 
 
 def test_unknown_and_read_only_fields_are_ignored_everywhere(world):
     """Consistently ignored (DRF's behaviour), never stored or echoed back."""
-    extra = {"evil": "$(reboot)", "id": "00000000-0000-4000-8000-000000000000",
-             "created": "1999-01-01T00:00:00Z"}
+    extra = {
+        "evil": "$(reboot)",
+        "id": "00000000-0000-4000-8000-000000000000",
+        "created": "1999-01-01T00:00:00Z",
+    }
     answer = world.admin.post(url("tenants"), {"name": "extra", **extra}, format="json")
     assert answer.status_code == 201 and "evil" not in answer.json()
     assert answer.json()["id"] != extra["id"]
-    answer = world.alice.post(url("networks"), network_payload(is_primary=True, **extra),
-                              format="json")
+    answer = world.alice.post(
+        url("networks"), network_payload(is_primary=True, **extra), format="json"
+    )
     assert answer.status_code == 201 and answer.json()["is_primary"] is False
     assert "evil" not in answer.json() and answer.json()["id"] != extra["id"]
-    body = {"name": "extra", "kind": "vm", "state": "running", "netns": "/etc", "error": "x",
-            "networks": [{"network": str(world.net_a.pk), "vf": "x", "evil": 1}], **extra}
+    body = {
+        "name": "extra",
+        "kind": "vm",
+        "state": "running",
+        "netns": "/etc",
+        "error": "x",
+        "networks": [{"network": str(world.net_a.pk), "vf": "x", "evil": 1}],
+        **extra,
+    }
     answer = world.alice.post(url("instances"), body, format="json")
     assert answer.status_code == 201, answer.content
     created = answer.json()
@@ -407,10 +433,25 @@ def test_hostile_page_numbers_and_ids_are_a_404(world):
     for page in ("abc", "-1", "0", "99999999999999999999", "%00"):
         if (status := world.admin.get(f"/api/v1/networks/?page={page}").status_code) != 404:
             through.append((page, status))
-    for collection in ("tenants", "networks", "instances", "hosts", "leases", "attachments",
-                       "events", "virtual-functions", "physical-functions"):
-        for segment in ("..%2f..%2fetc", "%00", "1%20OR%201%3D1", "x" * 2000, "%E2%80%8B",
-                        "00000000-0000-4000-8000-000000000000"):
+    for collection in (
+        "tenants",
+        "networks",
+        "instances",
+        "hosts",
+        "leases",
+        "attachments",
+        "events",
+        "virtual-functions",
+        "physical-functions",
+    ):
+        for segment in (
+            "..%2f..%2fetc",
+            "%00",
+            "1%20OR%201%3D1",
+            "x" * 2000,
+            "%E2%80%8B",
+            "00000000-0000-4000-8000-000000000000",
+        ):
             answer = world.admin.get(f"/api/v1/{collection}/{segment}/")
             if answer.status_code != 404:
                 through.append((collection, segment[:20], answer.status_code))
@@ -420,8 +461,16 @@ def test_hostile_page_numbers_and_ids_are_a_404(world):
 def test_garbage_tokens_are_a_401(db):
     client = APIClient()
     through = []
-    for header in ["Token", "Token a b", "Token \x00", "Token " + "\x00" * 40,
-                   "Token " + "x" * 5000, "Bearer abc", "Token ' OR '1'='1", "Token " + "0" * 40]:
+    for header in [
+        "Token",
+        "Token a b",
+        "Token \x00",
+        "Token " + "\x00" * 40,
+        "Token " + "x" * 5000,
+        "Bearer abc",
+        "Token ' OR '1'='1",
+        "Token " + "0" * 40,
+    ]:
         answer = client.get(url("networks"), HTTP_AUTHORIZATION=header)
         if answer.status_code != 401:
             through.append((header[:20], answer.status_code))

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -233,18 +234,20 @@ class DhcpServer:
         if path.exists():
             path.unlink()
             self.reload()
+            self.release_leases([validate.mac(mac)])
 
     def set_reservations(self, reservations: Iterable[Reservation]) -> None:
         """Make the reservations exactly these (the controller's desired state)."""
         wanted = {validate.mac(r.mac): r for r in reservations}
         lines = {mac: r.line(self.spec.network) for mac, r in wanted.items()}
         self.hosts_dir.mkdir(parents=True, exist_ok=True)
-        stale = False
+        stale, removed = False, []
         for path in self.hosts_dir.iterdir():
             mac = path.name.replace("-", ":")
             if mac not in lines:
                 path.unlink()
                 stale = True
+                removed.append(mac)
             elif path.read_text() != lines[mac]:
                 stale = True
         for mac, line in lines.items():
@@ -253,6 +256,37 @@ class DhcpServer:
                 self._write_host_file(path, line)
         if stale:
             self.reload()
+        self.release_leases(removed)
+
+    def leases(self) -> list[tuple[str, str]]:
+        """(mac, ip) of every lease in dnsmasq's lease file."""
+        try:
+            lines = self.lease_file.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 3 and ":" in fields[1]:
+                found.append((fields[1].lower(), fields[2]))
+        return found
+
+    def release_leases(self, macs: Iterable[str]) -> None:
+        """Make dnsmasq drop these MACs' leases now (a DHCPRELEASE on their behalf): a
+        removed reservation's client is gone, and its lease would otherwise keep the
+        address from the next reservation for the whole lease time."""
+        wanted = {mac.lower() for mac in macs}
+        pairs = [f"{mac}={ip}" for mac, ip in self.leases() if mac in wanted]
+        if not pairs or not self.is_running():
+            return
+        script = Path(__file__).resolve().parent / "release.py"
+        done = subprocess.run(
+            ["ip", "netns", "exec", self.spec.netns, sys.executable, "-I", str(script),
+             self.spec.interface, *pairs],
+            capture_output=True, text=True, check=False, timeout=10,
+        )
+        if done.returncode != 0:
+            log.warning("DHCPRELEASE for %s failed: %s", pairs, done.stderr.strip())
 
     def reservations(self) -> dict[str, str]:
         """mac -> dhcp-host line, as on disk."""

@@ -1,0 +1,128 @@
+"""Agents take tasks only from the broker they are configured with, only from their own
+queue `node.<name>`, only JSON (never pickle), and only the agent's own tasks; the controller
+routes every agent task to a node queue and refuses one without a node."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ciaoweb import taskrouting
+from ciaoweb.agent.app import make_app
+from ciaoweb.taskrouting import route_task
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_agent_app_uses_exactly_the_broker_it_is_given(monkeypatch):
+    # Celery would let these environment variables win over the configured broker.
+    for name in ("CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL"):
+        monkeypatch.setenv(name, "redis://evil.example:6379/0")
+    app = make_app("redis://10.9.8.7:6390/5")
+    assert app.conf.broker_url == "redis://10.9.8.7:6390/5"
+    assert app.conf.broker_read_url == app.conf.broker_write_url == "redis://10.9.8.7:6390/5"
+    assert app.connection_for_read().as_uri() == "redis://10.9.8.7:6390/5"
+    assert app.conf.accept_content == ["json"] and app.conf.task_serializer == "json"
+    assert route_task in app.conf.task_routes
+
+
+def _run(code: str, env: dict) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_started_agent_serves_its_configured_broker_and_node_queue_only(tmp_path):
+    """`python -m ciaoweb.agent` with the Celery worker replaced by a recorder: the broker
+    comes from --broker (not from REDIS_URL/CELERY_BROKER_URL of the environment), the worker
+    consumes `node.<name>` alone, and only agent tasks are registered."""
+    code = f"""
+import json, celery
+import ciaoweb.agent.background as background
+background.start_background = lambda config, stop: None
+seen = {{}}
+def worker_main(self, argv):
+    self.loader.import_default_modules()
+    seen.update(broker=self.conf.broker_url, argv=argv, accept=list(self.conf.accept_content),
+                tasks=sorted(t for t in self.tasks if not t.startswith("celery.")))
+celery.Celery.worker_main = worker_main
+from ciaoweb.agent.__main__ import main
+main(["--node", "node7", "--broker", "redis://127.0.0.1:6399/9",
+      "--state-dir", {str(tmp_path)!r}])
+print(json.dumps(seen))
+"""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "REDIS_URL": "redis://evil.example:6379/0",
+        "CELERY_BROKER_URL": "redis://evil.example:6379/1",
+        "CIAO_VAR_DIR": str(tmp_path),
+    }
+    seen = _run(code, env)
+    assert seen["broker"] == "redis://127.0.0.1:6399/9"
+    argv = seen["argv"]
+    assert argv[argv.index("--queues") + 1] == "node.node7"
+    assert argv.count("--queues") == 1 and "-Q" not in argv
+    assert seen["accept"] == ["json"]
+    assert seen["tasks"] and all(t.startswith(taskrouting.AGENT_PREFIX) for t in seen["tasks"])
+
+
+def test_the_agent_app_reads_its_broker_from_the_agent_config(tmp_path):
+    config = {"node": "node8", "broker_url": "redis://127.0.0.1:6398/8", "state_dir": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CIAO_AGENT_CONFIG": json.dumps(config),
+        "REDIS_URL": "redis://evil.example:6379/0",
+        "CELERY_BROKER_URL": "redis://evil.example:6379/1",
+    }
+    code = "import json; from ciaoweb.agent.app import app; print(json.dumps(app.conf.broker_url))"
+    assert _run(code, env) == "redis://127.0.0.1:6398/8"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        taskrouting.ENSURE_INSTANCE,
+        taskrouting.RELEASE_INSTANCE,
+        taskrouting.ENSURE_DHCP_SERVER,
+        taskrouting.REMOVE_DHCP_SERVER,
+        taskrouting.RECONCILE,
+    ],
+)
+def test_agent_tasks_go_to_their_nodes_queue_only(name):
+    assert route_task(name, (), {"node": "node1", "spec": {}}, {}) == {"queue": "node.node1"}
+    for kwargs in (None, {}, {"node": ""}, {"node": None}, {"spec": {"node": "node1"}}):
+        with pytest.raises(ValueError, match="without a node"):
+            route_task(name, ("node1",), kwargs, {})
+
+
+def test_controller_tasks_go_to_the_controller_queue():
+    for name in (
+        taskrouting.INSTANCE_APPLIED,
+        taskrouting.LEASE_EVENT,
+        taskrouting.HEARTBEAT,
+        "controller.check_heartbeats",
+    ):
+        assert route_task(name, (), {"node": "node1"}, {}) == {"queue": "controller"}
+
+
+def test_the_controller_sends_node_tasks_through_the_router():
+    from ciaoweb.celery import app
+    from ciaoweb.orchestration import sender
+
+    assert route_task in app.conf.task_routes
+    assert app.conf.accept_content == ["json"]
+    signature = sender.signature(taskrouting.ENSURE_INSTANCE, "node3", spec={})
+    assert signature.kwargs["node"] == "node3"
+    assert (
+        app.amqp.router.route({}, signature.task, signature.args, signature.kwargs)["queue"].name
+        == "node.node3"
+    )
