@@ -27,6 +27,18 @@ def parse_args(argv: list[str]) -> AgentConfig:
     parser.add_argument("--state-dir", default=None)
     parser.add_argument("--network-node", action="store_true", default=None)
     parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=None,
+        help="seconds between heartbeats to the controller",
+    )
+    parser.add_argument(
+        "--reconcile-interval",
+        type=float,
+        default=None,
+        help="seconds between re-registrations (each triggers a reconcile)",
+    )
     args = vars(parser.parse_args(argv))
     config_file = args.pop("config")
     overrides = {k: v for k, v in args.items() if v is not None}

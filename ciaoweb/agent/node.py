@@ -12,7 +12,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from .drivers.base import DriverError, OwnershipError, VfConfig, VfDriver
+from .drivers.base import DriverError, OwnershipError, TransientError, VfConfig, VfDriver
+from .generations import GenerationLog
 from .names import instance_netns, runtime_name
 from .overlay import Overlay
 from .runtime import InstanceRuntime
@@ -70,12 +71,14 @@ class NodeAgent:
         runtime: InstanceRuntime,
         dhcp_client,
         overlay: Overlay | None = None,
+        generations: GenerationLog | None = None,
     ) -> None:
         self.node = node
         self.driver = driver
         self.runtime = runtime
         self.dhcp_client = dhcp_client
         self.overlay = overlay
+        self.generations = generations
 
     # --- inventory ---------------------------------------------------------------
 
@@ -114,8 +117,17 @@ class NodeAgent:
 
     # --- instances -----------------------------------------------------------------
 
+    def admit(self, spec: dict[str, Any]) -> bool:
+        """False for a spec older than one already applied here (a late redelivery)."""
+        if self.generations is None:
+            return True
+        return self.generations.admit(spec["instance_id"], spec["generation"])
+
     def ensure_instance(self, spec: dict[str, Any]) -> InstanceResult:
-        """Make the instance exist here with exactly the spec's attachments."""
+        """Make the instance exist here with exactly the spec's attachments.
+
+        A TransientError (e.g. a VF refusing its MAC while it resets) is raised after the
+        rollback, so the task is retried; every other failure is a reported reason."""
         name = runtime_name(spec["instance_id"], self.node)
         result = InstanceResult(spec["instance_id"], spec["generation"], self.node, ok=True)
         try:
@@ -135,6 +147,8 @@ class NodeAgent:
             except (DriverError, subprocess.CalledProcessError, RuntimeError) as exc:
                 for done in plugged:  # roll back this call's interfaces, guarded by owner
                     self._unplug(done)
+                if isinstance(exc, TransientError):
+                    raise
                 return self._failed(result, f"{att['ifname']}: {_reason(exc)}")
         for att in spec["attachments"]:
             result.attachments.append(self._address(spec["kind"], att, result.netns))

@@ -14,6 +14,7 @@ from ciaoweb import taskrouting as names
 
 from .app import app
 from .drivers.base import TransientError
+from .node import InstanceResult
 from .wiring import dhcp_servers, node_agent
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,26 @@ def report(task_name: str, **kwargs: Any) -> None:
     app.send_task(task_name, kwargs=kwargs)
 
 
-@app.task(name=names.ENSURE_INSTANCE, **RETRY)
-def ensure_instance(node: str, spec: dict) -> None:
-    result = node_agent().ensure_instance(spec)
+@app.task(name=names.ENSURE_INSTANCE, bind=True, max_retries=6)
+def ensure_instance(self, node: str, spec: dict) -> None:
+    agent = node_agent()
+    if not agent.admit(spec):
+        log.info(
+            "stale spec for %s (generation %s) skipped", spec["instance_id"], spec["generation"]
+        )
+        return
+    try:
+        result = agent.ensure_instance(spec)
+    except TransientError as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=min(0.2 * 2**self.request.retries, 5)) from exc
+        result = InstanceResult(
+            spec["instance_id"],
+            spec["generation"],
+            node,
+            ok=False,
+            error=f"gave up after {self.max_retries} retries: {exc}",
+        )
     report(
         names.INSTANCE_APPLIED, node=node, result=result.to_dict(), context=spec.get("context", {})
     )
@@ -41,7 +59,9 @@ def ensure_instance(node: str, spec: dict) -> None:
 
 @app.task(name=names.RELEASE_INSTANCE, **RETRY)
 def release_instance(node: str, spec: dict) -> None:
-    result = node_agent().release_instance(spec)
+    agent = node_agent()
+    agent.admit(spec)  # a release outranks any older plug still in flight
+    result = agent.release_instance(spec)
     report(
         names.INSTANCE_RELEASED, node=node, result=result.to_dict(), context=spec.get("context", {})
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import AgentConfig
 from .dhcp.client import obtain_lease
+from .generations import GenerationLog
 from .node import NodeAgent
 from .overlay import Overlay
 from .runtime import NetnsRuntime, SimRuntime
@@ -56,7 +57,8 @@ def _parts(pid: int) -> tuple[NodeAgent, object]:
         return obtain_lease(netns, ifname, hook_dir=hook_dir, hostname=hostname).ip
 
     overlay = Overlay(runtime.host_netns, tunnel_ip)
-    agent = NodeAgent(config.node, driver, runtime, dhcp_client, overlay)
+    generations = GenerationLog(config.state_dir)
+    agent = NodeAgent(config.node, driver, runtime, dhcp_client, overlay, generations)
     return agent, DhcpServers(config.state_dir, driver, runtime, overlay)
 
 

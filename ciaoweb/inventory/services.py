@@ -112,7 +112,9 @@ def mark_stale_hosts_offline() -> list[Host]:
     """Online hosts silent for longer than CIAO_HEARTBEAT_TIMEOUT become offline."""
     cutoff = timezone.now() - timedelta(seconds=settings.CIAO_HEARTBEAT_TIMEOUT)
     stale = list(
-        Host.objects.select_for_update(no_key=True).filter(state=HostState.ONLINE, last_seen__lt=cutoff)
+        Host.objects.select_for_update(no_key=True).filter(
+            state=HostState.ONLINE, last_seen__lt=cutoff
+        )
     )
     for host in stale:
         host.state = HostState.OFFLINE

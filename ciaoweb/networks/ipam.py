@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 
 from ciaoweb.core.allocation import first_free_integer
 from ciaoweb.core.exceptions import NoCapacity
+from ciaoweb.instances.choices import AttachmentState
 from ciaoweb.networks.choices import Ipam, IpPurpose
 from ciaoweb.networks.models import IPAllocation, Network
 
@@ -105,8 +106,16 @@ def dynamic_ranges(network: Network) -> list[tuple[str, str]]:
 
 
 def dhcp_reservations(network: Network) -> list[dict]:
-    """MAC -> IP reservations for the network's DHCP server, hostname = instance name."""
-    attachments = network.attachments.filter(~Q(ip=None)).select_related("instance")
+    """MAC -> IP reservations for the network's DHCP server, hostname = instance name.
+
+    A deleting instance's attachments (`releasing`) have none: the refresh sent when the
+    deletion is requested must drop them, since their rows only go once the agent has
+    reset the VFs and nothing refreshes the server then."""
+    attachments = (
+        network.attachments.filter(~Q(ip=None))
+        .exclude(state=AttachmentState.RELEASING)
+        .select_related("instance")
+    )
     if network.ipam != Ipam.CONTROLLER:
         return []
     return [

@@ -13,6 +13,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from ciaoweb import taskrouting as names
 from ciaoweb.core.exceptions import NoCapacity
 from ciaoweb.events.choices import EventKind
+from ciaoweb.events.models import Event
 from ciaoweb.events.services import record
 from ciaoweb.instances.choices import AttachmentState, InstanceState
 from ciaoweb.instances.models import Instance
@@ -44,6 +45,42 @@ def start_migration(instance_id, target_host_id) -> None:
         "source_host": source.name if source else None,
         "moved": {str(a): [str(old) if old else None, str(new)] for a, (old, new) in moved.items()},
     }
+    send_instance(instance, Purpose.MIGRATE, instance.host, context=context, announce=True)
+
+
+def resume_migration(instance: Instance) -> None:
+    """Send a `migrating` instance's target plug again (its target agent restarted, or
+    the broker lost the task or its result). The context is rebuilt from the database:
+    the latest `instance.migrating` event names source and target, and each moved
+    attachment's old VF is the `releasing` VF on the source that still carries the
+    attachment's MAC (retarget_attachments leaves it there until `vf_released`). Same
+    generation as the first send, so a late first result and this one agree.
+
+    Only once retarget_attachments has run (the instance's host is the target): before
+    that, start_migration may still be running and must not race a second one."""
+    started = (
+        Event.objects.filter(object_id=instance.pk, kind=EventKind.INSTANCE_MIGRATING)
+        .order_by("-created")
+        .first()
+    )
+    data = (started.data or {}) if started else {}
+    source, target = data.get("from"), data.get("to")
+    if instance.host is None or target != instance.host.name or source == target:
+        log.warning("migration of %s not resumed: not retargeted yet (%s)", instance, data)
+        return
+    moved: dict[str, list] = {}
+    for attachment in instance.attachments.all():
+        if attachment.vf_id is None:
+            continue
+        old = (
+            VirtualFunction.objects.filter(
+                state=VfState.RELEASING, mac=attachment.mac, pf__host__name=source
+            )
+            .order_by("-updated")
+            .first()
+        )
+        moved[str(attachment.pk)] = [str(old.pk) if old else None, str(attachment.vf_id)]
+    context = {"source_host": source, "moved": moved}
     send_instance(instance, Purpose.MIGRATE, instance.host, context=context, announce=True)
 
 

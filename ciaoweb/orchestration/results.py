@@ -163,7 +163,10 @@ def _expiry(epoch: Any) -> datetime | None:
 @transaction.atomic
 def apply_lease_event(event: dict[str, Any]) -> Lease | None:
     """A dnsmasq add/old/del → the Lease row, and the IP of a dynamic attachment."""
-    network = Network.objects.filter(pk=event["network_id"]).first()
+    # Network row first, like `delete_network` (network, then its leases by cascade):
+    # locking the lease first and the network implicitly (FK check on save) deadlocked
+    # with a network deletion racing the `del` events of its last instances.
+    network = Network.objects.select_for_update().filter(pk=event["network_id"]).first()
     if network is None:
         return None
     mac = str(event["mac"]).lower()
@@ -209,11 +212,16 @@ def inventory_registered(node: str, inventory: dict[str, Any], owners: dict[str,
 
 
 def _resend_unfinished(host: Host) -> None:
+    """Whatever a crash or a lost message left half done on this host is sent again:
+    every node task is idempotent, and a stale duplicate result is ignored."""
     from .dispatch import instance_deleted, send_instance
+    from .migration import resume_migration
 
     for instance in Instance.objects.filter(host=host).select_related("host"):
         if instance.state in (InstanceState.PENDING, InstanceState.PROVISIONING):
             send_instance(instance, Purpose.PROVISION, host)
+        elif instance.state == InstanceState.MIGRATING:
+            resume_migration(instance)  # `host` is already the migration's target
         elif instance.state == InstanceState.DELETING:
             instance_deleted(instance.pk)
 

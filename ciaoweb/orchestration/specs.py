@@ -4,8 +4,10 @@ true, with every value the agent needs so it never asks the database."""
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from typing import Any
 
+from ciaoweb.instances.choices import InstanceState
 from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.inventory.models import VirtualFunction
 from ciaoweb.networks.choices import Ipam, NetworkKind
@@ -106,6 +108,14 @@ def removal_spec(server: DhcpServer, cidr: str = "10.0.0.0/8") -> dict[str, Any]
     return {"network_id": str(server.network_key), "cidr": cidr, "vf": vf_spec(server.vf)}
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 def reconcile_plan(host_id, reported_owners: dict[str, str]) -> dict[str, Any]:
     """What a node must correct, judged from the owners it reported (`"pf/index" -> owner`).
 
@@ -126,10 +136,19 @@ def reconcile_plan(host_id, reported_owners: dict[str, str]) -> dict[str, Any]:
             "mac": s.mac,
             "vlan": (s.network.vlan or 0) if s.network else 0,
         }
+    # A migrating instance keeps its source VFs until the target reports (make before
+    # break): the migration itself releases them, never a reconcile.
+    migrating = {
+        str(pk)
+        for pk in Attachment.objects.filter(
+            pk__in=[o for o in reported_owners.values() if _is_uuid(o)],
+            instance__state=InstanceState.MIGRATING,
+        ).values_list("pk", flat=True)
+    }
     release = [
         {"vf": key, "owner": owner}
         for key, owner in reported_owners.items()
-        if desired.get(key, {}).get("owner") != owner
+        if desired.get(key, {}).get("owner") != owner and owner not in migrating
     ]
     configs = {
         key: want for key, want in desired.items() if reported_owners.get(key) == want["owner"]

@@ -250,6 +250,27 @@ def test_removed_reservation_is_dropped_without_restart(wire):
     assert server.pid() == pid
 
 
+def test_removed_reservation_releases_its_lease_so_the_address_can_be_reused(wire):
+    """A deleted instance's client never releases its lease (its VF was reset): the
+    server releases it when the reservation goes, or dnsmasq would refuse the address to
+    the next MAC the controller reserves it for until the lease expired."""
+    server = wire.server(IPAM_CONTROLLER)
+    server.set_reservations([Reservation("02:00:00:00:00:71", "10.77.0.71", "old")])
+    _start(wire, server)
+    reader = server.events()
+    wire.client_mac("02:00:00:00:00:71")
+    assert wire.lease().ip == "10.77.0.71"
+    _wait_events(server, reader, lambda ev: any(e.action == "add" for e in ev))
+
+    server.set_reservations([Reservation("02:00:00:00:00:72", "10.77.0.71", "new")])
+    dels = _wait_events(server, reader, lambda ev: any(e.action == "del" for e in ev))
+    released = [(e.mac, e.ip) for e in dels if e.action == "del"]
+    assert released == [("02:00:00:00:00:71", "10.77.0.71")]
+    assert server.leases() == []
+    wire.client_mac("02:00:00:00:00:72")
+    assert wire.lease(tries=3).ip == "10.77.0.71"
+
+
 def test_values_are_validated_before_any_command_line(wire):
     with pytest.raises(InvalidArgument):
         wire.server(IPAM_CONTROLLER, dns_domain="evil.test --conf-file=/etc/passwd")

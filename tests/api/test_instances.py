@@ -4,7 +4,8 @@ from ciaoweb.events.models import Event
 from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.instances.services import finalize_instance_deletion
 from ciaoweb.inventory.models import VirtualFunction
-from ciaoweb.networks.models import IPAllocation, Network
+from ciaoweb.networks.ipam import dhcp_reservations
+from ciaoweb.networks.models import IPAllocation, Lease, Network
 from ciaoweb.networks.services import create_network
 from tests.api.helpers import url
 
@@ -133,6 +134,34 @@ def test_delete_then_finalize_frees_everything(
         "mac": data["attachments"][1]["mac"],
     }
     assert create(world, networks=[entry]).status_code == 201
+
+
+def test_deleting_instance_loses_its_dhcp_reservation_at_once(world):
+    """The server refresh sent with the deletion must drop the reservation: nothing
+    refreshes the server when the rows finally go."""
+    data = create(world, networks=[{"network": str(world.net_a.pk)}]).data
+    mac = data["attachments"][1]["mac"]
+    assert mac in {r["mac"] for r in dhcp_reservations(world.net_a)}
+    assert world.alice.delete(url("instances", data["id"])).status_code == 204
+    assert mac not in {r["mac"] for r in dhcp_reservations(world.net_a)}
+
+
+def test_finalize_releases_the_attachments_leases(world):
+    """The VF was reset: no client with that MAC can renew, so its lease ends now."""
+    data = create(world, networks=[{"network": str(world.net_a.pk)}]).data
+    eth1 = data["attachments"][1]
+    attachment = Attachment.objects.get(pk=eth1["id"])
+    lease = Lease.objects.create(network=world.net_a, mac=eth1["mac"], ip=eth1["ip"],
+                                 state="active", attachment=attachment)
+    other = Lease.objects.create(network=world.net_a, mac="02:00:00:00:99:01",
+                                 ip="192.168.10.99", state="active")
+    assert finalize_instance_deletion(data["id"]) is True
+    lease.refresh_from_db()
+    other.refresh_from_db()
+    assert (lease.state, lease.attachment) == ("released", None)
+    assert other.state == "active"
+    assert Event.objects.filter(object_type="lease", object_id=lease.pk,
+                                kind="lease.updated").exists()
 
 
 def test_migrate(world, django_capture_on_commit_callbacks, dispatched):

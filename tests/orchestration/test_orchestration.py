@@ -271,3 +271,14 @@ def test_agent_tasks_route_to_their_node_queue():
     assert names.route_task(names.LEASE_EVENT, (), {"node": "node7"}, {}) == {"queue": "controller"}
     with pytest.raises(ValueError):
         names.route_task(names.ENSURE_INSTANCE, (), {}, {})
+
+
+def test_reconcile_keeps_a_migrating_instance_source_vf(cloud, django_capture_on_commit_callbacks):
+    instance = _launch(cloud)
+    results.apply_instance_result(_ok_result(instance, "node1"))
+    old_vf = VirtualFunction.objects.get(attachment__instance=instance)
+    owner = str(old_vf.attachment.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        migrate_instance(Instance.objects.get(pk=instance.pk), Host.objects.get(name="node2"))
+    plan = reconcile_plan(old_vf.pf.host_id, {f"{old_vf.pf.name}/{old_vf.index}": owner})
+    assert plan["release"] == []  # the target has not reported yet: no break before make

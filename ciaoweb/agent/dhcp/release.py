@@ -37,10 +37,20 @@ def release_packet(mac: str, ip: str, server: bytes) -> bytes:
         raise ValueError(f"bad MAC {mac!r}")
     header = struct.pack(
         "!BBBBIHH4s4s4s4s16s64s128s",
-        1, 1, 6, 0,  # BOOTREQUEST, Ethernet, hlen, hops
-        int.from_bytes(os.urandom(4), "big"), 0, 0,  # xid, secs, flags
-        socket.inet_aton(ip), b"\0" * 4, b"\0" * 4, b"\0" * 4,  # ciaddr yiaddr siaddr giaddr
-        chaddr, b"", b"",
+        1,
+        1,
+        6,
+        0,  # BOOTREQUEST, Ethernet, hlen, hops
+        int.from_bytes(os.urandom(4), "big"),
+        0,
+        0,  # xid, secs, flags
+        socket.inet_aton(ip),
+        b"\0" * 4,
+        b"\0" * 4,
+        b"\0" * 4,  # ciaddr yiaddr siaddr giaddr
+        chaddr,
+        b"",
+        b"",
     )
     options = bytes([53, 1, DHCPRELEASE, 54, 4]) + server + b"\xff"
     return header + DHCP_COOKIE + options

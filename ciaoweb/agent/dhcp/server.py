@@ -281,9 +281,21 @@ class DhcpServer:
             return
         script = Path(__file__).resolve().parent / "release.py"
         done = subprocess.run(
-            ["ip", "netns", "exec", self.spec.netns, sys.executable, "-I", str(script),
-             self.spec.interface, *pairs],
-            capture_output=True, text=True, check=False, timeout=10,
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.spec.netns,
+                sys.executable,
+                "-I",
+                str(script),
+                self.spec.interface,
+                *pairs,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
         )
         if done.returncode != 0:
             log.warning("DHCPRELEASE for %s failed: %s", pairs, done.stderr.strip())

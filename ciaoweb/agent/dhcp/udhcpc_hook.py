@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     elif event in ("bound", "renew"):
         prefix = env.get("mask", "32")
         ip("-4", "addr", "flush", "dev", iface)
-        ip("addr", "add", f"{env['ip']}/{prefix}", "dev", iface)
+        ip("addr", "replace", f"{env['ip']}/{prefix}", "dev", iface)
         router = (env.get("router") or "").split()
         if router and env.get("CIAO_DHCP_ROUTES") == "default":
             ip("route", "replace", "default", "via", router[0], "dev", iface)

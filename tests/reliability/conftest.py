@@ -1,0 +1,277 @@
+"""Fault-injection fixtures: a cluster of our own (short heartbeat and reconcile
+intervals, so recovery is quick), a tenant with SR-IOV networks, instance helpers, the
+seeded RNG, and a private Redis for the broker-restart test.
+
+Reproducible: `CIAO_FAULT_SEED` fixes every random delay and choice (default fixed);
+`CIAO_SOAK=1` (make soak) multiplies the number of runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _free_port, _fresh_database_url
+
+REPO = Path(__file__).resolve().parents[2]
+SOAK = os.environ.get("CIAO_SOAK") == "1"
+SEED = int(os.environ.get("CIAO_FAULT_SEED", "8042"))
+COMPUTE = ("node1", "node2", "node3")
+
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def runs(ci: int, soak: int) -> int:
+    return soak if SOAK else ci
+
+
+def fault_config(name: str, redis_url: str):
+    from ciaoweb.localcluster.cluster import ClusterConfig
+
+    return ClusterConfig(
+        name=name,
+        port=_free_port(),
+        database_url=_fresh_database_url(f"ciaoweb_{name}"),
+        redis_url=redis_url,
+        heartbeat_interval=1.0,
+        heartbeat_timeout=5.0,
+        reconcile_interval=4.0,
+    )
+
+
+def leftovers(name: str) -> list[str]:
+    """Namespaces and processes of cluster `name` still around after its stop()."""
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    left = [
+        line.split()[0]
+        for line in netns.splitlines()
+        if f"-{name}-" in line or line.split()[0].startswith(f"ciao-{name}")
+    ]
+    marker = f"/{name}/".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline and (b"dnsmasq" in cmdline or b"ciaoweb" in cmdline):
+            shown = cmdline.replace(b"\0", b" ")[:120].decode(errors="replace")
+            left.append(f"pid {proc.name}: {shown}")
+    return left
+
+
+def started_cluster(config):
+    from ciaoweb.localcluster.cluster import LocalCluster
+    from tests.prereqs import require_sim
+
+    require_sim()
+    local = LocalCluster(config, progress=lambda line: None)
+    local.start()
+    return local
+
+
+def stop_and_check(local) -> None:
+    name = local.config.name
+    local.stop()
+    left = leftovers(name)
+    assert not left, f"cluster {name} left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def fault_cluster():
+    """Our own cluster: faults must not disturb the shared `cluster` of other tests."""
+    name = f"rel{os.getpid() % 10000}"
+    redis_url = os.environ.get(
+        "CIAO_E2E_REDIS_URL", f"redis://127.0.0.1:6379/{4 + os.getpid() % 12}"
+    )
+    local = started_cluster(fault_config(name, redis_url))
+    try:
+        yield local
+    finally:
+        stop_and_check(local)
+
+
+def ok(reply) -> dict:
+    assert reply.status_code < 400, (
+        f"{reply.request.method} {reply.request.url}: {reply.status_code} {reply.text}"
+    )
+    return reply.json() if reply.content else {}
+
+
+def make_world(local, tenant_name: str) -> dict:
+    """A tenant with a controller-IPAM network on physnet1 and a dynamic one on physnet2."""
+    tenant = ok(local.api.post("/api/v1/tenants/", json={"name": tenant_name}))
+    nets = {}
+    for name, physnet, cidr, ipam in (
+        ("fixed", "physnet1", "10.71.0.0/24", "controller"),
+        ("dyn", "physnet2", "10.72.0.0/24", "dynamic"),
+    ):
+        nets[name] = ok(
+            local.api.post(
+                "/api/v1/networks/",
+                json={
+                    "tenant": tenant["id"],
+                    "name": name,
+                    "kind": "sriov",
+                    "physnet": physnet,
+                    "cidr": cidr,
+                    "ipam": ipam,
+                },
+            )
+        )
+    return {"tenant": tenant, "networks": nets}
+
+
+@pytest.fixture(scope="session")
+def world(fault_cluster) -> dict:
+    return make_world(fault_cluster, "faults")
+
+
+class Instances:
+    """Create/delete instances of the fault tenant, with unique names."""
+
+    def __init__(self, local, world: dict) -> None:
+        self.local = local
+        self.world = world
+
+    def create(self, host: str | None = None, kind: str = "container", prefix: str = "i") -> dict:
+        body = {
+            "tenant": self.world["tenant"]["id"],
+            "name": f"{prefix}-{secrets.token_hex(3)}",
+            "kind": kind,
+            "networks": [{"network": n["id"]} for n in self.world["networks"].values()],
+        }
+        if host:
+            body["host"] = host
+        return ok(self.local.api.post("/api/v1/instances/", json=body))
+
+    def wait(self, instance_id: str, timeout: float = 60.0) -> dict:
+        return self.local.wait_instance(instance_id, timeout=timeout)
+
+    def running(self, host: str | None = None, kind: str = "container") -> dict:
+        instance = self.wait(self.create(host, kind)["id"])
+        assert instance["state"] == "running", instance
+        return instance
+
+    def delete(self, instance_id: str, timeout: float = 60.0) -> None:
+        reply = self.local.api.delete(f"/api/v1/instances/{instance_id}/")
+        assert reply.status_code in (202, 204, 404), reply.text
+        try:
+            self.local.wait_for(
+                lambda: self.local.api.get(f"/api/v1/instances/{instance_id}/").status_code == 404,
+                timeout=timeout,
+                what=f"instance {instance_id} deleted",
+            )
+        except Exception as exc:
+            body = self.local.api.get(f"/api/v1/instances/{instance_id}/").text
+            raise AssertionError(f"{exc}: {body}") from None
+
+
+@pytest.fixture(scope="session")
+def instances(fault_cluster, world) -> Instances:
+    return Instances(fault_cluster, world)
+
+
+@pytest.fixture
+def rng(request) -> random.Random:
+    """One RNG per test, seeded from CIAO_FAULT_SEED and the test's name."""
+    seed = f"{SEED}:{request.node.name}"
+    print(f"fault RNG seed {seed!r} (CIAO_FAULT_SEED={SEED})")
+    return random.Random(seed)
+
+
+def restart_agent(local, host: str) -> None:
+    """SIGKILL the agent's whole process group (worker and pool children) and start a
+    new one, as a crash and a supervisor restart would."""
+    local.agents[host].kill()
+    local.start_agent(host)
+
+
+def wait_online(local, host: str, online: bool = True, timeout: float = 30.0) -> None:
+    local.wait_for(
+        lambda: (host in local.online_hosts()) == online,
+        timeout=timeout,
+        what=f"{host} {'online' if online else 'offline'}",
+    )
+
+
+# --- a private Redis (the broker-restart test never touches the shared one) ---------------
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+class PrivateRedis:
+    def __init__(self, port: int, directory: Path) -> None:
+        self.port = port
+        self.dir = directory
+        self.pid_file = directory / "redis.pid"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--pidfile",
+                str(self.pid_file),
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while _port_free(self.port):
+            assert self.process.poll() is None, "private redis-server exited"
+            assert time.monotonic() < deadline, "private redis-server did not listen"
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: without persistence every queued and unacked message is lost."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        while not _port_free(self.port):
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def private_redis():
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is missing (apt install redis-server)")
+    port = next(p for p in range(6391, 6420) if _port_free(p))
+    server = PrivateRedis(port, REPO / "var" / f"redis-{os.getpid()}-{port}").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+        shutil.rmtree(server.dir, ignore_errors=True)

@@ -1,0 +1,46 @@
+"""The broker restarts (a private redis-server of this test, no persistence: every
+queued and unacked message is lost). Agents and the controller reconnect, the periodic
+re-registration re-sends what was lost, and the instances end running with their IPs."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from .conftest import Instances, fault_config, make_world, started_cluster, stop_and_check
+from .invariants import assert_recovered, snapshot_ips
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(private_redis):
+    local = started_cluster(fault_config(f"relr{os.getpid() % 10000}", private_redis.url))
+    try:
+        yield local
+    finally:
+        stop_and_check(local)
+
+
+def test_redis_restart_loses_nothing(redis_cluster, private_redis):
+    world = make_world(redis_cluster, "broker")
+    instances = Instances(redis_cluster, world)
+    kept = [instances.running(), instances.running()]
+    ips = snapshot_ips(redis_cluster, [i["id"] for i in kept])
+    in_flight = [instances.create(), instances.create()]
+    moving = redis_cluster.api.post(f"/api/v1/instances/{kept[0]['id']}/migrate/", json={})
+    assert moving.status_code == 202, moving.text
+    time.sleep(0.3)
+    private_redis.kill()
+    time.sleep(2.0)
+    private_redis.start()
+    for instance in kept + in_flight:
+        settled = instances.wait(instance["id"], timeout=90)
+        assert settled["state"] == "running", settled
+    assert_recovered(redis_cluster, ips, timeout=60, what="redis restarted")
+    fresh = instances.running()
+    for instance in kept + in_flight + [fresh]:
+        instances.delete(instance["id"])
+    assert_recovered(redis_cluster, what="after redis restart clean-up")
