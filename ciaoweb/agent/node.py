@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 
 IPAM_CONTROLLER, IPAM_DYNAMIC, IPAM_UNDERLAY = "controller", "dynamic", "underlay"
 KIND_CONTAINER, KIND_VM = "container", "vm"
-KIND_OVERLAY = "overlay"  # a network kind: the tenant's primary network
+KIND_OVERLAY = "overlay"
+ANNOUNCE_REPEATS = 4  # a network kind: the tenant's primary network
 SOURCE_FOR_IPAM = {IPAM_CONTROLLER: "controller", IPAM_DYNAMIC: "dhcp", IPAM_UNDERLAY: "underlay"}
 
 
@@ -238,28 +240,17 @@ class NodeAgent:
         return res
 
     def _announce(self, netns: str, att: dict[str, Any]) -> None:
-        """Gratuitous ARP after a move so switches and peers relearn at once."""
+        """Gratuitous ARP after a move so switches and peers relearn at once, repeated for
+        a few seconds (like QEMU's announce-self): the source copy stays up until the
+        controller switches over, and its last frames teach the fabric the old port again."""
         if not att.get("ip"):
             return
-        subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                netns,
-                "busybox",
-                "arping",
-                "-U",
-                "-c",
-                "1",
-                "-w",
-                "1",
-                "-I",
-                att["ifname"],
-                att["ip"],
-            ],
-            capture_output=True,
-        )
+        garp = ["ip", "netns", "exec", netns, "busybox", "arping", "-U", "-I", att["ifname"]]
+        subprocess.run([*garp, "-c", "1", "-w", "1", att["ip"]], capture_output=True)
+        repeat = [*garp, "-c", str(ANNOUNCE_REPEATS), att["ip"]]  # one a second
+        threading.Thread(
+            target=subprocess.run, args=(repeat,), kwargs={"capture_output": True}, daemon=True
+        ).start()
 
     @staticmethod
     def _failed(result: InstanceResult, error: str) -> InstanceResult:

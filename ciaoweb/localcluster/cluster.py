@@ -286,14 +286,14 @@ class LocalCluster:
 
     # --- readiness and API ------------------------------------------------------------
 
-    def _wait_ready(self, timeout: float = 90.0) -> None:
+    def _wait_ready(self, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             self.check_alive()
             try:
                 reply = httpx.post(
                     f"{self.url}/api/v1/auth/token/",
-                    timeout=2,
+                    timeout=15,  # password hashing is slow on a loaded machine
                     json={"username": self.admin_username, "password": self.admin_password},
                 )
                 if reply.status_code == 200:
