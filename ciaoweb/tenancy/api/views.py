@@ -37,6 +37,12 @@ class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
     @transaction.atomic
     def perform_destroy(self, instance):
+        # Its networks first, in id order, as `delete_network` and the lease-event handler
+        # lock them before their leases: the cascade alone deletes leases before networks,
+        # which deadlocked with a lease event of the same network.
+        from ciaoweb.networks.models import Network
+
+        list(Network.objects.select_for_update().filter(tenant=instance).order_by("pk"))
         record(EventKind.TENANT_DELETED, instance, f"tenant {instance} deleted", tenant=None)
         instance.delete()
 
