@@ -40,6 +40,15 @@ class Overlay:
         prefix = ["ip", "netns", "exec", self.host_netns] if self.host_netns else []
         return subprocess.run([*prefix, "bridge", *args], capture_output=True, text=True)
 
+    def _add(self, *args: str) -> None:
+        """`ip link add ...` that tolerates losing a race to a concurrent identical add
+        (two workers of this node applying the same spec after a broker redelivery)."""
+        done = self._ip("link", "add", *args, check=False)
+        if done.returncode != 0 and "File exists" not in done.stderr:
+            raise subprocess.CalledProcessError(
+                done.returncode, done.args, done.stdout, done.stderr
+            )
+
     def _exists(self, name: str) -> bool:
         return self._ip("link", "show", "dev", name, check=False).returncode == 0
 
@@ -49,12 +58,10 @@ class Overlay:
             raise RuntimeError("this node has no overlay tunnel address configured")
         bridge, vxlan = bridge_name(vni), vxlan_name(vni)
         if not self._exists(bridge):
-            self._ip("link", "add", bridge, "type", "bridge")
+            self._add(bridge, "type", "bridge")
             self._ip("link", "set", bridge, "up")
         if not self._exists(vxlan):
-            self._ip(
-                "link",
-                "add",
+            self._add(
                 vxlan,
                 "type",
                 "vxlan",
@@ -79,7 +86,7 @@ class Overlay:
         bridge = self.ensure_segment(overlay["vni"], overlay["peers"])
         port, ifname = port_name(attachment["attachment_id"]), attachment["ifname"]
         if not self._exists(port):
-            self._ip("link", "add", port, "type", "veth", "peer", "name", ifname, "netns", netns)
+            self._add(port, "type", "veth", "peer", "name", ifname, "netns", netns)
         self._ip("link", "set", port, "master", bridge)
         self._ip("link", "set", port, "up")
         inside = ["ip", "-n", netns, "link", "set", ifname]
