@@ -29,14 +29,29 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--hosts", type=int, default=2)
     up.add_argument("--pfs", type=int, default=1, help="PFs per host")
     up.add_argument("--vfs", type=int, default=8, help="sriov_totalvfs per PF")
-    up.add_argument("--numvfs", type=int, default=None,
-                    help="VFs created at boot per PF (default: all of --vfs)")
-    up.add_argument("--physnet", action="append", dest="physnets", metavar="NAME",
-                    help="repeatable; PF i goes to physnet i mod len (default physnet1)")
-    up.add_argument("--network-node", action="store_true",
-                    help="add a host 'netnode' marked network_node")
-    up.add_argument("--underlay", action="append", default=[], metavar="PHYSNET:VLAN:CIDR",
-                    help="repeatable; underlay DHCP server on that L2 domain")
+    up.add_argument(
+        "--numvfs",
+        type=int,
+        default=None,
+        help="VFs created at boot per PF (default: all of --vfs)",
+    )
+    up.add_argument(
+        "--physnet",
+        action="append",
+        dest="physnets",
+        metavar="NAME",
+        help="repeatable; PF i goes to physnet i mod len (default physnet1)",
+    )
+    up.add_argument(
+        "--network-node", action="store_true", help="add a host 'netnode' marked network_node"
+    )
+    up.add_argument(
+        "--underlay",
+        action="append",
+        default=[],
+        metavar="PHYSNET:VLAN:CIDR",
+        help="repeatable; underlay DHCP server on that L2 domain",
+    )
     up.add_argument("-q", "--quiet", action="store_true")
 
     st = sub.add_parser("status", help="print the topology, namespaces, VFs")
@@ -47,8 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("--name", default="sim")
 
     cl = sub.add_parser("clean", help="remove leftovers even after a crash")
-    cl.add_argument("--name", default=None,
-                    help="only this simulator's (default: every ciao* namespace and process)")
+    cl.add_argument(
+        "--name",
+        default=None,
+        help="only this simulator's (default: every ciao* namespace and process)",
+    )
     return p
 
 
@@ -71,8 +89,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         topo = Topology.from_file(args.topology)
     else:
         topo = Topology.from_flags(
-            hosts=args.hosts, pfs=args.pfs, vfs=args.vfs, physnets=args.physnets,
-            network_node=args.network_node, underlays=args.underlay, numvfs=args.numvfs,
+            hosts=args.hosts,
+            pfs=args.pfs,
+            vfs=args.vfs,
+            physnets=args.physnets,
+            network_node=args.network_node,
+            underlays=args.underlay,
+            numvfs=args.numvfs,
         )
     signal.signal(signal.SIGTERM, _on_sigterm)
     sim = Simulator.up(topo, name=args.name, progress=_progress(args.quiet), base_dir=args.dir)

@@ -10,9 +10,7 @@ from .errors import CommandFailed
 
 def run(args: Sequence[str], *, input: str | None = None, check: bool = True) -> str:
     """Run a command; return stdout; raise CommandFailed (with stderr) on failure."""
-    proc = subprocess.run(
-        list(args), input=input, capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run(list(args), input=input, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
         raise CommandFailed(list(args), proc.returncode, proc.stderr)
     return proc.stdout

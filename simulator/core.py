@@ -134,8 +134,12 @@ class Simulator:
                     d = sim._underlay(u.physnet, u.vlan, u.cidr, topology)
                     d.start(sim._fabric)
                     st["underlays"][d.key] = {
-                        "physnet": u.physnet, "vlan": u.vlan, "cidr": u.cidr, "netns": d.netns,
-                        "server_ip": d.addresses()[0], "pidfile": str(d.pidfile),
+                        "physnet": u.physnet,
+                        "vlan": u.vlan,
+                        "cidr": u.cidr,
+                        "netns": d.netns,
+                        "server_ip": d.addresses()[0],
+                        "pidfile": str(d.pidfile),
                         "leasefile": str(d.leasefile),
                     }
                 say(f"underlay DHCP {u.physnet}:{u.vlan} {u.cidr} in {d.netns}")
@@ -205,8 +209,13 @@ class Simulator:
         hns = names.host_ns(self.name, host)
         sysfs_root = self.state_dir / "hosts" / host / "sys"
         hst = st["hosts"][host] = {
-            "index": index, "netns": hns, "mgmt_ip": names.mgmt_ip(index),
-            "network_node": spec.network_node, "down": False, "sysfs": str(sysfs_root), "pfs": {},
+            "index": index,
+            "netns": hns,
+            "mgmt_ip": names.mgmt_ip(index),
+            "network_node": spec.network_node,
+            "down": False,
+            "sysfs": str(sysfs_root),
+            "pfs": {},
         }
         netns.create(hns)
         batch = Batch()
@@ -223,9 +232,16 @@ class Simulator:
             pidx = topo.physnet_index(pf.physnet)
             numvfs = pf.sriov_totalvfs if pf.sriov_numvfs is None else pf.sriov_numvfs
             hst["pfs"][pf.name] = {
-                "index": pf_index, "physnet": pf.physnet, "physnet_index": pidx,
-                "pci": names.pci_address(pf_index), "totalvfs": pf.sriov_totalvfs,
-                "numvfs": 0, "vlans": [0], "link_down": False, "faults": [], "vfs": {},
+                "index": pf_index,
+                "physnet": pf.physnet,
+                "physnet_index": pidx,
+                "pci": names.pci_address(pf_index),
+                "totalvfs": pf.sriov_totalvfs,
+                "numvfs": 0,
+                "vlans": [0],
+                "link_down": False,
+                "faults": [],
+                "vfs": {},
             }
             self._ensure_fabric_bridge(st, batch, pidx, 0)
             Eswitch(hns, index, pf.name, pf_index, pidx).add_vlan(
@@ -313,9 +329,7 @@ class Simulator:
         try:
             return pst["vfs"][str(int(index))]
         except (KeyError, ValueError, TypeError):
-            raise NotFound(
-                f"no VF {index} on {host}/{pf} (sriov_numvfs={pst['numvfs']})"
-            ) from None
+            raise NotFound(f"no VF {index} on {host}/{pf} (sriov_numvfs={pst['numvfs']})") from None
 
     def host_netns(self, host: str) -> str:
         return self._host(self._read(), host)["netns"]
@@ -360,9 +374,17 @@ class Simulator:
     @staticmethod
     def _vf_state(cfg: dict, index: int) -> VfState:
         return VfState(
-            mac=cfg["mac"], vlan=cfg["vlan"], spoofchk=cfg["spoofchk"], trust=cfg["trust"],
-            link_state=cfg["link_state"], max_tx_rate=cfg["max_tx_rate"], netns=cfg["netns"],
-            ifname=cfg["ifname"], index=index, pci_address=cfg["pci"], netdev=cfg["netdev"],
+            mac=cfg["mac"],
+            vlan=cfg["vlan"],
+            spoofchk=cfg["spoofchk"],
+            trust=cfg["trust"],
+            link_state=cfg["link_state"],
+            max_tx_rate=cfg["max_tx_rate"],
+            netns=cfg["netns"],
+            ifname=cfg["ifname"],
+            index=index,
+            pci_address=cfg["pci"],
+            netdev=cfg["netdev"],
         )
 
     # ------------------------------------------------------------------ sriov_numvfs
@@ -508,13 +530,31 @@ class Simulator:
             if netns.link_exists(netns_name, ifname):
                 raise DeviceBusy(f"{ifname} already exists in {netns_name}")
             try:  # one request: move, rename, up
-                ip(hst["netns"], "link", "set", "dev", cfg["netdev"],
-                   "netns", netns_name, "name", ifname, "up")
+                ip(
+                    hst["netns"],
+                    "link",
+                    "set",
+                    "dev",
+                    cfg["netdev"],
+                    "netns",
+                    netns_name,
+                    "name",
+                    ifname,
+                    "up",
+                )
             except CommandFailed:
                 # the kernel moves first and renames after: a failed rename leaves the
                 # netdev in the target under its own name -- bring it home
-                ip(netns_name, "link", "set", "dev", cfg["netdev"], "netns", hst["netns"],
-                   check=False)
+                ip(
+                    netns_name,
+                    "link",
+                    "set",
+                    "dev",
+                    cfg["netdev"],
+                    "netns",
+                    hst["netns"],
+                    check=False,
+                )
                 raise
             cfg["netns"], cfg["ifname"] = netns_name, ifname
             Sysfs(Path(hst["sysfs"])).hide_netdev(cfg["pci"], cfg["netdev"])
@@ -535,8 +575,17 @@ class Simulator:
                 self._recreate_pair(hst, pf, index, cfg)
             return
         try:
-            ip(cfg["netns"], "link", "set", "dev", cfg["ifname"],
-               "netns", hns, "name", cfg["netdev"])
+            ip(
+                cfg["netns"],
+                "link",
+                "set",
+                "dev",
+                cfg["ifname"],
+                "netns",
+                hns,
+                "name",
+                cfg["netdev"],
+            )
         except CommandFailed:
             if netns.link_exists(cfg["netns"], cfg["ifname"]):
                 raise
@@ -594,7 +643,9 @@ class Simulator:
             if cfg["netns"] == info["netns"]
         ]
         return {
-            "name": name, **info, "exists": netns.exists(info["netns"]),
+            "name": name,
+            **info,
+            "exists": netns.exists(info["netns"]),
             "guest_pid": pidfile_process(inst.guest_pidfile) if info["kind"] == "vm" else None,
             "vfs": vfs,
         }
@@ -662,4 +713,3 @@ class Simulator:
 
     def __repr__(self) -> str:
         return f"Simulator(name={self.name!r}, state_dir={str(self.state_dir)!r})"
-

@@ -78,13 +78,24 @@ class UnderlayDhcp:
         self.leasefile.touch()
         netmask = str(ipaddress.IPv4Network(self.cidr).netmask)
         netns_exec(
-            self.netns, "dnsmasq",
-            "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0",
-            "--bind-interfaces", f"--interface={names.UNDERLAY_IFNAME}", "--except-interface=lo",
+            self.netns,
+            "dnsmasq",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--port=0",
+            "--bind-interfaces",
+            f"--interface={names.UNDERLAY_IFNAME}",
+            "--except-interface=lo",
             f"--dhcp-range={start},{end},{netmask},{LEASE_TIME}",
-            f"--dhcp-leasefile={self.leasefile}", f"--pid-file={self.pidfile}",
-            "--no-ping", "--dhcp-authoritative", "--log-dhcp",
-            f"--log-facility={self.logfile}", "--user=root", "--group=root",
+            f"--dhcp-leasefile={self.leasefile}",
+            f"--pid-file={self.pidfile}",
+            "--no-ping",
+            "--dhcp-authoritative",
+            "--log-dhcp",
+            f"--log-facility={self.logfile}",
+            "--user=root",
+            "--group=root",
         )
         deadline = time.monotonic() + 5
         while pidfile_process(self.pidfile) is None:
@@ -115,5 +126,3 @@ class UnderlayDhcp:
                     }
                 )
         return result
-
-

@@ -58,11 +58,24 @@ def start(netns: str, pidfile: Path, hook: Path, run_dir: Path, hostname: str, l
     with open(log, "ab") as out:
         launcher = subprocess.Popen(
             [
-                sys.executable, "-m", "simulator.guestd", "--netns", netns,
-                "--pidfile", str(pidfile), "--hook", str(hook), "--run-dir", str(run_dir),
-                "--hostname", hostname,
+                sys.executable,
+                "-m",
+                "simulator.guestd",
+                "--netns",
+                netns,
+                "--pidfile",
+                str(pidfile),
+                "--hook",
+                str(hook),
+                "--run-dir",
+                str(run_dir),
+                "--hostname",
+                hostname,
             ],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
             cwd=str(Path(__file__).resolve().parents[1]),
         )
         launcher.wait()  # the launcher exits as soon as the daemon has forked
@@ -103,9 +116,22 @@ class Guest:
             if ifname not in self.clients:
                 self.clients[ifname] = subprocess.Popen(
                     [
-                        "udhcpc", "-f", "-i", ifname, "-s", self.hook,
-                        "-p", str(self.udhcpc_pidfile(ifname)),
-                        "-x", f"hostname:{self.hostname}", "-t", "5", "-T", "1", "-A", "2",
+                        "udhcpc",
+                        "-f",
+                        "-i",
+                        ifname,
+                        "-s",
+                        self.hook,
+                        "-p",
+                        str(self.udhcpc_pidfile(ifname)),
+                        "-x",
+                        f"hostname:{self.hostname}",
+                        "-t",
+                        "5",
+                        "-T",
+                        "1",
+                        "-A",
+                        "2",
                     ],
                     stdin=subprocess.DEVNULL,
                 )
@@ -169,5 +195,3 @@ def main(argv: list[str] | None = None) -> int:
         guest.stop()
         pidfile.unlink(missing_ok=True)
     return 0
-
-

@@ -29,7 +29,11 @@ class Instance:
         if kind == "vm":
             hook = guest.write_hook(self.state_dir / "guest-dhcp-hook.sh")
             guest.start(
-                self.netns, self.guest_pidfile, hook, self.state_dir / "pids", self.name,
+                self.netns,
+                self.guest_pidfile,
+                hook,
+                self.state_dir / "pids",
+                self.name,
                 self.state_dir / "logs" / f"guest-{self.name}.log",
             )
 

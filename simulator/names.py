@@ -75,6 +75,7 @@ def underlay_ns(sim: str, physnet: str, vlan: int) -> str:
 
 # --- links in the fabric namespace -------------------------------------------------
 
+
 def fabric_bridge(physnet_index: int, vlan: int) -> str:
     return f"p{physnet_index}v{vlan}"
 
@@ -92,6 +93,7 @@ def fabric_underlay_port(physnet_index: int, vlan: int) -> str:
 
 
 # --- links in a host namespace -----------------------------------------------------
+
 
 def eswitch_bridge(pf: str, vlan: int) -> str:
     """VLAN 0 (untagged) bridge carries the PF's own name: it is the PF netdev."""

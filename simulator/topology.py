@@ -83,8 +83,7 @@ class Topology:
                 name=name,
                 network_node=is_net,
                 pfs=[
-                    PfSpec(f"pf{i}", physnets[i % len(physnets)], vfs, numvfs)
-                    for i in range(pfs)
+                    PfSpec(f"pf{i}", physnets[i % len(physnets)], vfs, numvfs) for i in range(pfs)
                 ],
             )
 

@@ -111,8 +111,19 @@ def set_rate(netns: str, ifname: str, mbit: int) -> None:
     rate_bytes = mbit * 125_000
     burst = max(rate_bytes // 250, 16 * 1024)  # >= rate/HZ, a few MTUs at least
     tc(
-        netns, "qdisc", "replace", "dev", ifname, "root", "tbf",
-        "rate", f"{mbit}mbit", "burst", str(burst), "latency", "50ms",
+        netns,
+        "qdisc",
+        "replace",
+        "dev",
+        ifname,
+        "root",
+        "tbf",
+        "rate",
+        f"{mbit}mbit",
+        "burst",
+        str(burst),
+        "latency",
+        "50ms",
     )
 
 

@@ -43,7 +43,10 @@ def _fresh_database_url(name: str) -> str:
     test database, which pytest-django owns), or a SQLite file without PostgreSQL."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
-        path = Path(os.environ.get("CIAO_VAR_DIR", Path(__file__).parents[1] / "var")) / f"{name}.sqlite3"
+        path = (
+            Path(os.environ.get("CIAO_VAR_DIR", Path(__file__).parents[1] / "var"))
+            / f"{name}.sqlite3"
+        )
         path.unlink(missing_ok=True)
         return f"sqlite:///{path}"
     import psycopg

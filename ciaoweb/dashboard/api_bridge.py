@@ -45,9 +45,7 @@ def _viewset(viewset_class: type, request: HttpRequest, action: str = "list"):
     return viewset_class(request=request, action=action, args=(), kwargs={}, format_kwarg=None)
 
 
-def visible(
-    viewset_class: type, request: HttpRequest, narrow_to: Tenant | None = None
-) -> QuerySet:
+def visible(viewset_class: type, request: HttpRequest, narrow_to: Tenant | None = None) -> QuerySet:
     """What the user may see through this API collection.
 
     `narrow_to` is an admin's tenant selector: it only filters the list (that tenant's

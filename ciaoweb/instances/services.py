@@ -213,8 +213,12 @@ def _release_leases(attachment: Attachment) -> None:
     for lease in leases:
         lease.state = LeaseState.RELEASED
         lease.save(update_fields=["state", "updated"])
-        record(EventKind.LEASE_UPDATED, lease, f"lease {lease} released: {attachment} deleted",
-               data={"action": "del"})
+        record(
+            EventKind.LEASE_UPDATED,
+            lease,
+            f"lease {lease} released: {attachment} deleted",
+            data={"action": "del"},
+        )
 
 
 @transaction.atomic

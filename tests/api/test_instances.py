@@ -151,17 +151,20 @@ def test_finalize_releases_the_attachments_leases(world):
     data = create(world, networks=[{"network": str(world.net_a.pk)}]).data
     eth1 = data["attachments"][1]
     attachment = Attachment.objects.get(pk=eth1["id"])
-    lease = Lease.objects.create(network=world.net_a, mac=eth1["mac"], ip=eth1["ip"],
-                                 state="active", attachment=attachment)
-    other = Lease.objects.create(network=world.net_a, mac="02:00:00:00:99:01",
-                                 ip="192.168.10.99", state="active")
+    lease = Lease.objects.create(
+        network=world.net_a, mac=eth1["mac"], ip=eth1["ip"], state="active", attachment=attachment
+    )
+    other = Lease.objects.create(
+        network=world.net_a, mac="02:00:00:00:99:01", ip="192.168.10.99", state="active"
+    )
     assert finalize_instance_deletion(data["id"]) is True
     lease.refresh_from_db()
     other.refresh_from_db()
     assert (lease.state, lease.attachment) == ("released", None)
     assert other.state == "active"
-    assert Event.objects.filter(object_type="lease", object_id=lease.pk,
-                                kind="lease.updated").exists()
+    assert Event.objects.filter(
+        object_type="lease", object_id=lease.pk, kind="lease.updated"
+    ).exists()
 
 
 def test_migrate(world, django_capture_on_commit_callbacks, dispatched):

@@ -39,7 +39,8 @@ def static_collected() -> None:
     there before any server starts."""
     subprocess.run(
         [sys.executable, str(REPO / "manage.py"), "collectstatic", "--noinput", "-v0"],
-        cwd=REPO, check=True,
+        cwd=REPO,
+        check=True,
     )
 
 
@@ -145,9 +146,20 @@ def dashboard_server(static_collected, django_db_setup, django_db_blocker) -> It
     )
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "ciaoweb.asgi:application"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "ciaoweb.asgi:application",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         _wait_listening(port, process, log, timeout=30)

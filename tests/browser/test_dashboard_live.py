@@ -81,31 +81,35 @@ def _create_people() -> SimpleNamespace:
 def agent_applied(instance_id: str) -> Instance:
     """What the agent's `instance_applied` result does: plugged, IPs as reserved."""
     instance = Instance.objects.get(pk=instance_id)
-    apply_instance_result({
-        "instance_id": str(instance.pk),
-        "generation": instance.generation,
-        "ok": True,
-        "error": "",
-        "netns": f"ciao-{instance.tenant.name}-{instance.name}",
-        "attachments": [
-            {"attachment_id": str(a.pk), "ip": a.ip, "state": "active"}
-            for a in instance.attachments.all()
-        ],
-    })
+    apply_instance_result(
+        {
+            "instance_id": str(instance.pk),
+            "generation": instance.generation,
+            "ok": True,
+            "error": "",
+            "netns": f"ciao-{instance.tenant.name}-{instance.name}",
+            "attachments": [
+                {"attachment_id": str(a.pk), "ip": a.ip, "state": "active"}
+                for a in instance.attachments.all()
+            ],
+        }
+    )
     return Instance.objects.get(pk=instance_id)
 
 
 def dnsmasq_lease(network_id: str, instance: Instance) -> str:
     """What our dnsmasq's lease hook reports when the instance's DHCP client asks."""
     attachment = instance.attachments.get(network_id=network_id)
-    apply_lease_event({
-        "network_id": network_id,
-        "mac": attachment.mac,
-        "ip": attachment.ip,
-        "hostname": instance.name,
-        "expires": int(time.time()) + 600,
-        "action": "add",
-    })
+    apply_lease_event(
+        {
+            "network_id": network_id,
+            "mac": attachment.mac,
+            "ip": attachment.ip,
+            "hostname": instance.name,
+            "expires": int(time.time()) + 600,
+            "action": "add",
+        }
+    )
     return attachment.mac
 
 
@@ -142,7 +146,8 @@ def test_network_instance_lease_migrate_delete_live(dashboard_server, people, ne
     assert row.locator('[data-field="state"]').inner_text().strip() == "active"
     network_page.wait_for_function(
         "m => /^in \\d+m \\d\\ds$/.test(document.querySelector("
-        "`#leases tr[data-lease-mac=\"${m}\"] time`).textContent)", arg=mac
+        '`#leases tr[data-lease-mac="${m}"] time`).textContent)',
+        arg=mac,
     )
     assert_not_reloaded(network_page)
     screenshot(network_page, "network-detail")
@@ -166,7 +171,8 @@ def test_network_instance_lease_migrate_delete_live(dashboard_server, people, ne
     wait_instance_state(watcher, "running")
     watcher.wait_for_function(
         "h => [...document.querySelectorAll('#network-status [data-field=vf_host]')]"
-        ".some(td => td.textContent.trim() === h)", arg=target,
+        ".some(td => td.textContent.trim() === h)",
+        arg=target,
     )
     assert_not_reloaded(watcher)
 
@@ -177,8 +183,9 @@ def test_network_instance_lease_migrate_delete_live(dashboard_server, people, ne
     watcher.get_by_role("button", name="Delete instance").click()
     watcher.wait_for_url(f"{url}/instances/")
     listing.wait_for_function(
-        "id => document.querySelector(`tr[data-instance-id=\"${id}\"] [data-field=state]`)"
-        "?.textContent.trim() === 'deleting'", arg=instance_id,
+        'id => document.querySelector(`tr[data-instance-id="${id}"] [data-field=state]`)'
+        "?.textContent.trim() === 'deleting'",
+        arg=instance_id,
     )
     assert off_loop(finalize_instance_deletion, instance_id)  # the agent released the VFs
     listing.locator(f'tr[data-instance-id="{instance_id}"]').wait_for(state="detached")

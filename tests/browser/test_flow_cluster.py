@@ -39,9 +39,12 @@ def tenants(cluster) -> dict:
     for name in ("browser-a", "browser-b"):
         tenant = _ok(cluster.api.post("/api/v1/tenants/", json={"name": name}))
         password = secrets.token_urlsafe(12)
-        _ok(cluster.api.post(f"/api/v1/tenants/{tenant['id']}/members/",
-                             json={"username": f"{name}-user", "password": password,
-                                   "role": "member"}))
+        _ok(
+            cluster.api.post(
+                f"/api/v1/tenants/{tenant['id']}/members/",
+                json={"username": f"{name}-user", "password": password, "role": "member"},
+            )
+        )
         made[name] = {"id": tenant["id"], "username": f"{name}-user", "password": password}
     return made
 
@@ -60,8 +63,9 @@ def test_create_launch_lease_migrate_delete_live(cluster, tenants, cluster_page)
     url = cluster.url
     network_page = cluster_page()
     log_in(network_page, url, cluster.admin_username, cluster.admin_password)
-    network_id = create_network(network_page, url, "browser-net", "10.91.0.0/24",
-                                tenant="browser-a")
+    network_id = create_network(
+        network_page, url, "browser-net", "10.91.0.0/24", tenant="browser-a"
+    )
     mark_page(network_page)
 
     launcher = network_page.context.new_page()
@@ -77,8 +81,9 @@ def test_create_launch_lease_migrate_delete_live(cluster, tenants, cluster_page)
     row = network_page.locator(f'#leases tr[data-lease-mac="{mac}"]')
     row.wait_for()
     network_page.wait_for_function(
-        "([m, ip]) => document.querySelector(`#leases tr[data-lease-mac=\"${m}\"] "
-        "[data-field=ip]`)?.textContent.trim() === ip", arg=[mac, ip],
+        '([m, ip]) => document.querySelector(`#leases tr[data-lease-mac="${m}"] '
+        "[data-field=ip]`)?.textContent.trim() === ip",
+        arg=[mac, ip],
     )
     assert_not_reloaded(network_page)
     screenshot(network_page, "network-detail")
@@ -93,7 +98,8 @@ def test_create_launch_lease_migrate_delete_live(cluster, tenants, cluster_page)
     launcher.wait_for_load_state()
     watcher.wait_for_function(
         "h => { const e = document.querySelector('#instance-host'); "
-        "return e && e.textContent.trim() !== h && e.textContent.trim() !== '—'; }", arg=source,
+        "return e && e.textContent.trim() !== h && e.textContent.trim() !== '—'; }",
+        arg=source,
     )
     wait_instance_state(watcher, "running")
     target = watcher.locator("#instance-host").inner_text().strip()
@@ -119,15 +125,25 @@ def test_create_launch_lease_migrate_delete_live(cluster, tenants, cluster_page)
     listing.locator(f'tr[data-instance-id="{instance_id}"]').wait_for(state="detached")
     cluster.wait_for(
         lambda: cluster.api.get(f"/api/v1/instances/{instance_id}/").status_code == 404,
-        timeout=CLUSTER_TIMEOUT_MS / 1000, what="instance deleted",
+        timeout=CLUSTER_TIMEOUT_MS / 1000,
+        what="instance deleted",
     )
 
 
 def test_member_gets_404_for_another_tenants_pages(cluster, tenants, cluster_page):
-    network = _ok(cluster.api.post("/api/v1/networks/", json={
-        "tenant": tenants["browser-a"]["id"], "name": "private", "kind": "sriov",
-        "physnet": "physnet1", "cidr": "10.92.0.0/24", "ipam": "controller",
-    }))
+    network = _ok(
+        cluster.api.post(
+            "/api/v1/networks/",
+            json={
+                "tenant": tenants["browser-a"]["id"],
+                "name": "private",
+                "kind": "sriov",
+                "physnet": "physnet1",
+                "cidr": "10.92.0.0/24",
+                "ipam": "controller",
+            },
+        )
+    )
     page = cluster_page()
     member = tenants["browser-b"]
     log_in(page, cluster.url, member["username"], member["password"])

@@ -21,11 +21,15 @@ def pages(world):  # noqa: F811 - the imported fixture
     instance of each tenant on its SR-IOV network."""
     bob_user = world.net_b.tenant.memberships.get().user
     inst_a = create_instance(
-        tenant=world.tenant_a, name="web-a", kind="container",
+        tenant=world.tenant_a,
+        name="web-a",
+        kind="container",
         networks=[NetworkRequest(network=world.net_a)],
     )
     inst_b = create_instance(
-        tenant=world.tenant_b, name="web-b", kind="container",
+        tenant=world.tenant_b,
+        name="web-b",
+        kind="container",
         networks=[NetworkRequest(network=world.net_b)],
     )
     world.admin_page = logged_in(world.admin_user)

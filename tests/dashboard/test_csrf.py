@@ -59,8 +59,7 @@ def test_login_form_needs_the_token_too(world):
 
 def test_the_same_posts_with_the_pages_token_go_through(strict):
     token = token_from(strict.alice_strict, "/networks/")
-    data = {"name": "x", "cidr": "10.9.0.0/24", "physnet": "physnet1",
-            "csrfmiddlewaretoken": token}
+    data = {"name": "x", "cidr": "10.9.0.0/24", "physnet": "physnet1", "csrfmiddlewaretoken": token}
     assert strict.alice_strict.post("/networks/", data).status_code == 302
     token = token_from(strict.alice_strict, "/instances/")
     url = reverse("dashboard:instance-delete", args=[strict.inst_a.pk])

@@ -14,8 +14,14 @@ from ciaoweb.networks.models import Network
 pytestmark = pytest.mark.django_db
 
 NETWORK_FORM = {
-    "name": "storage", "physnet": "physnet1", "vlan": "", "cidr": "10.50.0.0/24",
-    "gateway": "", "ipam": "controller", "mtu": "", "dns_domain": "",
+    "name": "storage",
+    "physnet": "physnet1",
+    "vlan": "",
+    "cidr": "10.50.0.0/24",
+    "gateway": "",
+    "ipam": "controller",
+    "mtu": "",
+    "dns_domain": "",
 }
 
 
@@ -65,14 +71,20 @@ def test_member_creates_a_network_in_its_tenant(pages):
 )
 def test_network_form_shows_the_apis_field_messages(pages, changes):
     payload = {**NETWORK_FORM, **changes}
-    expected = api_errors(pages.alice_user, "/api/v1/networks/", {
-        "kind": "sriov", **{k: v for k, v in payload.items() if v != ""},
-    })
+    expected = api_errors(
+        pages.alice_user,
+        "/api/v1/networks/",
+        {
+            "kind": "sriov",
+            **{k: v for k, v in payload.items() if v != ""},
+        },
+    )
     response = pages.alice_page.post("/networks/", payload)
     assert response.status_code == 400
     assert_shows(response, messages_of(expected))
-    assert not Network.objects.filter(name=payload["name"], tenant=pages.tenant_a,
-                                      cidr=payload["cidr"]).exists()
+    assert not Network.objects.filter(
+        name=payload["name"], tenant=pages.tenant_a, cidr=payload["cidr"]
+    ).exists()
 
 
 def test_admin_creates_a_shared_network(pages):
@@ -129,10 +141,15 @@ def test_instance_form_shows_the_apis_messages(pages, case):
         form["networks"] = [str(pages.net_b.pk)]
     else:
         form["name"] = "web-a"
-    expected = api_errors(pages.alice_user, "/api/v1/instances/", {
-        "name": form["name"], "kind": form["kind"],
-        "networks": [{"network": n} for n in form["networks"]],
-    })
+    expected = api_errors(
+        pages.alice_user,
+        "/api/v1/instances/",
+        {
+            "name": form["name"],
+            "kind": form["kind"],
+            "networks": [{"network": n} for n in form["networks"]],
+        },
+    )
     response = pages.alice_page.post("/instances/", form)
     assert response.status_code == 400
     assert_shows(response, messages_of(expected))
@@ -148,8 +165,13 @@ def test_admin_launch_without_tenant_shows_the_apis_message(pages):
 def test_admin_launches_on_a_chosen_host(pages):
     response = pages.admin_page.post(
         "/instances/",
-        {"name": "pinned", "kind": "container", "tenant": str(pages.tenant_b.pk),
-         "host": "node2", "networks": [str(pages.net_b.pk)]},
+        {
+            "name": "pinned",
+            "kind": "container",
+            "tenant": str(pages.tenant_b.pk),
+            "host": "node2",
+            "networks": [str(pages.net_b.pk)],
+        },
     )
     assert response.status_code == 302
     instance = Instance.objects.get(name="pinned")
@@ -226,8 +248,9 @@ def test_member_cannot_evacuate_a_host(pages):
 
 
 def test_admin_tenant_selector_narrows_the_lists(pages):
-    response = pages.admin_page.post("/tenant/", {"tenant": str(pages.tenant_b.pk),
-                                                  "next": "/networks/"})
+    response = pages.admin_page.post(
+        "/tenant/", {"tenant": str(pages.tenant_b.pk), "next": "/networks/"}
+    )
     assert response.status_code == 302 and response.url == "/networks/"
     body = pages.admin_page.get("/networks/").content.decode()
     assert str(pages.net_b.pk) in body and str(pages.shared.pk) in body

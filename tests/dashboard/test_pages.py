@@ -123,7 +123,10 @@ def test_topology_fragment_is_the_svg_alone(pages):
 def test_network_detail_lists_attachments_and_leases_keyed_for_live_updates(pages):
     attachment = pages.inst_a.attachments.get(network=pages.net_a)
     Lease.objects.create(
-        network=pages.net_a, mac=attachment.mac, ip=attachment.ip, hostname="web-a",
+        network=pages.net_a,
+        mac=attachment.mac,
+        ip=attachment.ip,
+        hostname="web-a",
         attachment=attachment,
     )
     body = pages.alice_page.get(reverse("dashboard:network-detail", args=[pages.net_a.pk]))

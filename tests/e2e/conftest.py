@@ -67,8 +67,9 @@ def record_figures(section: str, figures: dict) -> None:
 
 
 def netns_exec(netns: str, *argv: str, timeout: float = 10.0) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def pings(netns: str, ip: str, ifname: str | None = None, count: int = 1, wait: int = 1) -> bool:
@@ -78,10 +79,15 @@ def pings(netns: str, ip: str, ifname: str | None = None, count: int = 1, wait: 
     return netns_exec(netns, *argv, ip, timeout=count * wait + 5).returncode == 0
 
 
-def wait_ping(cluster, netns: str, ip: str, ifname: str | None = None,
-              timeout: float = SETTLE) -> None:
-    cluster.wait_for(lambda: pings(netns, ip, ifname), timeout=timeout, interval=0.2,
-                     what=f"{ip} answering ping from {netns}")
+def wait_ping(
+    cluster, netns: str, ip: str, ifname: str | None = None, timeout: float = SETTLE
+) -> None:
+    cluster.wait_for(
+        lambda: pings(netns, ip, ifname),
+        timeout=timeout,
+        interval=0.2,
+        what=f"{ip} answering ping from {netns}",
+    )
 
 
 def never_pings(netns: str, ip: str, ifname: str | None = None, seconds: int = 2) -> bool:
@@ -101,8 +107,9 @@ class PingRecorder:
         argv = ["ip", "netns", "exec", netns, "ping", "-n", "-D", "-i", "0.01", "-W", "1"]
         if ifname:
             argv += ["-I", ifname]
-        self.process = subprocess.Popen(argv + [ip], stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True)
+        self.process = subprocess.Popen(
+            argv + [ip], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         self.replies: list[float] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -170,27 +177,49 @@ class World:
         name = self.name(label)
         tenant = ok(self.api.post(f"{API}/tenants/", json={"name": name}))
         username, password = f"{name}-user", secrets.token_urlsafe(12)
-        ok(self.api.post(f"{API}/tenants/{tenant['id']}/members/",
-                         json={"username": username, "password": password, "role": "member"}))
+        ok(
+            self.api.post(
+                f"{API}/tenants/{tenant['id']}/members/",
+                json={"username": username, "password": password, "role": "member"},
+            )
+        )
         token = self.cluster.token_for(username, password)
         made = Tenant(tenant["id"], name, username, password, token, self.cluster.client(token))
         self.tenants.append(made)
         return made
 
-    def network(self, tenant: Tenant, name: str, cidr: str, ipam: str = "controller",
-                physnet: str = "physnet1", **extra) -> dict:
+    def network(
+        self,
+        tenant: Tenant,
+        name: str,
+        cidr: str,
+        ipam: str = "controller",
+        physnet: str = "physnet1",
+        **extra,
+    ) -> dict:
         """Created by the tenant's member, as a tenant would."""
-        body = {"name": name, "kind": "sriov", "physnet": physnet, "cidr": cidr, "ipam": ipam,
-                **extra}
+        body = {
+            "name": name,
+            "kind": "sriov",
+            "physnet": physnet,
+            "cidr": cidr,
+            "ipam": ipam,
+            **extra,
+        }
         network = ok(tenant.client.post(f"{API}/networks/", json=body))
         self.networks.append(network)
         return network
 
-    def instance(self, tenant: Tenant, name: str, kind: str, networks: list[dict],
-                 host: str | None = None) -> dict:
+    def instance(
+        self, tenant: Tenant, name: str, kind: str, networks: list[dict], host: str | None = None
+    ) -> dict:
         """Created by the admin (who alone may pick the host) for the tenant."""
-        body = {"name": name, "kind": kind, "tenant": tenant.id,
-                "networks": [{"network": n["id"]} for n in networks]}
+        body = {
+            "name": name,
+            "kind": kind,
+            "tenant": tenant.id,
+            "networks": [{"network": n["id"]} for n in networks],
+        }
         if host:
             body["host"] = host
         instance = ok(self.api.post(f"{API}/instances/", json=body))
@@ -210,7 +239,10 @@ class World:
         assert reply.status_code in (204, 404), reply.text
         self.cluster.wait_for(
             lambda: self.api.get(f"{API}/instances/{instance_id}/").status_code == 404,
-            timeout=timeout, interval=0.1, what=f"instance {instance_id} gone")
+            timeout=timeout,
+            interval=0.1,
+            what=f"instance {instance_id} gone",
+        )
         with contextlib.suppress(ValueError):
             self.instances.remove(instance_id)
 
@@ -279,12 +311,17 @@ def vf_location(cluster, vf_id: str) -> tuple[str, str, int]:
 
 def wait_guest_address(cluster, netns: str, ifname: str, ip: str, timeout: float = SETTLE) -> None:
     """A VM's guest configures itself by DHCP: wait until its interface holds `ip`."""
+
     def configured() -> bool:
         done = netns_exec(netns, "ip", "-4", "-o", "addr", "show", "dev", ifname)
         return f"inet {ip}/" in done.stdout
 
-    cluster.wait_for(configured, timeout=timeout, interval=0.2,
-                     what=f"guest in {netns} configuring {ip} on {ifname}")
+    cluster.wait_for(
+        configured,
+        timeout=timeout,
+        interval=0.2,
+        what=f"guest in {netns} configuring {ip} on {ifname}",
+    )
 
 
 def sim_vfs(cluster) -> dict[tuple[str, str, int], dict]:
@@ -294,6 +331,9 @@ def sim_vfs(cluster) -> dict[tuple[str, str, int], dict]:
         for pf in cluster.sim.pfs(host):
             for index in range(cluster.sim.numvfs(host, pf)):
                 state = cluster.sim.get_vf(host, pf, index)
-                vfs[(host, pf, index)] = {"mac": state.mac, "vlan": state.vlan,
-                                          "netns": state.netns}
+                vfs[(host, pf, index)] = {
+                    "mac": state.mac,
+                    "vlan": state.vlan,
+                    "netns": state.netns,
+                }
     return vfs

@@ -26,10 +26,11 @@ def test_agent_killed_while_provisioning_reconciles(cluster, world):
     original = sim_vfs(cluster)
     tenant = world.tenant("crash")
     network = world.network(tenant, "data", "10.67.0.0/24")
-    peer = world.running(world.instance(tenant, "peer", "container", [network],
-                                        host="node1")["id"])
-    made = [world.instance(tenant, f"k{i}", kind, [network], host=HOST)
-            for i, kind in enumerate(("container", "container", "vm", "container"))]
+    peer = world.running(world.instance(tenant, "peer", "container", [network], host="node1")["id"])
+    made = [
+        world.instance(tenant, f"k{i}", kind, [network], host=HOST)
+        for i, kind in enumerate(("container", "container", "vm", "container"))
+    ]
     cluster.agents[HOST].kill()  # SIGKILL, mid-provisioning (the tasks are in flight)
     provisioning = [world.get(m["id"])["state"] for m in made]
     assert set(provisioning) <= {"pending", "provisioning", "running", "error"}, provisioning
@@ -40,8 +41,11 @@ def test_agent_killed_while_provisioning_reconciles(cluster, world):
     doomed_location = vf_location(cluster, doomed_vf)
 
     cluster.start_agent(HOST)
-    cluster.wait_for(lambda: world.api.get(f"{API}/instances/{doomed['id']}/").status_code == 404,
-                     timeout=SETTLE, what="the instance deleted during the outage gone")
+    cluster.wait_for(
+        lambda: world.api.get(f"{API}/instances/{doomed['id']}/").status_code == 404,
+        timeout=SETTLE,
+        what="the instance deleted during the outage gone",
+    )
     world.instances.remove(doomed["id"])
     settled = [cluster.wait_instance(m["id"], timeout=SETTLE) for m in made]
     for body in settled:
@@ -52,8 +56,9 @@ def test_agent_killed_while_provisioning_reconciles(cluster, world):
             att = sriov_attachment(body, network)
             assert att["state"] == "active" and att["ip"]
             if body["kind"] == "container":
-                wait_ping(cluster, peer["netns"], att["ip"],
-                          sriov_attachment(peer, network)["ifname"])
+                wait_ping(
+                    cluster, peer["netns"], att["ip"], sriov_attachment(peer, network)["ifname"]
+                )
 
     # The deleted instance's VF: free in the API, reset and home in the simulator.
     assert ok(world.api.get(f"{API}/virtual-functions/{doomed_vf}/"))["state"] == "free"
@@ -68,8 +73,9 @@ def test_agent_killed_while_provisioning_reconciles(cluster, world):
         att = sriov_attachment(body, network)
         if body["state"] == "running" and att["state"] == "active":
             live[att["vf"]] = att
-    busy = [vf for vf in results(world.api, "virtual-functions", host=host_id)
-            if vf["state"] != "free"]
+    busy = [
+        vf for vf in results(world.api, "virtual-functions", host=host_id) if vf["state"] != "free"
+    ]
     assert {vf["id"] for vf in busy} <= set(live), busy
     plugged = {key for key, vf in sim_vfs(cluster).items() if key[0] == HOST and vf["netns"]}
     expected = {vf_location(cluster, vf_id) for vf_id in live}

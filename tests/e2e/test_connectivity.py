@@ -22,8 +22,12 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.e2e
 
 CIDR = "10.61.0.0/24"
-LAYOUT = [("c1", "container", "node1"), ("c2", "container", "node2"),
-          ("v1", "vm", "node3"), ("v2", "vm", "node1")]
+LAYOUT = [
+    ("c1", "container", "node1"),
+    ("c2", "container", "node2"),
+    ("v1", "vm", "node3"),
+    ("v2", "vm", "node1"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +37,21 @@ def tenant_a(cluster, module_world):
     tenant = world.tenant("conn-a")
     domain = f"{world.suffix}.a.test"
     network = world.network(tenant, "data", CIDR, dns_domain=domain)
-    created = [world.instance(tenant, name, kind, [network], host=host)
-               for name, kind, host in LAYOUT]
+    created = [
+        world.instance(tenant, name, kind, [network], host=host) for name, kind, host in LAYOUT
+    ]
     instances = {}
     for made in created:
         body = world.running(made["id"])
         instances[body["name"]] = body
-    return {"world": world, "tenant": tenant, "network": network, "domain": domain,
-            "instances": instances, "created": {m["name"]: m for m in created}}
+    return {
+        "world": world,
+        "tenant": tenant,
+        "network": network,
+        "domain": domain,
+        "instances": instances,
+        "created": {m["name"]: m for m in created},
+    }
 
 
 def test_tenant_instances_on_one_network_ping_and_resolve(cluster, tenant_a):
@@ -79,8 +90,12 @@ def test_tenant_instances_on_one_network_ping_and_resolve(cluster, tenant_a):
                 done = netns_exec(netns, "busybox", "nslookup", fqdn, server)
                 return done.returncode == 0 and want in done.stdout.split("Name:", 1)[-1]
 
-            cluster.wait_for(resolves, timeout=15, interval=0.2,
-                             what=f"{fqdn} -> {want} through {server} from {src}")
+            cluster.wait_for(
+                resolves,
+                timeout=15,
+                interval=0.2,
+                what=f"{fqdn} -> {want} through {server} from {src}",
+            )
 
 
 def test_other_tenant_same_cidr_other_vlan_is_isolated(cluster, tenant_a, world):
@@ -92,8 +107,13 @@ def test_other_tenant_same_cidr_other_vlan_is_isolated(cluster, tenant_a, world)
     # Addresses tenant A does not use, so a reply could only come from tenant A.
     ok_b = []
     for name, host, ip in (("b1", "node1", "10.61.0.100"), ("b2", "node2", "10.61.0.101")):
-        body = {"name": name, "kind": "container", "tenant": tenant_b.id, "host": host,
-                "networks": [{"network": network_b["id"], "ip": ip}]}
+        body = {
+            "name": name,
+            "kind": "container",
+            "tenant": tenant_b.id,
+            "host": host,
+            "networks": [{"network": network_b["id"], "ip": ip}],
+        }
         reply = world.api.post("/api/v1/instances/", json=body)
         assert reply.status_code == 201, reply.text
         world.instances.append(reply.json()["id"])
@@ -106,8 +126,10 @@ def test_other_tenant_same_cidr_other_vlan_is_isolated(cluster, tenant_a, world)
     wait_ping(cluster, b1["netns"], b2_att["ip"], b1_att["ifname"])
     # ...while none of tenant A's instances ever does. (Both networks have a DHCP server
     # on .254, each on its own VLAN: that address answers either tenant, so no probe.)
-    probes = [(b1["netns"], sriov_attachment(body, network_a)["ip"], b1_att["ifname"])
-              for body in tenant_a["instances"].values()]
+    probes = [
+        (b1["netns"], sriov_attachment(body, network_a)["ip"], b1_att["ifname"])
+        for body in tenant_a["instances"].values()
+    ]
     # And the other way round: tenant A cannot reach tenant B's addresses.
     a_container = tenant_a["instances"]["c1"]
     a_if = sriov_attachment(a_container, network_a)["ifname"]

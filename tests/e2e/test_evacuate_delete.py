@@ -24,8 +24,11 @@ HOST = "node3"
 
 
 def _busy_vfs(cluster, host_id: str) -> list[dict]:
-    return [vf for vf in results(cluster.api, "virtual-functions", host=host_id)
-            if vf["state"] != "free"]
+    return [
+        vf
+        for vf in results(cluster.api, "virtual-functions", host=host_id)
+        if vf["state"] != "free"
+    ]
 
 
 def test_evacuate_restore_and_delete(cluster, world):
@@ -37,8 +40,10 @@ def test_evacuate_restore_and_delete(cluster, world):
     tenant = world.tenant("evac")
     network = world.network(tenant, "data", "10.65.0.0/24", dns_domain=f"{world.suffix}.test")
     peer = world.instance(tenant, "peer", "container", [network], host="node1")
-    movers = [world.instance(tenant, "c1", "container", [network], host=HOST),
-              world.instance(tenant, "v1", "vm", [network], host=HOST)]
+    movers = [
+        world.instance(tenant, "c1", "container", [network], host=HOST),
+        world.instance(tenant, "v1", "vm", [network], host=HOST),
+    ]
     peer = world.running(peer["id"])
     peer_if = sriov_attachment(peer, network)["ifname"]
     before = {}
@@ -60,16 +65,18 @@ def test_evacuate_restore_and_delete(cluster, world):
         done = all(b["state"] == "running" and b["host_name"] != HOST for b in bodies)
         return bodies if done else None
 
-    moved = cluster.wait_for(evacuated, timeout=SETTLE, interval=0.2,
-                             what=f"every instance of {HOST} running elsewhere")
+    moved = cluster.wait_for(
+        evacuated, timeout=SETTLE, interval=0.2, what=f"every instance of {HOST} running elsewhere"
+    )
     for body in moved:
         old, new = sriov_attachment(before[body["id"]], network), sriov_attachment(body, network)
         assert (new["mac"], new["ip"], new["state"]) == (old["mac"], old["ip"], "active")
         assert new["vf"] != old["vf"]
         wait_ping(cluster, peer["netns"], new["ip"], peer_if)
     assert not [i for i in results(world.api, "instances", host=host_id)]
-    cluster.wait_for(lambda: not _busy_vfs(cluster, host_id), timeout=SETTLE,
-                     what=f"every VF of {HOST} free")
+    cluster.wait_for(
+        lambda: not _busy_vfs(cluster, host_id), timeout=SETTLE, what=f"every VF of {HOST} free"
+    )
     assert ok(world.api.get(f"{API}/hosts/{host_id}/"))["state"] == "maintenance"
     # The VFs the instances left on HOST are reset to what they were before the test.
     for body in before.values():
@@ -80,8 +87,9 @@ def test_evacuate_restore_and_delete(cluster, world):
 
     # --- restore -----------------------------------------------------------------------
     assert ok(world.api.post(f"{API}/hosts/{host_id}/restore/"))["state"] == "online"
-    cluster.wait_for(lambda: HOST in cluster.online_hosts(), timeout=SETTLE,
-                     what=f"{HOST} online again")
+    cluster.wait_for(
+        lambda: HOST in cluster.online_hosts(), timeout=SETTLE, what=f"{HOST} online again"
+    )
 
     # --- delete ------------------------------------------------------------------------
     hosts_dir = cluster.agent_state_dir("netnode") / f"dhcp-{network['id']}" / "hosts.d"
@@ -102,10 +110,14 @@ def test_evacuate_restore_and_delete(cluster, world):
             leases = results(world.api, "leases", network=network["id"], mac=mac)
             return all(lease["state"] == "released" for lease in leases)
 
-        cluster.wait_for(lease_released, timeout=SETTLE,
-                         what=f"lease of {att['mac']} released or gone")
-        cluster.wait_for(lambda path=reservation: not path.exists(), timeout=SETTLE,
-                         what=f"reservation {reservation.name} removed from the DHCP server")
+        cluster.wait_for(
+            lease_released, timeout=SETTLE, what=f"lease of {att['mac']} released or gone"
+        )
+        cluster.wait_for(
+            lambda path=reservation: not path.exists(),
+            timeout=SETTLE,
+            what=f"reservation {reservation.name} removed from the DHCP server",
+        )
         remaining = results(world.api, "attachments", network=network["id"])
         assert not [a for a in remaining if a["instance"] == body["id"]]
     # The peer's reservation is untouched.

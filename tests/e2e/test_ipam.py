@@ -25,8 +25,10 @@ UNDERLAY = ("physnet2", 300, "192.168.30.0/24")
 def test_dynamic_ips_come_from_lease_events(cluster, world):
     tenant = world.tenant("ipam-dyn")
     network = world.network(tenant, "dyn", "10.62.0.0/24", ipam="dynamic")
-    created = [world.instance(tenant, "d1", "container", [network], host="node1"),
-               world.instance(tenant, "d2", "vm", [network], host="node2")]
+    created = [
+        world.instance(tenant, "d1", "container", [network], host="node1"),
+        world.instance(tenant, "d2", "vm", [network], host="node2"),
+    ]
     for made in created:
         att = sriov_attachment(made, network)
         assert att["ip"] is None and att["ip_source"] == "dhcp"  # unknown until a lease
@@ -39,8 +41,11 @@ def test_dynamic_ips_come_from_lease_events(cluster, world):
     cidr = ipaddress.IPv4Network(network["cidr"])
     reserved = {network["gateway"], dhcp_server_ip(network)}
     for made in created:
-        body = cluster.wait_for(lambda i=made["id"]: learned(i), timeout=SETTLE,
-                                what=f"{made['name']} running with a leased IP")
+        body = cluster.wait_for(
+            lambda i=made["id"]: learned(i),
+            timeout=SETTLE,
+            what=f"{made['name']} running with a leased IP",
+        )
         att = sriov_attachment(body, network)
         assert att["ip_source"] == "dhcp"
         ip = ipaddress.IPv4Address(att["ip"])
@@ -59,8 +64,15 @@ def test_dynamic_ips_come_from_lease_events(cluster, world):
 def test_underlay_container_ip_reported_vm_ip_unknown(cluster, world):
     physnet, vlan, cidr = UNDERLAY
     tenant = world.tenant("ipam-ul")
-    body = {"name": "ul", "kind": "sriov", "physnet": physnet, "vlan": vlan, "cidr": cidr,
-            "ipam": "underlay", "tenant": tenant.id}
+    body = {
+        "name": "ul",
+        "kind": "sriov",
+        "physnet": physnet,
+        "vlan": vlan,
+        "cidr": cidr,
+        "ipam": "underlay",
+        "tenant": tenant.id,
+    }
     network = ok(world.api.post("/api/v1/networks/", json=body))
     world.networks.append(network)
     container = world.instance(tenant, "u1", "container", [network], host="node1")
@@ -80,9 +92,13 @@ def test_underlay_container_ip_reported_vm_ip_unknown(cluster, world):
     vm_att = sriov_attachment(vm, network)
     # The guest does its own DHCP against the underlay: wait until it holds a lease...
     guest_ip = cluster.wait_for(
-        lambda: {lease["mac"]: lease["ip"] for lease in
-                 cluster.sim.underlay_leases(physnet, vlan)}.get(vm_att["mac"]),
-        timeout=SETTLE, interval=0.2, what="the VM's guest holding an underlay lease")
+        lambda: {
+            lease["mac"]: lease["ip"] for lease in cluster.sim.underlay_leases(physnet, vlan)
+        }.get(vm_att["mac"]),
+        timeout=SETTLE,
+        interval=0.2,
+        what="the VM's guest holding an underlay lease",
+    )
     wait_guest_address(cluster, vm["netns"], vm_att["ifname"], guest_ip)
     # ...and nothing pretends to know it: instance, attachment and lease list agree.
     vm = world.get(vm["id"])
@@ -90,5 +106,8 @@ def test_underlay_container_ip_reported_vm_ip_unknown(cluster, world):
     assert (vm["state"], vm_att["ip"], vm_att["ip_source"]) == ("running", None, "unknown")
     detail = ok(world.api.get(f"/api/v1/attachments/{vm_att['id']}/"))
     assert (detail["ip"], detail["ip_source"]) == (None, "unknown")
-    assert not [lease for lease in results(world.api, "leases", network=network["id"])
-                if lease["mac"] == vm_att["mac"] or lease["ip"] == guest_ip]
+    assert not [
+        lease
+        for lease in results(world.api, "leases", network=network["id"])
+        if lease["mac"] == vm_att["mac"] or lease["ip"] == guest_ip
+    ]

@@ -31,8 +31,11 @@ def _migrate(cluster, world, peer: dict, mover: dict, network: dict, target: str
     wait_ping(cluster, peer["netns"], before["ip"], peer_if)
     recorder = PingRecorder(peer["netns"], before["ip"], peer_if)
     try:
-        cluster.wait_for(lambda: len(recorder.replies) >= 20, timeout=10,
-                         what="the peer's 10 ms pings answered before the move")
+        cluster.wait_for(
+            lambda: len(recorder.replies) >= 20,
+            timeout=10,
+            what="the peer's 10 ms pings answered before the move",
+        )
         started = time.time()
         body = {"host": target} if target else {}
         reply = world.api.post(f"/api/v1/instances/{mover['id']}/migrate/", json=body)
@@ -41,15 +44,21 @@ def _migrate(cluster, world, peer: dict, mover: dict, network: dict, target: str
         moved = cluster.wait_instance(mover["id"], states=("running", "error"), timeout=SETTLE)
         settled = time.time()
         assert moved["state"] == "running", moved["error"]
-        cluster.wait_for(lambda: recorder.replies_after(settled) >= RESUMED_REPLIES,
-                         timeout=SETTLE, interval=0.1,
-                         what=f"pings to {before['ip']} resuming after the migration")
+        cluster.wait_for(
+            lambda: recorder.replies_after(settled) >= RESUMED_REPLIES,
+            timeout=SETTLE,
+            interval=0.1,
+            what=f"pings to {before['ip']} resuming after the migration",
+        )
         ended = time.time()
     finally:
         recorder.stop()
     after = sriov_attachment(moved, network)
     assert (after["mac"], after["ip"], after["ip_source"]) == (
-        before["mac"], before["ip"], "controller")
+        before["mac"],
+        before["ip"],
+        "controller",
+    )
     assert moved["host_name"] != mover["host_name"]
     if target:
         assert moved["host_name"] == target
@@ -89,4 +98,7 @@ def test_migrate_container_and_vm_keep_mac_and_ip(cluster, world):
         old_vf = sriov_attachment(instance, network)["vf"]
         cluster.wait_for(
             lambda vf=old_vf: ok(world.api.get(f"/api/v1/virtual-functions/{vf}/"))["state"]
-            == "free", timeout=SETTLE, what=f"source VF {old_vf} released")
+            == "free",
+            timeout=SETTLE,
+            what=f"source VF {old_vf} released",
+        )

@@ -26,8 +26,9 @@ class Listener:
 
     def __init__(self, cluster, token: str) -> None:
         port = urlsplit(cluster.url).port
-        self.ws = connect(f"ws://127.0.0.1:{port}/ws/events/?token={token}",
-                          origin=cluster.url, open_timeout=10)
+        self.ws = connect(
+            f"ws://127.0.0.1:{port}/ws/events/?token={token}", origin=cluster.url, open_timeout=10
+        )
         self.messages: list[tuple[float, dict]] = []
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -95,31 +96,46 @@ def test_each_tenant_receives_its_own_events_only_within_a_second(cluster, world
         inst_b = world.instance(tenant_b, "wb", "container", [net_b], host="node2")
         latencies: dict[str, float] = {}
 
-        got, _ = listeners["a"].first(cluster, "instance.updated",
-                                      lambda d: d["id"] == inst_a["id"], called_a,
-                                      "tenant A's instance created")
+        got, _ = listeners["a"].first(
+            cluster,
+            "instance.updated",
+            lambda d: d["id"] == inst_a["id"],
+            called_a,
+            "tenant A's instance created",
+        )
         latencies["instance_create"] = got - called_a
-        got, _ = listeners["b"].first(cluster, "instance.updated",
-                                      lambda d: d["id"] == inst_b["id"], called_b,
-                                      "tenant B's instance created")
+        got, _ = listeners["b"].first(
+            cluster,
+            "instance.updated",
+            lambda d: d["id"] == inst_b["id"],
+            called_b,
+            "tenant B's instance created",
+        )
         latencies["instance_create_b"] = got - called_b
 
         inst_a, inst_b = world.running(inst_a["id"]), world.running(inst_b["id"])
         running_seen, _ = listeners["a"].first(
-            cluster, "instance.updated",
-            lambda d: d["id"] == inst_a["id"] and d["state"] == "running", started,
-            "tenant A's instance running")
+            cluster,
+            "instance.updated",
+            lambda d: d["id"] == inst_a["id"] and d["state"] == "running",
+            started,
+            "tenant A's instance running",
+        )
         mac_a = sriov_attachment(inst_a, net_a)["mac"]
         got, lease = listeners["a"].first(
-            cluster, "lease.updated",
-            lambda d: d["mac"] == mac_a and d["state"] == "active", started,
-            "tenant A's lease")
+            cluster,
+            "lease.updated",
+            lambda d: d["mac"] == mac_a and d["state"] == "active",
+            started,
+            "tenant A's lease",
+        )
         granted = _lease_granted_at(cluster, net_a["id"], mac_a)
         assert granted is not None, "dnsmasq recorded no lease for tenant A's instance"
         latencies["lease_active"] = got - granted
         mac_b = sriov_attachment(inst_b, net_b)["mac"]
-        listeners["b"].first(cluster, "lease.updated", lambda d: d["mac"] == mac_b, started,
-                             "tenant B's lease")
+        listeners["b"].first(
+            cluster, "lease.updated", lambda d: d["mac"] == mac_b, started, "tenant B's lease"
+        )
 
         owned_a = _owned_ids(world, tenant_a.id, [net_a], [inst_a["id"]]) | {lease["id"]}
         owned_b = _owned_ids(world, tenant_b.id, [net_b], [inst_b["id"]])
@@ -128,14 +144,20 @@ def test_each_tenant_receives_its_own_events_only_within_a_second(cluster, world
         reply = world.api.delete(f"/api/v1/instances/{inst_a['id']}/")
         assert reply.status_code == 204, reply.text
         got, _ = listeners["a"].first(
-            cluster, "instance.updated",
-            lambda d: d["id"] == inst_a["id"] and d["state"] == "deleting", called,
-            "tenant A's instance deleting")
+            cluster,
+            "instance.updated",
+            lambda d: d["id"] == inst_a["id"] and d["state"] == "deleting",
+            called,
+            "tenant A's instance deleting",
+        )
         latencies["instance_delete"] = got - called
         got, released = listeners["a"].first(
-            cluster, "lease.updated",
-            lambda d: d["mac"] == mac_a and d["state"] == "released", called,
-            "tenant A's lease released")
+            cluster,
+            "lease.updated",
+            lambda d: d["mac"] == mac_a and d["state"] == "released",
+            called,
+            "tenant A's lease released",
+        )
         # The release happens once the agent has reset the VF: measured from when the
         # controller recorded it (the lease's `updated`), the whole pipeline as a figure.
         latencies["lease_released"] = got - _epoch(released["updated"])

@@ -60,8 +60,17 @@ def add_addr(netns_name: str, ifname: str, cidr: str) -> None:
 
 
 def attach(
-    sim: Simulator, host: str, pf: str, index: int, inst: str, *, mac: str, vlan: int,
-    cidr: str | None = None, kind: str = "container", **knobs,
+    sim: Simulator,
+    host: str,
+    pf: str,
+    index: int,
+    inst: str,
+    *,
+    mac: str,
+    vlan: int,
+    cidr: str | None = None,
+    kind: str = "container",
+    **knobs,
 ) -> str:
     """Instance + VF (mac, vlan, knobs) plugged as eth0 (+ an address): its netns."""
     ns = sim.create_instance(host, inst, kind)
@@ -77,15 +86,27 @@ def measure_mbit(src_ns: str, dst_ns: str, dst_ip: str, seconds: float = 3.0) ->
     port = "5201"
     recv = subprocess.Popen(
         ["ip", "netns", "exec", dst_ns, sys.executable, "-c", RECEIVER, dst_ip, port],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert recv.stdout is not None
         assert recv.stdout.readline().strip() == "ready"
         subprocess.run(
-            ["ip", "netns", "exec", src_ns, sys.executable, "-c", SENDER, dst_ip, port,
-             str(seconds)],
-            check=True, timeout=seconds + 30,
+            [
+                "ip",
+                "netns",
+                "exec",
+                src_ns,
+                sys.executable,
+                "-c",
+                SENDER,
+                dst_ip,
+                port,
+                str(seconds),
+            ],
+            check=True,
+            timeout=seconds + 30,
         )
         total, duration = recv.stdout.readline().split()
         recv.wait(timeout=10)

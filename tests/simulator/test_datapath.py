@@ -27,7 +27,9 @@ def test_same_vlan_pings_across_hosts_other_vlan_does_not(make_sim):
     # the VLAN is observable: the representor is a port of that VLAN's eswitch bridge
     out = subprocess.run(
         ["ip", "-n", sim.host_netns("node2"), "-o", "link", "show", "pf0r1"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "master pf0b200" in out
     # moving C to VLAN 100 joins the domain
@@ -131,7 +133,9 @@ def test_faults(make_sim):
     assert sim.get_vf("node1", "pf0", 1).mac == MAC_A
     out = subprocess.run(
         ["ip", "-n", sim.host_netns("node1"), "-o", "link", "show", "pf0v1"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert MAC_A in out
     sim.inject_fault("node1", "pf0", None, "link_state_unsupported")

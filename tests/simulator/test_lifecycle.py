@@ -24,16 +24,35 @@ REPO = Path(__file__).resolve().parents[2]
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "simulator", *args],
-        cwd=REPO, capture_output=True, text=True, check=check, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=300,
     )
 
 
 def test_cli_up_status_down_leaves_nothing(sim_dir: Path, sim_name: str):
     state_dir = sim_dir / sim_name
     try:
-        up = cli("up", "--name", sim_name, "--hosts", "2", "--pfs", "2", "--vfs", "3",
-                 "--physnet", "physnet1", "--physnet", "physnet2", "--network-node",
-                 "--underlay", "physnet2:0:10.40.0.0/24")
+        up = cli(
+            "up",
+            "--name",
+            sim_name,
+            "--hosts",
+            "2",
+            "--pfs",
+            "2",
+            "--vfs",
+            "3",
+            "--physnet",
+            "physnet1",
+            "--physnet",
+            "physnet2",
+            "--network-node",
+            "--underlay",
+            "physnet2:0:10.40.0.0/24",
+        )
         assert "host 3/3" in up.stderr  # progress
         status = json.loads(cli("status", "--name", sim_name, "--json").stdout)
         assert status["status"] == "up"
@@ -61,15 +80,31 @@ def test_cli_up_status_down_leaves_nothing(sim_dir: Path, sim_name: str):
 def test_kill9_of_up_midway_then_clean(sim_dir: Path, sim_name: str):
     state_dir = sim_dir / sim_name
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "up", "--name", sim_name, "--hosts", "12",
-         "--vfs", "64", "-q"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "up",
+            "--name",
+            sim_name,
+            "--hosts",
+            "12",
+            "--vfs",
+            "64",
+            "-q",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         # wait until it is building (some namespaces exist), then kill it hard
-        assert wait_for(lambda: len(os.listdir("/run/netns")) and any(
-            n.startswith(f"ciao-{sim_name}-node") for n in os.listdir("/run/netns")
-        ), timeout=30, interval=0.005)
+        assert wait_for(
+            lambda: len(os.listdir("/run/netns"))
+            and any(n.startswith(f"ciao-{sim_name}-node") for n in os.listdir("/run/netns")),
+            timeout=30,
+            interval=0.005,
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert leftovers(sim_name, state_dir)  # it did leave something
@@ -85,8 +120,18 @@ def test_kill9_of_up_midway_then_clean(sim_dir: Path, sim_name: str):
 
 def test_kill9_of_guest_then_clean(sim_dir: Path, sim_name: str):
     state_dir = sim_dir / sim_name
-    cli("up", "--name", sim_name, "--hosts", "1", "--vfs", "1",
-        "--underlay", "physnet1:0:10.41.0.0/24", "-q")
+    cli(
+        "up",
+        "--name",
+        sim_name,
+        "--hosts",
+        "1",
+        "--vfs",
+        "1",
+        "--underlay",
+        "physnet1:0:10.41.0.0/24",
+        "-q",
+    )
     try:
         sim = Simulator.load(sim_name)
         ns = sim.create_instance("node1", "g", "vm")

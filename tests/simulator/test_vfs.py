@@ -42,7 +42,10 @@ def test_numvfs_follows_the_kernel_rules(make_sim):
     assert not [n for n in host_links(sim, "node1") if n.startswith("pf0v")]
     sim.set_numvfs("node1", "pf0", 4)
     assert sorted(n for n in host_links(sim, "node1") if n.startswith("pf0v")) == [
-        "pf0v0", "pf0v1", "pf0v2", "pf0v3",
+        "pf0v0",
+        "pf0v1",
+        "pf0v2",
+        "pf0v3",
     ]
     # discovery reads PCI addresses and netdev names from the tree
     virtfn3 = dev / "virtfn3"
@@ -124,7 +127,8 @@ def test_vm_guest_gets_a_lease_from_the_underlay_on_its_own(make_sim):
     def address():
         out = subprocess.run(
             ["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         ).stdout
         return [w for w in out.split() if w.startswith("10.30.0.")]
 
@@ -167,8 +171,11 @@ def test_topology_file_and_validation(sim_dir: Path, sim_name: str, tmp_path: Pa
         " pfs: [{name: ens1, physnet: phys_b, sriov_totalvfs: 1}]}\n"
     )
     topo = Topology.from_file(f)
-    for bad in ({"hosts": [{"name": "fab"}]}, {"hosts": [{"name": "Bad_Name"}]},
-                {"hosts": [{"name": "h", "pfs": [{"name": "waytoolongname", "physnet": "p"}]}]}):
+    for bad in (
+        {"hosts": [{"name": "fab"}]},
+        {"hosts": [{"name": "Bad_Name"}]},
+        {"hosts": [{"name": "h", "pfs": [{"name": "waytoolongname", "physnet": "p"}]}]},
+    ):
         with pytest.raises(InvalidArgument):
             Topology.from_dict({"physnets": ["p"], **bad})
     sim = Simulator.up(topo, name=sim_name, base_dir=sim_dir)

@@ -14,7 +14,7 @@ register = template.Library()
 
 @register.filter
 def remaining(expires_at: datetime | None) -> str:
-    """"in 4m 05s", "expired" or "—": the first paint of a lease countdown (live.js
+    """ "in 4m 05s", "expired" or "—": the first paint of a lease countdown (live.js
     keeps it ticking in the browser)."""
     if expires_at is None:
         return "—"

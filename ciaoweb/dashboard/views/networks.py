@@ -41,9 +41,7 @@ def network_list(request: HttpRequest) -> HttpResponse:
         show_api_errors(form, result)
         status = 400
     networks = visible(NetworkViewSet, request, selected_tenant(request)).order_by("name")
-    context = page_context(
-        request, "networks", networks=networks, form=form, physnets=_physnets()
-    )
+    context = page_context(request, "networks", networks=networks, form=form, physnets=_physnets())
     return render_page(request, "dashboard/network_list.html", context, status=status)
 
 
