@@ -30,6 +30,13 @@ def _record_node_tasks(request, settings):
     yield
 
 
+def cluster_redis_url(variable: str, first_db: int) -> str:
+    """Each live cluster needs a Redis database of its own (its queues are named after
+    its hosts): the e2e cluster takes DBs 4-9, the fault-injection cluster 10-15, and the
+    pid keeps sessions running side by side apart. `variable` overrides."""
+    return os.environ.get(variable, f"redis://127.0.0.1:6379/{first_db + os.getpid() % 6}")
+
+
 def _free_port() -> int:
     import socket
 
@@ -71,9 +78,7 @@ def cluster():
         name=name,
         port=_free_port(),
         database_url=_fresh_database_url(f"ciaoweb_{name}"),
-        redis_url=os.environ.get(
-            "CIAO_E2E_REDIS_URL", f"redis://127.0.0.1:6379/{4 + os.getpid() % 12}"
-        ),
+        redis_url=cluster_redis_url("CIAO_E2E_REDIS_URL", first_db=4),
     )
     local = LocalCluster(config, progress=lambda line: None)
     local.start()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _free_port, _fresh_database_url
+from tests.conftest import _free_port, _fresh_database_url, cluster_redis_url
 
 REPO = Path(__file__).resolve().parents[2]
 SOAK = os.environ.get("CIAO_SOAK") == "1"
@@ -91,9 +91,7 @@ def stop_and_check(local) -> None:
 def fault_cluster():
     """Our own cluster: faults must not disturb the shared `cluster` of other tests."""
     name = f"rel{os.getpid() % 10000}"
-    redis_url = os.environ.get(
-        "CIAO_E2E_REDIS_URL", f"redis://127.0.0.1:6379/{4 + os.getpid() % 12}"
-    )
+    redis_url = cluster_redis_url("CIAO_FAULT_REDIS_URL", first_db=10)
     local = started_cluster(fault_config(name, redis_url))
     try:
         yield local
