@@ -1,7 +1,8 @@
 """Placement: a host that is online and has free VFs on every physnet the instance needs.
 
-All of an instance's VFs come from one host. Hosts are tried least loaded first (fewest
-instances). A VF is claimed with `SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1` on the free
+All of an instance's VFs come from one host. Compute hosts are tried least loaded first
+(fewest instances), network nodes only when no compute host fits.
+A VF is claimed with `SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1` on the free
 VFs of the host's PFs (partial index `inventory_vf_free_by_pf`), so concurrent requests
 take different VFs without waiting; a request that finds a host emptied by others under
 its feet rolls the partial claim back and tries the next host.
@@ -59,7 +60,8 @@ def candidate_hosts(needs: PhysnetNeeds, exclude: Iterable = ()) -> QuerySet:
             **{alias: _count(_free_vfs(OuterRef("pk"), physnet), "pf__host")}
         ).filter(**{f"{alias}__gte": count})
     load = _count(Instance.objects.filter(host=OuterRef("pk")), "host")
-    return hosts.annotate(load=load).order_by("load", "name")
+    # Network nodes last: their VFs are what new networks' DHCP servers need.
+    return hosts.annotate(load=load).order_by("is_network_node", "load", "name")
 
 
 def _claim_one(host: Host, physnet: str) -> VirtualFunction | None:

@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 
 @transaction.atomic
 def _place(network: Network) -> DhcpServer | None:
-    existing = DhcpServer.objects.select_for_update().filter(network_key=network.pk).first()
+    # The network's row lock serialises concurrent first launches (a lock on the server
+    # row cannot: it does not exist yet, and all but one would hit its unique key).
+    if not Network.objects.select_for_update().filter(pk=network.pk).exists():
+        return None
+    existing = DhcpServer.objects.filter(network_key=network.pk).first()
     if existing is not None:
         return existing
     nodes = Host.objects.filter(is_network_node=True, state=HostState.ONLINE).order_by("name")

@@ -12,9 +12,10 @@ from celery import chain
 from django.db import transaction
 
 from ciaoweb import taskrouting as names
-from ciaoweb.instances.choices import InstanceState
+from ciaoweb.instances.choices import InstanceKind, InstanceState
 from ciaoweb.instances.models import Instance
 from ciaoweb.inventory.models import Host
+from ciaoweb.networks.choices import Ipam, NetworkKind
 
 from . import sender
 from .choices import DhcpServerState, Purpose
@@ -25,17 +26,26 @@ from .specs import instance_spec, removal_spec
 log = logging.getLogger(__name__)
 
 
-def _dhcp_signatures(networks) -> list:
-    """Refresh the DHCP servers (reservations) of these networks before an instance boots."""
-    signatures = (server_signature(network) for network in networks)
-    return [signature for signature in signatures if signature is not None]
+def _dhcp_signatures(instance: Instance) -> list:
+    """Reservations the instance's DHCP clients depend on, refreshed before it boots: its
+    `controller`-IPAM SR-IOV networks, and its overlay when a VM guest will ask there (a
+    container's eth0 is configured by us). Dynamic networks have no reservations."""
+    signatures = []
+    for attachment in instance.attachments.select_related("network"):
+        network = attachment.network
+        if network.ipam != Ipam.CONTROLLER:
+            continue
+        if network.kind == NetworkKind.OVERLAY and instance.kind != InstanceKind.VM:
+            continue
+        if (signature := server_signature(network)) is not None:
+            signatures.append(signature)
+    return signatures
 
 
 def send_instance(instance: Instance, purpose: str, host: Host, **spec_options) -> None:
     """Reservations first, then the instance: a chain, so DHCP never races the boot."""
-    networks = [a.network for a in instance.attachments.select_related("network")]
     spec = instance_spec(instance, purpose, **spec_options)
-    steps = _dhcp_signatures(networks) + [
+    steps = _dhcp_signatures(instance) + [
         sender.signature(names.ENSURE_INSTANCE, host.name, spec=spec)
     ]
     sender.send(chain(*steps) if len(steps) > 1 else steps[0])
@@ -74,9 +84,7 @@ def instance_deleted(instance_id) -> None:
 
 
 def _refresh_reservations(instance: Instance) -> None:
-    for signature in _dhcp_signatures(
-        a.network for a in instance.attachments.select_related("network")
-    ):
+    for signature in _dhcp_signatures(instance):
         sender.send(signature)
 
 
