@@ -1,0 +1,134 @@
+"""`python -m bench` (`make bench`): every figure of issue 7 in one run, < 15 minutes.
+
+Phases (each one's result lands in bench/results.json even if a later one fails):
+  1. simulator scale: 16 hosts x 64 VFs up and down, time and memory (child process)
+  2. control-plane scale: place() and allocate_ip() at 100 vs 100,000 VFs, empty vs
+     full /16 (child process, scratch PostgreSQL DB)
+  3. a local cluster `benche2e` (16 hosts + netnode, Redis DB 10, scratch DB)
+  4. raw floors on a bare simulator `benchfloor` of the same size, beside the idle cluster
+  5. launch to lease (containers, VMs), live path, migration downtime, burst of 256
+Environment: CIAO_BENCH_LAUNCHES (50), CIAO_BENCH_MIGRATIONS (20), CIAO_BENCH_BURST (256).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .report import write_outputs
+from .util import BENCH_DIR, REPO
+
+LAUNCHES = int(os.environ.get("CIAO_BENCH_LAUNCHES", "50"))
+MIGRATIONS = int(os.environ.get("CIAO_BENCH_MIGRATIONS", "20"))
+BURST = int(os.environ.get("CIAO_BENCH_BURST", "256"))
+
+
+def say(line: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {line}", flush=True)
+
+
+def _child(module: str, results: dict, key: str) -> None:
+    out = Path(f"/tmp/ciao-bench-{key}-{os.getpid()}.json")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", module, str(out)], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        results[key] = {"error": done.stderr[-2000:]}
+        say(f"{key} FAILED: {done.stderr.strip().splitlines()[-1:]}")
+        return
+    results[key] = json.loads(out.read_text())
+    results[key]["phase_s"] = time.monotonic() - started
+    out.unlink(missing_ok=True)
+
+
+def _phase(results: dict, key: str, fn) -> None:
+    started = time.monotonic()
+    try:
+        results[key] = fn()
+        results[key]["phase_s"] = time.monotonic() - started
+    except Exception as exc:  # noqa: BLE001 - recorded, the other phases still run
+        results[key] = {"error": f"{exc}", "trace": traceback.format_exc()[-3000:]}
+        say(f"{key} FAILED: {exc}")
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    t_start = time.monotonic()
+    results: dict = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+        },
+        "params": {"launches": LAUNCHES, "migrations": MIGRATIONS, "burst": BURST},
+    }
+
+    def save() -> None:
+        results["total_s"] = time.monotonic() - t_start
+        write_outputs(results, BENCH_DIR)
+
+    try:
+        say("simulator scale: 16 hosts x 64 VFs")
+        _child("bench.simscale", results, "sim_scale")
+        save()
+        say("control-plane scale: placement and IP allocation")
+        _child("bench.alloc", results, "control_plane")
+        save()
+        _cluster_phases(results, save)
+    finally:
+        save()
+        say(f"done in {results['total_s']:.0f}s: bench/results.json, bench/results.md, bench/*.png")
+        print((BENCH_DIR / "results.md").read_text())
+    return 0
+
+
+def _cluster_phases(results: dict, save) -> None:
+    from .e2e import ClusterBench
+    from .floor import Floor
+
+    say("cluster benche2e: 16 hosts + netnode")
+    bench = ClusterBench(name="benche2e", hosts=16, vfs=32, progress=say)
+    try:
+        bench.start()
+        results["cluster"] = {"start_s": bench.results["cluster_start_s"]}
+        say(f"cluster up in {bench.results['cluster_start_s']:.1f}s; raw floors on benchfloor")
+        floor = Floor(name="benchfloor", hosts=16, vfs=32)
+        try:
+            _phase(results, "floor_launch", lambda: floor.launch(LAUNCHES))
+            _phase(results, "floor_migration", lambda: floor.migration(MIGRATIONS))
+        finally:
+            floor.down()
+        save()
+        say(f"launch to lease: {LAUNCHES} containers")
+        _phase(results, "launch_container", lambda: bench.bench_launch("container", LAUNCHES))
+        save()
+        say(f"launch to lease: {LAUNCHES} VMs")
+        _phase(results, "launch_vm", lambda: bench.bench_launch("vm", LAUNCHES))
+        save()
+        _phase(results, "live_path", bench.bench_live_path)
+        say(f"migration downtime: {MIGRATIONS} migrations")
+        _phase(results, "migration", lambda: bench.bench_migration(MIGRATIONS))
+        save()
+        say(f"burst: {BURST} instances at once")
+        _phase(results, "burst", lambda: bench.bench_burst(BURST))
+        results["cluster"]["ws_fallbacks"] = bench.results.get("ws_fallbacks", 0)
+        save()
+    finally:
+        say("tearing the cluster down")
+        t0 = time.monotonic()
+        bench.stop()
+        results.setdefault("cluster", {})["stop_s"] = time.monotonic() - t0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Control-plane scale, in-process against a scratch PostgreSQL database (Django ORM):
+VF placement (`scheduler.place`) with 100 vs 100,000 VFs, and IP allocation
+(`ipam.allocate_ip`) on an almost empty vs an almost full /16.
+
+Run as a child process (`python -m bench.alloc OUT.json`): it needs its own
+DATABASE_URL before Django starts. Each timed call runs in a transaction that is rolled
+back, so every sample sees the same inventory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from .util import drop_database, fresh_database, summary
+
+DB_NAME = "ciaoweb_benchalloc"
+SAMPLES = 200
+NET_CIDR = "10.100.0.0/16"
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "ciaoweb.settings"
+    os.environ["CIAO_DISPATCH"] = "record"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def _timed(fn, samples: int = SAMPLES, budget: float = 6.0) -> list[float]:
+    """Up to `samples` calls, stopping after `budget` seconds (at least 20 calls)."""
+    from django.db import transaction
+
+    times = []
+    deadline = time.monotonic() + budget
+    for n in range(samples):
+        if n >= 20 and time.monotonic() > deadline:
+            break
+        t0 = time.perf_counter()
+        try:
+            with transaction.atomic():
+                fn()
+                times.append(time.perf_counter() - t0)
+                raise _Rollback
+        except _Rollback:
+            pass
+    return times
+
+
+def _inventory(prefix: str, first: int, hosts: int, vfs_per_host: int) -> None:
+    from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
+
+    host_rows = Host.objects.bulk_create(
+        [Host(name=f"{prefix}{i}", state="online") for i in range(first, first + hosts)],
+        batch_size=2000,
+    )
+    pfs = PhysicalFunction.objects.bulk_create(
+        [
+            PhysicalFunction(
+                host=h, name="pf0", physnet="pnet", total_vfs=vfs_per_host, num_vfs=vfs_per_host
+            )
+            for h in host_rows
+        ],
+        batch_size=2000,
+    )
+    batch = []
+    for pf in pfs:
+        batch += [VirtualFunction(pf=pf, index=i, state="free") for i in range(vfs_per_host)]
+        if len(batch) >= 20000:
+            VirtualFunction.objects.bulk_create(batch, batch_size=5000)
+            batch = []
+    VirtualFunction.objects.bulk_create(batch, batch_size=5000)
+
+
+def bench_placement() -> dict:
+    """place() asks for one VF on physnet `pnet`: first with 1 host x 100 VFs in the
+    database, then after adding 999 more hosts x 100 VFs (100,000 VFs)."""
+    from collections import Counter
+
+    from ciaoweb.instances.scheduler import place
+
+    _inventory("h", 0, 1, 100)
+    _analyze()
+    small = _timed(lambda: place(Counter({"pnet": 1})))
+    t0 = time.perf_counter()
+    _inventory("h", 1, 999, 100)
+    _analyze()
+    build = time.perf_counter() - t0
+    big = _timed(lambda: place(Counter({"pnet": 1})))
+    s, b = summary(small), summary(big)
+    return {
+        "vfs_100": s,
+        "vfs_100000": b,
+        "ratio_p50": b["p50"] / s["p50"],
+        "inventory_build_s": build,
+        "shape": "100 = 1 host x 100 VFs; 100,000 = 1,000 hosts x 100 VFs, one physnet",
+    }
+
+
+def _analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def _attachment(network, n: int):
+    """An attachment to allocate for (allocations of purpose `attachment` need one)."""
+    from ciaoweb.instances.models import Attachment, Instance
+    from ciaoweb.tenancy.models import Tenant
+
+    tenant, _ = Tenant.objects.get_or_create(name="benchalloc")
+    instance = Instance.objects.create(tenant=tenant, name=f"alloc{n}", kind="container")
+    return Attachment.objects.create(
+        instance=instance, network=network, ifname="eth1", mac=f"02:00:00:00:00:{n:02x}"
+    )
+
+
+def bench_ipam() -> dict:
+    """A /16 (65,534 usable): almost empty (gateway + server) vs almost full (all but the
+    last 100 addresses taken, the worst case for a lowest-gap search)."""
+    import ipaddress
+
+    from ciaoweb.networks.ipam import allocate_ip, host_range, reserve_infrastructure_ips
+    from ciaoweb.networks.models import IPAllocation, Network
+
+    def network(name: str, cidr: str, vlan: int) -> Network:
+        net = Network.objects.create(
+            name=name,
+            kind="sriov",
+            physnet="ipamnet",
+            vlan=vlan,
+            cidr=cidr,
+            ipam="controller",
+            shared=True,
+            gateway=str(ipaddress.IPv4Network(cidr).network_address + 1),
+        )
+        reserve_infrastructure_ips(net)
+        return net
+
+    empty = network("empty", "10.100.0.0/16", 10)
+    full = network("full", "10.101.0.0/16", 11)
+    low, high = host_range(full)
+    taken = set(full.allocations.values_list("ip_int", flat=True))
+    t0 = time.perf_counter()
+    rows = [
+        IPAllocation(network=full, ip=str(ipaddress.IPv4Address(i)), ip_int=i, purpose="gateway")
+        for i in range(low, high - 99)
+        if i not in taken
+    ]
+    IPAllocation.objects.bulk_create(rows, batch_size=5000)
+    _analyze()
+    build = time.perf_counter() - t0
+    used = full.allocations.count()
+    att_empty, att_full = _attachment(empty, 1), _attachment(full, 2)
+    e = _timed(lambda: allocate_ip(empty, att_empty))
+    f = _timed(lambda: allocate_ip(full, att_full))
+    se, sf = summary(e), summary(f)
+    return {
+        "almost_empty": se,
+        "almost_full": sf,
+        "ratio_p50": sf["p50"] / se["p50"],
+        "full_used": used,
+        "size": high - low + 1,
+        "build_s": build,
+    }
+
+
+def main(argv: list[str]) -> int:
+    url = fresh_database(DB_NAME)
+    try:
+        _setup_django(url)
+        out = {"placement": bench_placement(), "ipam": bench_ipam()}
+        from django.db import connections
+
+        connections.close_all()
+    finally:
+        drop_database(DB_NAME)
+    with open(argv[1], "w") as fh:
+        json.dump(out, fh)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

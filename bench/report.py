@@ -1,0 +1,295 @@
+"""results.json -> results.md (README-ready table) and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .util import ratio
+
+
+def _get(results: dict, *path: str) -> Any:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 1000:.0f} ms"
+
+
+def _x(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _status(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+
+def figures(results: dict) -> dict[str, Any]:
+    """The headline numbers and their targets, computed once for the table and the JSON."""
+    floor = _get(results, "floor_launch", "with_ping", "p50")
+    floor_lease = _get(results, "floor_launch", "to_lease", "p50")
+    c50 = _get(results, "launch_container", "running_with_ip", "p50")
+    v50 = _get(results, "launch_vm", "running_with_ip", "p50")
+    vl50 = _get(results, "launch_vm", "until_guest_lease", "p50")
+    mig = _get(results, "migration", "ping_gap", "p50")
+    mig_floor = _get(results, "floor_migration", "ping_gap", "p50")
+    live = _get(results, "live_path", "dhcp_ack_to_ws", "p50")
+    place_r = _get(results, "control_plane", "placement", "ratio_p50")
+    ip_r = _get(results, "control_plane", "ipam", "ratio_p50")
+    burst = results.get("burst") or {}
+    burst_ok = None
+    if "count" in burst:
+        burst_ok = (
+            burst.get("running_with_ip") == burst["count"]
+            and not burst.get("errors")
+            and not burst.get("rejected_count")
+        )
+
+    def le(value, limit):
+        return None if value is None else value <= limit
+
+    return {
+        "launch_container_ratio": ratio(c50, floor),
+        "launch_container_ratio_to_lease_floor": ratio(c50, floor_lease),
+        "launch_vm_ratio": ratio(v50, floor),
+        "launch_vm_lease_ratio": ratio(vl50, floor),
+        "migration_ratio": ratio(mig, mig_floor),
+        "targets": {
+            "launch_container_le_2x": le(ratio(c50, floor), 2.0),
+            "launch_vm_le_2x": le(ratio(v50, floor), 2.0),
+            "migration_le_1_5x": le(ratio(mig, mig_floor), 1.5),
+            "placement_ratio_le_1_5": le(place_r, 1.5),
+            "ip_ratio_le_1_5": le(ip_r, 1.5),
+            "live_path_le_100ms": le(live, 0.100),
+            "burst_zero_failures": burst_ok,
+        },
+    }
+
+
+def markdown(results: dict) -> str:
+    f = figures(results)
+    t = f["targets"]
+    g = lambda *p: _get(results, *p)  # noqa: E731
+    rows = [
+        (
+            "Raw floor: set_vf + netns + plug + udhcpc + ping (bare script)",
+            _ms(g("floor_launch", "with_ping", "p50")),
+            _ms(g("floor_launch", "with_ping", "p95")),
+            "",
+            "(reference)",
+        ),
+        (
+            "Launch to lease, container (API POST -> running + IP, websocket)",
+            _ms(g("launch_container", "running_with_ip", "p50")),
+            _ms(g("launch_container", "running_with_ip", "p95")),
+            _x(f["launch_container_ratio"]),
+            f"<= 2x floor: {_status(t['launch_container_le_2x'])}",
+        ),
+        (
+            "Launch, VM, controller IPAM (-> running, IP known by reservation)",
+            _ms(g("launch_vm", "running_with_ip", "p50")),
+            _ms(g("launch_vm", "running_with_ip", "p95")),
+            _x(f["launch_vm_ratio"]),
+            f"<= 2x floor: {_status(t['launch_vm_le_2x'])}",
+        ),
+        (
+            "Launch, VM, until the guest's lease event (Lease active)",
+            _ms(g("launch_vm", "until_guest_lease", "p50")),
+            _ms(g("launch_vm", "until_guest_lease", "p95")),
+            _x(f["launch_vm_lease_ratio"]),
+            "(no target)",
+        ),
+        (
+            "Live path: DHCP ACK (lease hook time) -> websocket lease.updated",
+            _ms(g("live_path", "dhcp_ack_to_ws", "p50")),
+            _ms(g("live_path", "dhcp_ack_to_ws", "p95")),
+            "",
+            f"p50 <= 100 ms: {_status(t['live_path_le_100ms'])}",
+        ),
+        (
+            "Migration floor: unplug, re-plug elsewhere, udhcpc (ping gap, 10 ms)",
+            _ms(g("floor_migration", "ping_gap", "p50")),
+            _ms(g("floor_migration", "ping_gap", "p95")),
+            "",
+            "(reference)",
+        ),
+        (
+            "Migration downtime (ping gap seen by a peer every 10 ms)",
+            _ms(g("migration", "ping_gap", "p50")),
+            _ms(g("migration", "ping_gap", "p95")),
+            _x(f["migration_ratio"]),
+            f"<= 1.5x floor: {_status(t['migration_le_1_5x'])}",
+        ),
+        (
+            "VF placement, 100 VFs -> 100,000 VFs (p50)",
+            _ms(g("control_plane", "placement", "vfs_100", "p50")),
+            _ms(g("control_plane", "placement", "vfs_100000", "p50")),
+            _x(g("control_plane", "placement", "ratio_p50")),
+            f"<= 1.5: {_status(t['placement_ratio_le_1_5'])}",
+        ),
+        (
+            "IP allocation, /16 almost empty -> almost full (p50)",
+            _ms(g("control_plane", "ipam", "almost_empty", "p50")),
+            _ms(g("control_plane", "ipam", "almost_full", "p50")),
+            _x(g("control_plane", "ipam", "ratio_p50")),
+            f"<= 1.5: {_status(t['ip_ratio_le_1_5'])}",
+        ),
+    ]
+    burst = results.get("burst") or {}
+    if "count" in burst:
+        all_s = burst.get("all_running_s")
+        rows.append(
+            (
+                f"Burst: {burst['count']} containers at once on 16 hosts -> all running with IP",
+                "n/a" if all_s is None else f"{all_s:.1f} s",
+                "n/a"
+                if not burst.get("throughput_per_s")
+                else f"{burst['throughput_per_s']:.1f}/s",
+                "",
+                f"zero failures: {_status(t['burst_zero_failures'])} "
+                f"(states: {burst.get('final_states')}, rejected {burst.get('rejected_count')})",
+            )
+        )
+    scale = results.get("sim_scale") or {}
+    if "build_s" in scale:
+        rows.append(
+            (
+                f"Simulator {scale['hosts']} hosts x {scale['vfs_per_host']} VFs: build / teardown",
+                f"{scale['build_s']:.1f} s",
+                f"{scale['teardown_s']:.1f} s",
+                "",
+                f"{scale['kernel_and_state_mib']:.0f} MiB kernel+state, "
+                f"{scale['max_rss_mib']:.0f} MiB RSS",
+            )
+        )
+    lines = [
+        "# Benchmarks (issue 7)",
+        "",
+        f"Latest run: {results.get('started')}, {results.get('machine', {}).get('cpus')} vCPUs, "
+        f"kernel {results.get('machine', {}).get('kernel')}; `make bench` took "
+        f"{results.get('total_s', 0):.0f} s. Reproduce with `make bench` (needs root, PostgreSQL, "
+        "Redis; uses Redis DB 10 and simulators named `bench*`). Every figure and sample is in "
+        "`bench/results.json`; plots are `bench/*.png`.",
+        "",
+        "| figure | p50 (or first) | p95 (or second) | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    errors = {
+        k: v["error"].strip().splitlines()[-1]
+        for k, v in results.items()
+        if isinstance(v, dict) and isinstance(v.get("error"), str)
+    }
+    if errors:
+        lines += ["", "Phases that failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items())]
+    lines += [
+        "",
+        "Ratios are p50 / floor p50 (launch: the floor including its ping; "
+        f"container launch against the floor up to the lease alone: "
+        f"{_x(f['launch_container_ratio_to_lease_floor'])}). Floors run on a bare simulator of "
+        "the same size beside the idle cluster, same run, same kernel.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plots(results: dict, out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+
+    def cdf(ax, samples, label):
+        data = sorted(s * 1000 for s in samples)
+        if data:
+            ax.plot(
+                data,
+                [(i + 1) / len(data) for i in range(len(data))],
+                label=f"{label} (n={len(data)})",
+            )
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    cdf(ax, _get(results, "floor_launch", "samples") or [], "raw floor (bare script)")
+    cdf(
+        ax,
+        _get(results, "launch_container", "samples", "running_with_ip") or [],
+        "container: running + IP",
+    )
+    cdf(ax, _get(results, "launch_vm", "samples", "running_with_ip") or [], "VM: running + IP")
+    cdf(
+        ax,
+        _get(results, "launch_vm", "samples", "until_guest_lease") or [],
+        "VM: guest lease event",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("ms from API POST (log)")
+    ax.set_ylabel("fraction")
+    ax.set_title("Launch to lease")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    ax.grid(True, alpha=0.3)
+    fig.savefig(out_dir / "launch.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    written.append("launch.png")
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    cdf(ax, _get(results, "floor_migration", "samples") or [], "floor: unplug/re-plug/DHCP")
+    cdf(ax, _get(results, "migration", "samples") or [], "ciaoweb migrate")
+    cdf(ax, _get(results, "live_path", "samples") or [], "live path ACK -> websocket")
+    ax.set_xlabel("ms")
+    ax.set_ylabel("fraction")
+    ax.set_title("Migration ping gap and live path")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    ax.grid(True, alpha=0.3)
+    fig.savefig(out_dir / "migration_livepath.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    written.append("migration_livepath.png")
+
+    completion = _get(results, "burst", "completion_s") or []
+    if completion:
+        fig, ax = plt.subplots(figsize=(8, 5))
+        ax.step(completion, range(1, len(completion) + 1), where="post")
+        ax.set_xlabel("s since the burst started")
+        ax.set_ylabel("instances running with IP")
+        ax.set_title(f"Burst of {_get(results, 'burst', 'count')} instances")
+        ax.grid(True, alpha=0.3)
+        fig.savefig(out_dir / "burst.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append("burst.png")
+
+    cp = results.get("control_plane") or {}
+    if "placement" in cp and "ipam" in cp:
+        fig, ax = plt.subplots(figsize=(8, 5))
+        labels = ["place 100 VFs", "place 100k VFs", "IP /16 empty", "IP /16 full"]
+        values = [
+            cp["placement"]["vfs_100"]["p50"],
+            cp["placement"]["vfs_100000"]["p50"],
+            cp["ipam"]["almost_empty"]["p50"],
+            cp["ipam"]["almost_full"]["p50"],
+        ]
+        ax.bar(labels, [v * 1000 for v in values])
+        ax.set_ylabel("p50 ms")
+        ax.set_title("Control-plane allocation cost vs size")
+        fig.savefig(out_dir / "allocation.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append("allocation.png")
+    return written
+
+
+def write_outputs(results: dict, out_dir: Path) -> None:
+    results["figures"] = figures(results)
+    try:
+        results["plots"] = plots(results, out_dir)
+    except Exception as exc:  # noqa: BLE001 - the numbers matter more than the pictures
+        results["plots_error"] = str(exc)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    (out_dir / "results.md").write_text(markdown(results))
