@@ -44,7 +44,9 @@ def static_collected() -> None:
     )
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in the main thread
+# while it lives, and Django then refuses database access from later (sync) tests.
+@pytest.fixture(scope="package")
 def browser(static_collected):
     if shutil.which(CHROMIUM) is None:
         pytest.skip(f"{CHROMIUM} is missing (apt install chromium)")
