@@ -9,11 +9,14 @@ Layout of every rig: pf0 on physnet1 (8 VFs, VF 7 excluded), pf1 on physnet2 (4 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import uuid
 from pathlib import Path
+
+import pytest
 
 from ciaoweb.agent.drivers.sriov import SriovDriver
 
@@ -164,3 +167,19 @@ class SimRig:
 
     def close(self) -> None:
         self.sim.down()
+
+
+@contextlib.contextmanager
+def open_sim_rig(tmp_path):
+    """A SimRig, closed afterwards; skips without the simulator's prerequisites (fails
+    under CIAO_REQUIRE_SIM=1)."""
+    missing = sim_prerequisites()
+    if missing:
+        if REQUIRE_SIM:
+            pytest.fail(f"simulator prerequisites missing under CIAO_REQUIRE_SIM=1: {missing}")
+        pytest.skip(missing)
+    made = SimRig(tmp_path)
+    try:
+        yield made
+    finally:
+        made.close()

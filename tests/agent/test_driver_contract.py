@@ -19,7 +19,7 @@ from ciaoweb.agent.drivers.base import (
 )
 from ciaoweb.agent.drivers.sriov import parse_device_mappings, parse_exclude_devices
 
-from .rigs import REQUIRE_SIM, TOTAL_VFS, FakeRig, SimRig, sim_prerequisites
+from .rigs import TOTAL_VFS, FakeRig, open_sim_rig
 
 CONFIG = VfConfig(
     mac="02:aa:00:00:00:01",
@@ -33,15 +33,11 @@ CONFIG = VfConfig(
 
 @pytest.fixture(params=["sriov", pytest.param("sim", marks=pytest.mark.sim)])
 def rig(request, tmp_path):
-    if request.param == "sriov":
-        made = FakeRig(tmp_path)
-    else:
-        missing = sim_prerequisites()
-        if missing:
-            if REQUIRE_SIM:
-                pytest.fail(f"simulator prerequisites missing under CIAO_REQUIRE_SIM=1: {missing}")
-            pytest.skip(missing)
-        made = SimRig(tmp_path)
+    if request.param == "sim":
+        with open_sim_rig(tmp_path) as made:
+            yield made
+        return
+    made = FakeRig(tmp_path)
     try:
         yield made
     finally:

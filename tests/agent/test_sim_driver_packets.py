@@ -6,23 +6,15 @@ import pytest
 
 from ciaoweb.agent.drivers.base import VfConfig
 
-from .rigs import REQUIRE_SIM, SimRig, sim_prerequisites
+from .rigs import open_sim_rig
 
 pytestmark = pytest.mark.sim
 
 
 @pytest.fixture
 def rig(tmp_path):
-    missing = sim_prerequisites()
-    if missing:
-        if REQUIRE_SIM:
-            pytest.fail(f"simulator prerequisites missing under CIAO_REQUIRE_SIM=1: {missing}")
-        pytest.skip(missing)
-    made = SimRig(tmp_path)
-    try:
+    with open_sim_rig(tmp_path) as made:
         yield made
-    finally:
-        made.close()
 
 
 def _plug(rig, host, pf, index, owner, mac, vlan, ip):
