@@ -104,15 +104,7 @@ class DhcpServers:
         network_id = spec["network_id"]
         server_dir = self.state_dir / f"dhcp-{network_id}"
         if server_dir.exists():
-            DhcpServer(
-                DhcpServerSpec(
-                    network_id=network_id,
-                    netns="ciao-x",
-                    interface=SERVER_IFNAME,
-                    cidr=spec["cidr"],
-                ),
-                self.state_dir,
-            ).remove()
+            DhcpServer.on_disk(self.state_dir, network_id).remove()
         if spec.get("vf"):
             try:
                 self.driver.release_vf(
@@ -147,15 +139,7 @@ class DhcpServers:
         for server_dir in self.state_dir.glob("dhcp-*"):
             network_id = server_dir.name.removeprefix("dhcp-")
             if network_id not in wanted and (server_dir / "dnsmasq.pid").exists():
-                DhcpServer(
-                    DhcpServerSpec(
-                        network_id=network_id,
-                        netns="ciao-x",
-                        interface=SERVER_IFNAME,
-                        cidr="10.0.0.0/8",
-                    ),
-                    self.state_dir,
-                ).stop()
+                DhcpServer.on_disk(self.state_dir, network_id).stop()
                 corrections.append(
                     {
                         "kind": "dhcp.orphan_stopped",

@@ -104,8 +104,8 @@ def dhcp_server_spec(server: DhcpServer, network: Network) -> dict[str, Any]:
     }
 
 
-def removal_spec(server: DhcpServer, cidr: str = "10.0.0.0/8") -> dict[str, Any]:
-    return {"network_id": str(server.network_key), "cidr": cidr, "vf": vf_spec(server.vf)}
+def removal_spec(server: DhcpServer) -> dict[str, Any]:
+    return {"network_id": str(server.network_key), "vf": vf_spec(server.vf)}
 
 
 def _is_uuid(value: str) -> bool:

@@ -284,3 +284,13 @@ def test_values_are_validated_before_any_command_line(wire):
         with pytest.raises(InvalidArgument):
             server.add_reservation(bad)
     assert server.reservations() == {}
+
+
+def test_a_server_known_only_by_its_directory_can_be_removed(wire):
+    """A deleted network's server has no spec any more: it is found by its directory."""
+    server = wire.server(IPAM_CONTROLLER)
+    pid = _start(wire, server)
+    found = DhcpServer.on_disk(server.dir.parent, server.dir.name.removeprefix("dhcp-"))
+    assert found.pid() == pid
+    found.remove()
+    assert server.pid() is None and not server.dir.exists()

@@ -100,7 +100,19 @@ class DhcpServer:
 
     def __init__(self, spec: DhcpServerSpec, state_dir: str | os.PathLike[str]) -> None:
         self.spec = spec.validated()
-        self.dir = Path(state_dir) / f"dhcp-{spec.network_id}"
+        self._locate(state_dir, spec.network_id)
+
+    @classmethod
+    def on_disk(cls, state_dir: str | os.PathLike[str], network_id: str) -> DhcpServer:
+        """A server known only by its directory, to stop or remove it (the network may be
+        gone, and with it the spec): only the process and file methods apply."""
+        server = cls.__new__(cls)
+        server.spec = None
+        server._locate(state_dir, validate.ident(network_id))
+        return server
+
+    def _locate(self, state_dir: str | os.PathLike[str], network_id: str) -> None:
+        self.dir = Path(state_dir) / f"dhcp-{network_id}"
         self.pid_file = self.dir / "dnsmasq.pid"
         self.lease_file = self.dir / "leases"
         self.log_file = self.dir / "dnsmasq.log"
