@@ -11,7 +11,6 @@ from typing import Any
 
 CONTROLLER_QUEUE = "controller"
 AGENT_PREFIX = "agent."
-CONTROLLER_PREFIX = "controller."
 
 
 def node_queue(node: str) -> str:

@@ -15,14 +15,14 @@ from typing import Any
 
 from .drivers.base import DriverError, OwnershipError, TransientError, VfConfig, VfDriver
 from .generations import GenerationLog
-from .names import instance_netns, runtime_name
+from .names import runtime_name
 from .overlay import Overlay
 from .runtime import InstanceRuntime
 
 log = logging.getLogger(__name__)
 
 IPAM_CONTROLLER, IPAM_DYNAMIC, IPAM_UNDERLAY = "controller", "dynamic", "underlay"
-KIND_CONTAINER, KIND_VM = "container", "vm"
+KIND_VM = "vm"
 KIND_OVERLAY = "overlay"
 ANNOUNCE_REPEATS = 4  # a network kind: the tenant's primary network
 SOURCE_FOR_IPAM = {IPAM_CONTROLLER: "controller", IPAM_DYNAMIC: "dhcp", IPAM_UNDERLAY: "underlay"}
@@ -308,6 +308,3 @@ class NodeAgent:
                 }
             )
         return corrections
-
-    def netns_of(self, instance_id: str) -> str:
-        return instance_netns(runtime_name(instance_id, self.node))
