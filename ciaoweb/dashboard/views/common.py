@@ -62,3 +62,24 @@ def report_api_failure(request: HttpRequest, result: ApiResult, doing: str) -> N
     else:
         text = str(data)
     messages.error(request, f"Could not {doing}: {text}")
+
+
+def create_from_form(
+    request: HttpRequest, form, viewset: type, detail_route: str, success: str
+) -> tuple[HttpResponse | None, int]:
+    """A list page's create form, posted: run the API's own `create` on it. Returns a
+    redirect to the new object's page, or None and the status to render the form with
+    (the API's field messages shown on it)."""
+    from django.shortcuts import redirect
+
+    from ciaoweb.dashboard.api_bridge import call_api
+    from ciaoweb.dashboard.forms import show_api_errors
+
+    if request.method != "POST" or not form.is_valid():
+        return None, 200
+    result = call_api(viewset, "create", request, data=form.payload())
+    if result.ok:
+        messages.success(request, success.format(**result.data))
+        return redirect(detail_route, pk=result.data["id"]), 302
+    show_api_errors(form, result)
+    return None, 400

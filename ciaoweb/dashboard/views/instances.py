@@ -5,9 +5,14 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from ciaoweb.dashboard.api_bridge import call_api, visible
-from ciaoweb.dashboard.forms import InstanceForm, MigrateForm, show_api_errors
+from ciaoweb.dashboard.forms import InstanceForm, MigrateForm
 from ciaoweb.dashboard.tenant_choice import acting_tenant, selected_tenant
-from ciaoweb.dashboard.views.common import page_context, render_page, report_api_failure
+from ciaoweb.dashboard.views.common import (
+    create_from_form,
+    page_context,
+    render_page,
+    report_api_failure,
+)
 from ciaoweb.instances.api.views import AttachmentViewSet, InstanceViewSet
 from ciaoweb.inventory.api.views import HostViewSet
 from ciaoweb.networks.api.views import NetworkViewSet
@@ -40,14 +45,15 @@ def _instance_form(request: HttpRequest, data=None) -> InstanceForm:
 def instance_list(request: HttpRequest) -> HttpResponse:
     """The list, and the launch form posting to the same URL."""
     form = _instance_form(request, request.POST if request.method == "POST" else None)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        result = call_api(InstanceViewSet, "create", request, data=form.payload())
-        if result.ok:
-            messages.success(request, f"Instance {result.data['name']} is being launched.")
-            return redirect("dashboard:instance-detail", pk=result.data["id"])
-        show_api_errors(form, result)
-        status = 400
+    created, status = create_from_form(
+        request,
+        form,
+        InstanceViewSet,
+        "dashboard:instance-detail",
+        "Instance {name} is being launched.",
+    )
+    if created is not None:
+        return created
     instances = (
         visible(InstanceViewSet, request, selected_tenant(request))
         .select_related("tenant", "host")

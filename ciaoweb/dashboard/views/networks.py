@@ -5,9 +5,14 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from ciaoweb.dashboard.api_bridge import call_api, visible
-from ciaoweb.dashboard.forms import NetworkForm, show_api_errors
+from ciaoweb.dashboard.forms import NetworkForm
 from ciaoweb.dashboard.tenant_choice import selected_tenant
-from ciaoweb.dashboard.views.common import page_context, render_page, report_api_failure
+from ciaoweb.dashboard.views.common import (
+    create_from_form,
+    page_context,
+    render_page,
+    report_api_failure,
+)
 from ciaoweb.instances.api.views import AttachmentViewSet
 from ciaoweb.inventory.models import PhysicalFunction
 from ciaoweb.networks.api.views import LeaseViewSet, NetworkViewSet
@@ -32,14 +37,11 @@ def _physnets() -> list[str]:
 def network_list(request: HttpRequest) -> HttpResponse:
     """The list, and the create form posting to the same URL."""
     form = _network_form(request, request.POST if request.method == "POST" else None)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        result = call_api(NetworkViewSet, "create", request, data=form.payload())
-        if result.ok:
-            messages.success(request, f"Network {result.data['name']} created.")
-            return redirect("dashboard:network-detail", pk=result.data["id"])
-        show_api_errors(form, result)
-        status = 400
+    created, status = create_from_form(
+        request, form, NetworkViewSet, "dashboard:network-detail", "Network {name} created."
+    )
+    if created is not None:
+        return created
     networks = visible(NetworkViewSet, request, selected_tenant(request)).order_by("name")
     context = page_context(request, "networks", networks=networks, form=form, physnets=_physnets())
     return render_page(request, "dashboard/network_list.html", context, status=status)
