@@ -26,13 +26,19 @@ from .specs import dhcp_server_spec, managed
 log = logging.getLogger(__name__)
 
 
+def _existing(network: Network) -> DhcpServer | None:
+    return (
+        DhcpServer.objects.select_related("host", "vf__pf").filter(network_key=network.pk).first()
+    )
+
+
 @transaction.atomic
 def _place(network: Network) -> DhcpServer | None:
     # The network's row lock serialises concurrent first launches (a lock on the server
     # row cannot: it does not exist yet, and all but one would hit its unique key).
     if not Network.objects.select_for_update().filter(pk=network.pk).exists():
         return None
-    existing = DhcpServer.objects.filter(network_key=network.pk).first()
+    existing = _existing(network)
     if existing is not None:
         return existing
     nodes = Host.objects.filter(is_network_node=True, state=HostState.ONLINE).order_by("name")
@@ -60,13 +66,17 @@ def _place(network: Network) -> DhcpServer | None:
 
 def server_signature(network: Network):
     """The task that makes the network's server exist with current reservations (placing
-    the server first if it has none), or None when it cannot be placed yet."""
+    the server first if it has none), or None when it cannot be placed yet.
+
+    On every launch the server already exists: it is read without a lock, and the
+    network's row is locked only to place a missing one."""
     if not managed(network):
         return None
-    server = _place(network)
+    server = _existing(network)
+    if server is None and _place(network) is not None:
+        server = _existing(network)  # re-read with its host and VF
     if server is None or server.state == DhcpServerState.REMOVING:
         return None
-    server = DhcpServer.objects.select_related("host", "vf__pf").get(pk=server.pk)
     return sender.signature(
         names.ENSURE_DHCP_SERVER, server.host.name, spec=dhcp_server_spec(server, network)
     )
