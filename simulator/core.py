@@ -312,6 +312,11 @@ class Simulator:
     def hosts(self) -> list[str]:
         return list(self._read()["hosts"])
 
+    def _on_host(self, host: str, always: bool = False) -> contextlib.AbstractContextManager[State]:
+        """A transaction on one host's devices (see StateStore.host_transaction)."""
+        self._host(self._read(), host)  # a known host: its name makes a lock file's
+        return self._store.host_transaction(host, always)
+
     def _host(self, st: State, host: str) -> dict:
         try:
             return st["hosts"][host]
@@ -391,7 +396,7 @@ class Simulator:
 
     def set_numvfs(self, host: str, pf: str, n: int) -> None:
         """Kernel semantics: 0->N or N->0 only (else EBUSY), N <= totalvfs (else ERANGE)."""
-        with self._store.transaction() as st:
+        with self._on_host(host) as st:
             hst, pst = self._host(st, host), self._pf(st, host, pf)
             if not isinstance(n, int) or n < 0 or n > pst["totalvfs"]:
                 raise InvalidArgument(
@@ -445,7 +450,7 @@ class Simulator:
             raise InvalidArgument(f"link_state must be one of {vf.LINK_STATES}")
         if max_tx_rate is not None and not (isinstance(max_tx_rate, int) and max_tx_rate >= 0):
             raise InvalidArgument("max_tx_rate must be an integer >= 0 (Mbit/s)")
-        with self._store.transaction_always() as st:
+        with self._on_host(host, always=True) as st:
             hst, pst = self._host(st, host), self._pf(st, host, pf)
             cfg = self._vf(st, host, pf, index)
             index = int(index)
@@ -484,8 +489,11 @@ class Simulator:
         hst, pst = st["hosts"][host], st["hosts"][host]["pfs"][pf]
         if vlan in pst["vlans"]:
             return
+        with self._store.transaction() as shared:  # the fabric is every host's
+            batch = Batch()
+            self._ensure_fabric_bridge(shared, batch, pst["physnet_index"], vlan)
+            batch.run()
         batch = Batch()
-        self._ensure_fabric_bridge(st, batch, pst["physnet_index"], vlan)
         Eswitch(hst["netns"], hst["index"], pf, pst["index"], pst["physnet_index"]).add_vlan(
             batch, self._fabric, vlan, uplink_up=not (hst["down"] or pst["link_down"])
         )
@@ -516,7 +524,7 @@ class Simulator:
         names.check_ifname(ifname)
         if not netns.exists(netns_name):
             raise NotFound(f"network namespace {netns_name!r} does not exist")
-        with self._store.transaction_always() as st:
+        with self._on_host(host, always=True) as st:
             hst = self._host(st, host)
             cfg = self._vf(st, host, pf, index)
             index = int(index)
@@ -563,7 +571,7 @@ class Simulator:
 
     def unplug_vf(self, host: str, pf: str, index: int) -> None:
         """Bring the VF netdev back into the host namespace under its own name; idempotent."""
-        with self._store.transaction_always() as st:
+        with self._on_host(host, always=True) as st:
             hst = self._host(st, host)
             cfg = self._vf(st, host, pf, int(index))
             self._unplug(hst, pf, int(index), cfg)
@@ -619,14 +627,28 @@ class Simulator:
     def delete_instance(self, name: str) -> None:
         """Unplug its VFs (a deleted netns destroys veths), stop the guest, delete the ns."""
         inst = self._instance(name)
-        with self._store.transaction_always() as st:
-            for host, hst in st["hosts"].items():
+        for host in self._hosts_holding(self._read(), inst.netns):
+            with self._store.host_transaction(host, always=True) as st:
+                hst = self._host(st, host)
                 for pf, pst in hst["pfs"].items():
                     for k, cfg in pst["vfs"].items():
                         if cfg["netns"] == inst.netns:
-                            self._unplug(self._host(st, host), pf, int(k), cfg)
-            inst.destroy()
+                            self._unplug(hst, pf, int(k), cfg)
+        inst.destroy()
+        with self._store.transaction() as st:
             st["instances"].pop(name, None)
+
+    @staticmethod
+    def _hosts_holding(st: State, netns_name: str) -> list[str]:
+        return [
+            host
+            for host, hst in st["hosts"].items()
+            if any(
+                cfg["netns"] == netns_name
+                for pst in hst["pfs"].values()
+                for cfg in pst["vfs"].values()
+            )
+        ]
 
     def instances(self) -> list[dict]:
         st = self._read()
@@ -663,11 +685,11 @@ class Simulator:
     # ------------------------------------------------------------------ faults, outages
 
     def inject_fault(self, host: str, pf: str, index: int | None, fault: str) -> None:
-        with self._store.transaction() as st:
+        with self._on_host(host) as st:
             faults.add(self._pf(st, host, pf), index, fault)
 
     def clear_faults(self, host: str, pf: str, index: int | None = None) -> None:
-        with self._store.transaction() as st:
+        with self._on_host(host) as st:
             faults.clear(self._pf(st, host, pf), index)
 
     def _fabric_ports(self, hst: dict, pf: str | None = None) -> list[str]:
@@ -681,13 +703,13 @@ class Simulator:
 
     def host_down(self, host: str) -> None:
         """The host drops off the network: its uplinks and mgmt link go down."""
-        with self._store.transaction() as st:
+        with self._on_host(host) as st:
             hst = self._host(st, host)
             self._fabric.set_ports(self._fabric_ports(hst), up=False)
             hst["down"] = True
 
     def host_up(self, host: str) -> None:
-        with self._store.transaction() as st:
+        with self._on_host(host) as st:
             hst = self._host(st, host)
             ports = [names.fabric_mgmt_port(hst["index"])]
             for pf, pst in hst["pfs"].items():
@@ -698,12 +720,12 @@ class Simulator:
 
     def flap_link(self, host: str, pf: str, down_seconds: float = 1.0) -> None:
         """Take the PF's uplinks down for ``down_seconds`` (blocks), then back up."""
-        with self._store.transaction() as st:
+        with self._on_host(host) as st:
             hst, pst = self._host(st, host), self._pf(st, host, pf)
             self._fabric.set_ports(self._fabric_ports(hst, pf), up=False)
             pst["link_down"] = True
         time.sleep(down_seconds)
-        with self._store.transaction() as st:
+        with self._store.host_transaction(host) as st:
             hst, pst = self._host(st, host), self._pf(st, host, pf)
             pst["link_down"] = False
             if not hst["down"]:

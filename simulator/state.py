@@ -1,10 +1,15 @@
-"""Persistent state of one simulator: ``<base>/<name>/state.json`` under an fcntl lock.
+"""Persistent state of one simulator: ``<base>/<name>/state.json`` under fcntl locks.
 
 Several processes (the CLI, one node agent per host, tests) drive one simulator at
-once, so every mutation is ``with store.transaction() as st: ...``: take the
-exclusive lock, re-read the file, change the dict, write it atomically (tmp +
-rename), release.  Readers read the file without the lock: the rename makes every
-version they see complete.
+once, so every mutation is a transaction: take the lock, re-read the file, change the
+dict, write it atomically (tmp + rename), release.  Readers read the file without a
+lock: the rename makes every version they see complete.
+
+Two kinds of lock, always taken in this order: a host's lock, then the global one.
+Changes to one host's devices (``host_transaction``) hold only that host's lock while
+their datapath commands run, and take the global lock just to merge the host's part
+into the file, so agents of different hosts work in parallel. Everything else
+(fabric, instances, underlays) is a short global ``transaction``.
 """
 
 from __future__ import annotations
@@ -52,14 +57,26 @@ class StateStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        if not self.lock_path.exists():
-            raise NotFound(f"no simulator at {self.dir}")
-        with open(self.lock_path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        with _flocked(self.lock_path, self.dir):
+            yield
+
+    @contextlib.contextmanager
+    def host_transaction(self, host: str, always: bool = False) -> Iterator[State]:
+        """Lock one host, read, yield the dict; then merge that host's part back under the
+        global lock (also when the block raised, if ``always``). Only the host's part is
+        written: a change to anything else in the dict is lost, by design."""
+        with _flocked(self.dir / f"lock.{host}", self.dir):
+            state = self.read()
+            succeeded = False
             try:
-                yield
+                yield state
+                succeeded = True
             finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                if (succeeded or always) and host in state["hosts"]:
+                    with self.locked():
+                        fresh = self.read()
+                        fresh["hosts"][host] = state["hosts"][host]
+                        self.write(fresh)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[State]:
@@ -69,19 +86,17 @@ class StateStore:
             yield state
             self.write(state)
 
-    @contextlib.contextmanager
-    def transaction_always(self) -> Iterator[State]:
-        """Like transaction() but also writes when the block raises.
 
-        Used where the datapath has already changed before a later step failed,
-        so the state must record what is now true (e.g. a fault that was consumed).
-        """
-        with self.locked():
-            state = self.read()
-            try:
-                yield state
-            finally:
-                self.write(state)
+@contextlib.contextmanager
+def _flocked(lock_path: Path, state_dir: Path) -> Iterator[None]:
+    if not (state_dir / "lock").exists():
+        raise NotFound(f"no simulator at {state_dir}")
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def pidfile_pid(path: Path) -> int | None:

@@ -6,6 +6,7 @@ import errno
 import multiprocessing
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -141,20 +142,45 @@ def test_vm_guest_gets_a_lease_from_the_underlay_on_its_own(make_sim):
     assert info["kind"] == "vm" and info["guest_pid"]
 
 
-def _set_mac(args: tuple[str, str, int]) -> None:
-    name, base, index = args
+def _set_mac(args: tuple[str, str, str, int]) -> None:
+    name, base, host, index = args
     sim = Simulator.load(name, base)
     for i in range(5):
-        sim.set_vf("node1", "pf0", index, mac=f"52:54:00:00:{index:02x}:{i:02x}")
+        sim.set_vf(host, "pf0", index, mac=f"52:54:00:00:{index:02x}:{i:02x}", vlan=100 + i)
 
 
 def test_concurrent_processes_keep_state_consistent(make_sim):
-    sim = make_sim(hosts=1, vfs=4)
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(4) as pool:
-        pool.map(_set_mac, [(sim.name, str(sim.state_dir.parent), i) for i in range(4)])
-    for i in range(4):
-        assert sim.get_vf("node1", "pf0", i).mac == f"52:54:00:00:{i:02x}:04"
+    """Processes on the same host and on other hosts, each also adding VLANs (which
+    touches the shared fabric): no change is lost."""
+    sim = make_sim(hosts=2, vfs=4)
+    jobs = [
+        (sim.name, str(sim.state_dir.parent), h, i) for h in ("node1", "node2") for i in range(4)
+    ]
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        pool.map(_set_mac, jobs)
+    for host in ("node1", "node2"):
+        for i in range(4):
+            got = sim.get_vf(host, "pf0", i)
+            assert (got.mac, got.vlan) == (f"52:54:00:00:{i:02x}:04", 104)
+    bridges = sim.status()["fabric"]["bridges"]
+    assert len(bridges) == len(set(bridges)) and {b.split(":")[1] for b in bridges} >= {
+        str(v) for v in range(100, 105)
+    }
+
+
+def test_hosts_do_not_wait_for_each_other(make_sim):
+    """While node1's devices are locked (an agent busy there), node2 still changes."""
+    sim = make_sim(hosts=2, vfs=2)
+    done = threading.Event()
+    with sim._store.host_transaction("node1"):
+        worker = threading.Thread(
+            target=lambda: (sim.set_vf("node2", "pf0", 0, mac="52:54:00:00:02:00"), done.set())
+        )
+        worker.start()
+        finished = done.wait(60)  # a deadlock guard, not a speed limit
+        assert finished, "node2 waited for node1's lock"
+    worker.join()
+    assert sim.get_vf("node2", "pf0", 0).mac == "52:54:00:00:02:00"
 
 
 def test_topology_file_and_validation(sim_dir: Path, sim_name: str, tmp_path: Path):
