@@ -1,0 +1,99 @@
+"""A network node's DHCP servers (agent/cnci.py) on the simulator: a refresh while the
+server runs only rewrites reservations; anything else brings the whole server back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from ciaoweb.agent.cnci import DhcpServers
+from ciaoweb.agent.dhcp.server import DhcpServer
+from ciaoweb.agent.overlay import Overlay
+from ciaoweb.agent.runtime import SimRuntime
+
+from .rigs import open_sim_rig
+
+pytestmark = pytest.mark.sim
+
+NETWORK_ID = "0f0e0d0c0b0a09080706050403020100"
+
+
+class CountingDriver:
+    """The real sim driver; counts how often the server's VF is set up."""
+
+    def __init__(self, driver) -> None:
+        self._driver = driver
+        self.setups = 0
+
+    def setup_vf(self, *args, **kwargs):
+        self.setups += 1
+        return self._driver.setup_vf(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._driver, name)
+
+
+@pytest.fixture
+def servers(tmp_path):
+    with open_sim_rig(tmp_path) as rig:
+        runtime = SimRuntime(rig.sim, "node1")
+        driver = CountingDriver(rig.driver())
+        made = DhcpServers(
+            str(tmp_path / "agent"), driver, runtime, Overlay(runtime.host_netns, None)
+        )
+        yield made, driver
+        made.remove(_spec())
+
+
+def _spec(reservations: int = 1, vlan: int = 120) -> dict:
+    return {
+        "network_id": NETWORK_ID,
+        "cidr": "10.91.0.0/24",
+        "gateway": "10.91.0.1",
+        "server_ip": "10.91.0.254",
+        "ipam": "controller",
+        "dns_domain": "refresh.example",
+        "vlan": vlan,
+        "mtu": None,
+        "mac": "02:aa:00:00:00:01",
+        "vf": {"id": "vf", "pf": "pf0", "index": 0, "pci_address": ""},
+        "overlay": None,
+        "reservations": [
+            {"mac": f"02:bb:00:00:00:{n:02x}", "ip": f"10.91.0.{10 + n}", "hostname": f"i{n}"}
+            for n in range(reservations)
+        ],
+    }
+
+
+def test_refresh_of_a_running_server_only_writes_reservations(servers):
+    made, driver = servers
+    assert made.ensure(_spec(1))["ok"]
+    assert driver.setups == 1
+    outcome = made.ensure(_spec(3))
+    assert outcome["ok"] and not outcome["restarted"]
+    assert driver.setups == 1  # VF, address and dnsmasq left as they were
+    server = DhcpServer.on_disk(made.state_dir, NETWORK_ID)
+    assert sorted(server.reservations()) == [f"02:bb:00:00:00:{n:02x}" for n in range(3)]
+    assert made.ensure(_spec(2))["ok"]
+    assert len(server.reservations()) == 2
+
+
+def test_dead_server_changed_spec_or_reconcile_redo_everything(servers):
+    made, driver = servers
+    assert made.ensure(_spec())["ok"]
+    made.ensure(_spec(), full=True)  # what reconcile does
+    assert driver.setups == 2
+    made.ensure(_spec(vlan=121))  # the network's VLAN changed
+    assert driver.setups == 3
+    server = DhcpServer.on_disk(made.state_dir, NETWORK_ID)
+    os.kill(server.pid(), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while server.is_running() and time.monotonic() < deadline:
+        time.sleep(0.01)  # SIGKILL lands asynchronously
+    outcome = made.ensure(_spec(vlan=121))
+    assert outcome["ok"] and outcome["restarted"]
+    assert driver.setups == 4
+    assert server.is_running()
