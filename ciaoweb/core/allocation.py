@@ -1,4 +1,4 @@
-"""Lowest-free-integer search done by the database, used for IPs and VLANs.
+"""Lowest-free-integer search done by the database, used for VLANs and VNIs.
 
 Instead of loading every taken value, ask for the first taken value in the range whose
 successor is not taken: with an index on the field this touches only the run of taken

@@ -1,11 +1,20 @@
 """Placement: a host that is online and has free VFs on every physnet the instance needs.
 
 All of an instance's VFs come from one host. Compute hosts are tried least loaded first
-(fewest instances), network nodes only when no compute host fits.
-A VF is claimed with `SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1` on the free
-VFs of the host's PFs (partial index `inventory_vf_free_by_pf`), so concurrent requests
-take different VFs without waiting; a request that finds a host emptied by others under
-its feet rolls the partial claim back and tries the next host.
+(fewest instances), ties by name, network nodes only when no compute host fits.
+
+The cost does not grow with the inventory: hosts are read in that order from the index
+`inventory_host_placement` (state, is_network_node, load, name), where `load` is the
+counter kept by `ciaoweb.inventory.load`, and the scan stops at the first host that has
+the VFs. "At least n free VFs on physnet p" is an EXISTS over the partial index
+`inventory_vf_free_by_pf` with OFFSET n-1: it reads n index entries, not a COUNT of the
+host's VFs. (Only when most hosts are full does the scan walk past them, one short probe
+each.)
+
+A VF is claimed with `SELECT ... FOR UPDATE SKIP LOCKED LIMIT n` on the free VFs of the
+host's PFs, so concurrent requests take different VFs without waiting; a request that
+finds a host emptied by others under its feet rolls the partial claim back (savepoint)
+and tries the next host.
 """
 
 from collections import Counter
@@ -13,12 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from ciaoweb.core.exceptions import NoCapacity
-from ciaoweb.instances.models import Instance
+from ciaoweb.inventory import load
 from ciaoweb.inventory.choices import HostState, VfState
 from ciaoweb.inventory.models import Host, VirtualFunction
 
@@ -39,50 +48,55 @@ class Placement:
 class _Short(Exception):
     """Raised inside a savepoint to roll back a partial claim."""
 
-
-def _count(queryset: QuerySet, group_by: str) -> Subquery:
-    counted = queryset.values(group_by).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+    def __init__(self, physnet: str):
+        super().__init__(physnet)
+        self.physnet = physnet
 
 
 def _free_vfs(host_ref, physnet: str) -> QuerySet:
     return VirtualFunction.objects.filter(
-        pf__host=host_ref, pf__physnet=physnet, state=VfState.FREE
+        pf__host_id=host_ref, pf__physnet=physnet, state=VfState.FREE
     )
+
+
+def _has_free(physnet: str, count: int) -> Exists:
+    """The host has at least `count` free VFs on `physnet`: the `count`-th one exists."""
+    return Exists(_free_vfs(OuterRef("pk"), physnet)[count - 1 : count])
 
 
 def candidate_hosts(needs: PhysnetNeeds, exclude: Iterable = ()) -> QuerySet:
     """Online hosts with enough free VFs on every needed physnet, least loaded first."""
-    hosts = Host.objects.filter(state=HostState.ONLINE).exclude(pk__in=list(exclude))
-    for position, (physnet, count) in enumerate(sorted(needs.items())):
-        alias = f"free_{position}"
-        hosts = hosts.annotate(
-            **{alias: _count(_free_vfs(OuterRef("pk"), physnet), "pf__host")}
-        ).filter(**{f"{alias}__gte": count})
-    load = _count(Instance.objects.filter(host=OuterRef("pk")), "host")
+    hosts = Host.objects.filter(state=HostState.ONLINE)
+    excluded = list(exclude)
+    if excluded:
+        hosts = hosts.exclude(pk__in=excluded)
+    for physnet, count in sorted(needs.items()):
+        hosts = hosts.filter(_has_free(physnet, count))
     # Network nodes last: their VFs are what new networks' DHCP servers need.
-    return hosts.annotate(load=load).order_by("is_network_node", "load", "name")
+    return hosts.order_by("is_network_node", "load", "name")
 
 
-def _claim_one(host: Host, physnet: str) -> VirtualFunction | None:
-    free = _free_vfs(host, physnet).order_by("index", "pf__name")
-    if connection.features.has_select_for_update_skip_locked:
-        free = free.select_for_update(skip_locked=True, of=("self",))
-    # SQLite has no row locks: its single writer serializes whole transactions instead.
-    return free.first()
-
-
-def _claim_all(host: Host, needs: PhysnetNeeds) -> Placement:
+def _claim_all(host: Host, needs: PhysnetNeeds, new_instance: bool) -> Placement:
+    if new_instance:
+        load.arrive(host)  # the host row before any VF row (see ciaoweb.inventory.load)
     placement = Placement(host=host)
     for physnet, count in sorted(needs.items()):
-        claimed = placement.vfs.setdefault(physnet, [])
-        for _ in range(count):
-            vf = _claim_one(host, physnet)
-            if vf is None:
-                raise _Short(physnet)
-            vf.state = VfState.RESERVED
-            vf.save(update_fields=["state", "updated"])
-            claimed.append(vf)
+        free = _free_vfs(host.pk, physnet).order_by("index", "pf__name")
+        if connection.features.has_select_for_update_skip_locked:
+            free = free.select_for_update(skip_locked=True, of=("self",))
+        # SQLite has no row locks: its single writer serializes whole transactions instead.
+        vfs = list(free[:count])
+        if len(vfs) < count:
+            raise _Short(physnet)
+        placement.vfs[physnet] = vfs
+    claimed = [vf for vfs in placement.vfs.values() for vf in vfs]
+    if claimed:
+        now = timezone.now()
+        VirtualFunction.objects.filter(pk__in=[vf.pk for vf in claimed]).update(
+            state=VfState.RESERVED, updated=now
+        )
+        for vf in claimed:
+            vf.state, vf.updated = VfState.RESERVED, now
     return placement
 
 
@@ -93,27 +107,47 @@ def describe(needs: PhysnetNeeds) -> str:
     return f"no online host has {wanted}"
 
 
-def check_host(host: Host, needs: PhysnetNeeds) -> None:
-    """An explicitly chosen host must be online and have the VFs: else 400 on `host`."""
+def _check_online(host: Host) -> None:
     if host.state != HostState.ONLINE:
         raise ValidationError({"host": [f"host {host.name} is {host.state}, not online"]})
+
+
+def _check_free(host: Host, needs: PhysnetNeeds) -> None:
     for physnet, count in sorted(needs.items()):
-        free = _free_vfs(host, physnet).count()
+        free = _free_vfs(host.pk, physnet).count()
         if free < count:
             message = f"host {host.name} has {free} free VF(s) on physnet {physnet}, needs {count}"
             raise ValidationError({"host": [message]})
 
 
-def place(needs: PhysnetNeeds, host: Host | None = None, exclude: Iterable = ()) -> Placement:
-    """Choose a host and claim (reserve) its VFs. Call inside a transaction."""
+def check_host(host: Host, needs: PhysnetNeeds) -> None:
+    """An explicitly chosen host must be online and have the VFs: else 400 on `host`."""
+    _check_online(host)
+    _check_free(host, needs)
+
+
+def place(
+    needs: PhysnetNeeds,
+    host: Host | None = None,
+    exclude: Iterable = (),
+    *,
+    new_instance: bool = False,
+) -> Placement:
+    """Choose a host and claim (reserve) its VFs. Call inside a transaction.
+
+    `new_instance`: the VFs are for an instance that the caller creates on the chosen
+    host; its load counter goes up with the claim (and is undone with it)."""
     if host is not None:
-        check_host(host, needs)
+        _check_online(host)
         try:
             with transaction.atomic():
-                return _claim_all(host, needs)
+                return _claim_all(host, needs, new_instance)
         except _Short as short:
+            # Counted only on failure, for the message: the host lacks the VFs, or
+            # concurrent requests hold the ones it has.
+            _check_free(host, needs)
             raise ValidationError(
-                {"host": [f"host {host.name} has no free VF left on physnet {short}"]}
+                {"host": [f"host {host.name} has no free VF left on physnet {short.physnet}"]}
             ) from None
     tried = set(exclude)
     for _ in range(MAX_HOSTS_TRIED):
@@ -122,7 +156,7 @@ def place(needs: PhysnetNeeds, host: Host | None = None, exclude: Iterable = ())
             break
         try:
             with transaction.atomic():
-                return _claim_all(candidate, needs)
+                return _claim_all(candidate, needs, new_instance)
         except _Short:
             tried.add(candidate.pk)
     raise NoCapacity(describe(needs))

@@ -24,11 +24,12 @@ from ciaoweb.instances.choices import (
 from ciaoweb.instances.macs import new_mac
 from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.instances.scheduler import Placement, check_host, choose_host, place
+from ciaoweb.inventory import load
 from ciaoweb.inventory.choices import VfState
 from ciaoweb.inventory.models import Host, VirtualFunction
 from ciaoweb.networks.choices import Ipam, LeaseState, NetworkKind
-from ciaoweb.networks.ipam import allocate_ip, lock_networks
-from ciaoweb.networks.models import Lease, Network
+from ciaoweb.networks.ipam import allocate_ip, lock_networks, release_ip
+from ciaoweb.networks.models import IPAllocation, Lease, Network
 
 MAC_INSERT_ATTEMPTS = 3
 
@@ -150,7 +151,7 @@ def create_instance(
     requests = _ordered_requests(tenant, networks)
     locked = lock_networks(r.network.id for r in requests)
     targets = [locked[r.network.id] for r in requests]
-    placement = place(physnet_needs(targets), host=host)
+    placement = place(physnet_needs(targets), host=host, new_instance=True)
 
     instance = Instance.objects.create(
         tenant=tenant,
@@ -221,6 +222,10 @@ def _release_leases(attachment: Attachment) -> None:
         )
 
 
+def _ip_allocation(attachment: Attachment) -> IPAllocation | None:
+    return getattr(attachment, "ip_allocation", None)  # the reverse one-to-one raises if none
+
+
 @transaction.atomic
 def finalize_instance_deletion(instance_id) -> bool:
     """Free the instance's VFs, IPs and MACs and delete its rows, once the agent has
@@ -228,11 +233,19 @@ def finalize_instance_deletion(instance_id) -> bool:
     instance = _lock_instance(instance_id)
     if instance is None:
         return False
-    for attachment in instance.attachments.select_related("vf", "network"):
-        vf = attachment.vf
+    attachments = list(instance.attachments.select_related("vf", "network", "ip_allocation"))
+    # Addresses go back to their networks' free ranges, under the networks' row locks.
+    # Instance, then networks, then leases and VFs: nothing locks a network and then an
+    # existing instance (create_instance locks its networks before its instance exists).
+    networks = lock_networks(a.network_id for a in attachments if _ip_allocation(a))
+    load.leave(instance.host)  # after the networks, before the VFs (see inventory.load)
+    for attachment in attachments:
+        vf, allocation = attachment.vf, _ip_allocation(attachment)
         record(EventKind.ATTACHMENT_DELETED, attachment, f"{attachment} removed")
         _release_leases(attachment)
-        attachment.delete()  # its IPAllocation goes with it; leases keep a null attachment
+        if allocation is not None:
+            release_ip(networks[attachment.network_id], allocation)
+        attachment.delete()  # leases keep a null attachment
         if vf is not None:
             _free_vf(vf)
     record(EventKind.INSTANCE_DELETED, instance, f"instance {instance} deleted")
@@ -278,6 +291,7 @@ def retarget_attachments(instance_id, host_id) -> dict:
     Returns {attachment_id: (old_vf_id | None, new_vf_id)}; raises NoCapacity/400."""
     instance = _lock_instance(instance_id)
     host = Host.objects.get(pk=host_id)
+    load.move(instance.host, host)  # the host rows before the VF rows (see inventory.load)
     attachments = list(instance.attachments.select_related("network", "vf"))
     placement = place(physnet_needs([a.network for a in attachments]), host=host)
     moved = {}

@@ -13,9 +13,20 @@ class Host(BaseModel):
     last_seen = models.DateTimeField(null=True, blank=True)
     is_network_node = models.BooleanField(default=False)
     mgmt_address = models.GenericIPAddressField(null=True, blank=True)
+    # Instances on this host: the scheduler's ordering key. Written only by
+    # ciaoweb.inventory.load, never by save() (see below).
+    load = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta(BaseModel.Meta):
         ordering = ["name"]
+        indexes = [
+            # The scheduler's scan: online hosts, compute before network nodes, least
+            # loaded first, by name; it stops at the first host with the free VFs.
+            models.Index(
+                fields=["state", "is_network_node", "load", "name"],
+                name="inventory_host_placement",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(name__regex=rf"^{DNS_LABEL_PATTERN}$"),
@@ -29,6 +40,17 @@ class Host(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # A full save of a Host read a while ago (API, admin, inventory sync) must not
+        # put a stale `load` back: the column only moves by ciaoweb.inventory.load's
+        # atomic updates. Inserts still write its default.
+        full = not args and kwargs.get("update_fields") is None and not kwargs.get("force_insert")
+        if full and not self._state.adding:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "load"
+            ]
+        super().save(*args, **kwargs)
 
 
 class PhysicalFunction(BaseModel):

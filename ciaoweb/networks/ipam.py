@@ -1,33 +1,53 @@
-"""IPv4 allocation for ipam=controller networks.
+"""IPv4 allocation for ipam=controller networks: the lowest free address, or a requested one.
+
+IPAllocation rows are the ledger of taken addresses; FreeIPRange rows mirror its
+complement (see `free_ranges`), so the lowest free address is one indexed row away
+however full the network is. Every change to one goes with the matching change to the
+other: `allocate_ip`, `release_ip`, and `reserve_infrastructure_ips` (which rebuilds).
 
 Callers hold the network's row lock (`lock_networks`), so allocations on one network are
 serialized; the unique constraint on (network, ip_int) is the last line of defence.
 """
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 
 from django.db.models import Q
 from rest_framework.exceptions import ValidationError
 
-from ciaoweb.core.allocation import first_free_integer
 from ciaoweb.core.exceptions import NoCapacity
 from ciaoweb.instances.choices import AttachmentState
 from ciaoweb.networks.choices import Ipam, IpPurpose
+from ciaoweb.networks.free_ranges import (
+    give_back,
+    pop_lowest,
+    rebuild_free_ranges,
+    take,
+    usable_range,
+)
 from ciaoweb.networks.models import IPAllocation, Network
+
+log = logging.getLogger(__name__)
+# Taken addresses found in the free ranges before giving up on them and rebuilding.
+DRIFT_ATTEMPTS = 8
 
 
 def lock_networks(network_ids: Iterable) -> dict:
-    """Row-lock networks in id order (a fixed order cannot deadlock); returns them by id."""
+    """Row-lock networks in id order (a fixed order cannot deadlock); returns them by id.
+
+    FOR NO KEY UPDATE: it serializes the holders but not other transactions' foreign-key
+    checks on the row (FOR KEY SHARE). With FOR UPDATE, a migration that holds a host row
+    deadlocked at COMMIT (deferred check of its twice-updated attachment) with an instance
+    deletion holding the network and waiting for that host row."""
     ids = sorted(set(network_ids), key=str)
-    locked = Network.objects.select_for_update().filter(id__in=ids).order_by("id")
+    locked = Network.objects.select_for_update(no_key=True).filter(id__in=ids).order_by("id")
     return {network.id: network for network in locked}
 
 
 def host_range(network: Network) -> tuple[int, int]:
     """First and last usable address as integers (network and broadcast excluded)."""
-    net = network.ip_network
-    return int(net.network_address) + 1, int(net.broadcast_address) - 1
+    return usable_range(network.cidr)
 
 
 def _record(network: Network, ip: int, purpose: str, attachment=None) -> IPAllocation:
@@ -41,12 +61,14 @@ def _record(network: Network, ip: int, purpose: str, attachment=None) -> IPAlloc
 
 
 def reserve_infrastructure_ips(network: Network) -> None:
-    """(Re)record the gateway and our DHCP server address so no instance gets them."""
+    """(Re)record the gateway and our DHCP server address so no instance gets them, and
+    rebuild the free ranges: on create and update (the CIDR may have changed)."""
     network.allocations.exclude(purpose=IpPurpose.ATTACHMENT).delete()
     if network.gateway:
         _record(network, int(ipaddress.IPv4Address(network.gateway)), IpPurpose.GATEWAY)
     if network.dhcp_server_ip and network.dhcp_server_ip != network.gateway:
         _record(network, int(ipaddress.IPv4Address(network.dhcp_server_ip)), IpPurpose.DHCP_SERVER)
+    rebuild_free_ranges(network)
 
 
 def check_requested_ip(network: Network, ip: str) -> str:
@@ -82,12 +104,45 @@ def allocate_ip(network: Network, attachment, requested: str | None = None) -> s
         if problem := check_requested_ip(network, requested):
             raise ValidationError({"ip": [problem]})
         ip = int(ipaddress.IPv4Address(requested))
+        if not take(network, ip):  # the ledger says free: the ranges had lost it
+            log.warning("free ranges of %s lacked free address %s", network, requested)
     else:
-        low, high = host_range(network)
-        ip = first_free_integer(network.allocations.all(), "ip_int", low, high)
+        ip = _lowest_free(network)
         if ip is None:
             raise NoCapacity(f"no free IP address left on network {network.name} ({network.cidr})")
     return _record(network, ip, IpPurpose.ATTACHMENT, attachment).ip
+
+
+def _lowest_free(network: Network) -> int | None:
+    """Pop the lowest free address. Ranges that drifted from the ledger (rows written
+    around this module) heal: a taken address is dropped and the next one tried; after a
+    few, or when no range is left but the ledger has room, they are rebuilt from it."""
+    for _ in range(DRIFT_ATTEMPTS):
+        popped = pop_lowest(network)
+        if popped is None:
+            if not _ledger_has_room(network):
+                return None
+            break
+        ip, taken = popped
+        if not taken:
+            return ip
+        log.warning("free ranges of %s listed taken %s", network, ipaddress.IPv4Address(ip))
+    log.warning("rebuilding the free ranges of %s from its allocations", network)
+    rebuild_free_ranges(network)
+    popped = pop_lowest(network)
+    return popped[0] if popped else None
+
+
+def _ledger_has_room(network: Network) -> bool:
+    low, high = host_range(network)
+    return network.allocations.filter(ip_int__range=(low, high)).count() < high - low + 1
+
+
+def release_ip(network: Network, allocation: IPAllocation) -> None:
+    """Delete the allocation and give its address back to the network's free ranges
+    (the caller holds the network's row lock)."""
+    allocation.delete()
+    give_back(network, allocation.ip_int)
 
 
 def dynamic_ranges(network: Network) -> list[tuple[str, str]]:

@@ -133,6 +133,33 @@ class IPAllocation(BaseModel):
         return f"{self.ip} on {self.network} ({self.purpose})"
 
 
+class FreeIPRange(models.Model):
+    """A run [first, last] of free addresses of a network, as integers, so that allocating
+    the lowest one reads one row however full the network is. The union of a network's
+    ranges is its usable host range minus its IPAllocation rows (networks.free_ranges)."""
+
+    # No index of its own: the unique (network, first) index serves network lookups.
+    network = models.ForeignKey(
+        Network, on_delete=models.CASCADE, related_name="free_ranges", db_index=False
+    )
+    first = models.BigIntegerField()
+    last = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "free IP range"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network", "first"], name="networks_freeiprange_unique_network_first"
+            ),
+            models.CheckConstraint(
+                condition=Q(first__lte=models.F("last")), name="networks_freeiprange_first_le_last"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{ipaddress.IPv4Address(self.first)}-{ipaddress.IPv4Address(self.last)} free"
+
+
 class Lease(BaseModel):
     """A DHCP lease as reported by a DHCP server (ours or the underlay's)."""
 

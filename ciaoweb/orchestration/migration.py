@@ -18,6 +18,7 @@ from ciaoweb.events.services import record
 from ciaoweb.instances.choices import AttachmentState, InstanceState
 from ciaoweb.instances.models import Instance
 from ciaoweb.instances.services import migrate_instance, retarget_attachments
+from ciaoweb.inventory import load
 from ciaoweb.inventory.choices import VfState
 from ciaoweb.inventory.models import Host, VirtualFunction
 
@@ -136,6 +137,9 @@ def _roll_back(
     instance = Instance.objects.select_for_update().filter(pk=result["instance_id"]).first()
     if instance is None or instance.generation != result["generation"]:
         return None
+    source_host = Host.objects.get(name=source) if source else None
+    if source_host is not None:
+        load.move(instance.host, source_host)  # the host rows before the VF rows
     for attachment in instance.attachments.select_related("vf"):
         ids = moved.get(str(attachment.pk))
         if not ids or not ids[0]:
@@ -151,8 +155,8 @@ def _roll_back(
         old_vf.save(update_fields=["state", "updated"])
         attachment.vf, attachment.state = old_vf, AttachmentState.ACTIVE
         attachment.save(update_fields=["vf", "state", "updated"])
-    if source:
-        instance.host = Host.objects.get(name=source)
+    if source_host is not None:
+        instance.host = source_host
     instance.state = InstanceState.RUNNING
     instance.error = f"migration failed, still on {source}: {result['error']}"
     instance.generation += 1

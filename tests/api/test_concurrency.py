@@ -14,8 +14,10 @@ from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from ciaoweb.instances.models import Attachment
+from ciaoweb.inventory import load
 from ciaoweb.inventory.models import VirtualFunction
 from ciaoweb.inventory.services import register_inventory
+from ciaoweb.networks.ipam import host_range
 from ciaoweb.networks.models import IPAllocation
 from ciaoweb.networks.services import create_network
 from ciaoweb.tenancy.choices import MembershipRole
@@ -86,5 +88,11 @@ def test_parallel_creations_never_share_a_vf_ip_or_mac():
         VirtualFunction.objects.filter(state="reserved").values_list("pf__host", flat=True)
     )
     assert sorted(placed.values()) == [VFS_PER_HOST] * HOSTS
+    assert load.drift() == {}  # the scheduler's per-host counters match the instances
+    # and the networks' free ranges match the ledger: the next address is the lowest free
+    ranges = list(network.free_ranges.order_by("first").values_list("first", "last"))
+    taken = set(network.allocations.values_list("ip_int", flat=True))
+    low, high = host_range(network)
+    assert ranges and ranges[0][0] == min(set(range(low, high + 1)) - taken)
 
     get_user_model().objects.filter(pk=user.pk).delete()

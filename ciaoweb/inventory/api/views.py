@@ -60,8 +60,11 @@ class HostViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
 
 class PhysicalFunctionViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
-    queryset = PhysicalFunction.objects.select_related("host").annotate(
-        free_vfs=Count("vfs", filter=Q(vfs__state=VfState.FREE))
+    # Explicit order: Meta.ordering does not apply to an aggregating query.
+    queryset = (
+        PhysicalFunction.objects.select_related("host")
+        .annotate(free_vfs=Count("vfs", filter=Q(vfs__state=VfState.FREE)))
+        .order_by("host__name", "name")
     )
     serializer_class = PhysicalFunctionSerializer
     filterset_class = PhysicalFunctionFilterSet
