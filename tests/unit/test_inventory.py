@@ -1,5 +1,6 @@
 import pytest
 
+from ciaoweb.events.models import Event
 from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
 from ciaoweb.inventory.services import heartbeat, mark_stale_hosts_offline, register_inventory
 from tests.api.helpers import inventory
@@ -25,10 +26,16 @@ def test_register_inventory_drops_free_vfs_and_flags_owned_ones():
 
 @pytest.mark.django_db
 def test_heartbeat_and_offline(settings):
-    assert heartbeat("ghost") is None
+    assert heartbeat("ghost") is False
     host = register_inventory("node1", inventory("node1", {}))
     settings.CIAO_HEARTBEAT_TIMEOUT = -1  # everything is stale
     assert [h.pk for h in mark_stale_hosts_offline()] == [host.pk]
-    assert heartbeat("node1").state == "online"
+    assert heartbeat("node1")
+    host.refresh_from_db()
+    assert host.state == "online"
+    assert Event.objects.filter(kind="host.updated", message__endswith="back online").count() == 1
+    seen = host.last_seen
     Host.objects.filter(pk=host.pk).update(state="maintenance")
-    assert heartbeat("node1").state == "maintenance"
+    assert heartbeat("node1")
+    host.refresh_from_db()
+    assert (host.state, host.last_seen > seen) == ("maintenance", True)
