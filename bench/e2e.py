@@ -187,15 +187,17 @@ class ClusterBench:
             time.sleep(interval)
 
     def _wait_running(
-        self, instance_id: str, since: int, timeout: float = 60.0
+        self, instance_id: str, since: int, timeout: float = 60.0, host: str | None = None
     ) -> tuple[float, dict]:
-        """Receive time of the instance.updated saying running with its VF IPs."""
+        """Receive time of the instance.updated saying running with its VF IPs (on `host`:
+        a late message of the previous migration's source release says running too)."""
 
         def matches(message: dict) -> bool:
             data = message.get("data") or {}
             return (
                 message.get("type") == "instance.updated"
                 and data.get("id") == instance_id
+                and (host is None or data.get("host_name") == host)
                 and (_running_with_ip(data) or data.get("state") == "error")
             )
 
@@ -203,7 +205,11 @@ class ClusterBench:
         if got is None:  # websocket lost it: fall back to polling (recorded as such)
             self.results.setdefault("ws_fallbacks", 0)
             self.results["ws_fallbacks"] += 1
-            return self._poll_until(instance_id, _running_with_ip, timeout)
+            return self._poll_until(
+                instance_id,
+                lambda b: _running_with_ip(b) and (host is None or b.get("host_name") == host),
+                timeout,
+            )
         return got[0], got[1]["data"]
 
     def _wait_lease(self, mac: str, since: int, timeout: float = 30.0) -> tuple[float, dict] | None:
@@ -292,7 +298,7 @@ class ClusterBench:
                 mark = self.listener.mark()
                 t0 = time.time()
                 _ok(self.api.post(f"/api/v1/instances/{mover['id']}/migrate/", json={"host": host}))
-                stamp, body = self._wait_running(mover["id"], mark)
+                stamp, body = self._wait_running(mover["id"], mark, host=host)
                 if body.get("state") != "running" or body.get("host_name") != host:
                     errors.append(
                         f"{body.get('state')} on {body.get('host_name')}: {body.get('error')}"

@@ -117,12 +117,14 @@ class Simulator:
             with sim._store.transaction() as st:
                 sim._fabric.create()
                 batch = Batch()
-                for key in sorted({(u.physnet, u.vlan) for u in topology.underlays}):
-                    sim._ensure_fabric_bridge(st, batch, topology.physnet_index(key[0]), key[1])
+                domains = {(u.physnet, u.vlan) for u in topology.underlays}
+                domains |= {(pf.physnet, 0) for h in topology.hosts for pf in h.pfs}
+                for physnet, vlan in sorted(domains):  # shared: before any host's part
+                    sim._ensure_fabric_bridge(st, batch, topology.physnet_index(physnet), vlan)
                 batch.run()
                 say(f"fabric {sim._fabric.netns} ready")
             for n, host in enumerate(topology.hosts):
-                with sim._store.transaction() as st:
+                with sim._store.host_transaction(host.name) as st:
                     sim._build_host(st, host.name)
                 say(
                     f"host {n + 1}/{len(topology.hosts)} {host.name}: "
@@ -281,12 +283,13 @@ class Simulator:
 
     # ------------------------------------------------------------------ queries
 
-    def _read(self) -> State:
-        return self._store.read()
+    def _read(self, host: str | None = None) -> State:
+        """Everything, or (cheaper, for one host's questions) the shared part and `host`."""
+        return self._store.read() if host is None else self._store.read_host(host)
 
     @property
     def topology(self) -> Topology:
-        return Topology.from_dict(self._read()["topology"])
+        return Topology.from_dict(self._store.read_shared()["topology"])
 
     def status(self) -> dict[str, Any]:
         """Everything, as JSON-able data (what `status --json` prints)."""
@@ -314,7 +317,7 @@ class Simulator:
 
     def _on_host(self, host: str, always: bool = False) -> contextlib.AbstractContextManager[State]:
         """A transaction on one host's devices (see StateStore.host_transaction)."""
-        self._host(self._read(), host)  # a known host: its name makes a lock file's
+        names.check_label("host", host)  # its name makes a lock file's
         return self._store.host_transaction(host, always)
 
     def _host(self, st: State, host: str) -> dict:
@@ -337,44 +340,44 @@ class Simulator:
             raise NotFound(f"no VF {index} on {host}/{pf} (sriov_numvfs={pst['numvfs']})") from None
 
     def host_netns(self, host: str) -> str:
-        return self._host(self._read(), host)["netns"]
+        return self._host(self._read(host), host)["netns"]
 
     def host_mgmt_ip(self, host: str) -> str:
-        return self._host(self._read(), host)["mgmt_ip"]
+        return self._host(self._read(host), host)["mgmt_ip"]
 
     def is_network_node(self, host: str) -> bool:
-        return bool(self._host(self._read(), host)["network_node"])
+        return bool(self._host(self._read(host), host)["network_node"])
 
     def sysfs_root(self, host: str) -> Path:
-        return Path(self._host(self._read(), host)["sysfs"])
+        return Path(self._host(self._read(host), host)["sysfs"])
 
     def pfs(self, host: str) -> list[str]:
-        return list(self._host(self._read(), host)["pfs"])
+        return list(self._host(self._read(host), host)["pfs"])
 
     def pf_physnet(self, host: str, pf: str) -> str:
-        return self._pf(self._read(), host, pf)["physnet"]
+        return self._pf(self._read(host), host, pf)["physnet"]
 
     def pf_pci_address(self, host: str, pf: str) -> str:
-        return self._pf(self._read(), host, pf)["pci"]
+        return self._pf(self._read(host), host, pf)["pci"]
 
     def totalvfs(self, host: str, pf: str) -> int:
-        return self._pf(self._read(), host, pf)["totalvfs"]
+        return self._pf(self._read(host), host, pf)["totalvfs"]
 
     def numvfs(self, host: str, pf: str) -> int:
-        return self._pf(self._read(), host, pf)["numvfs"]
+        return self._pf(self._read(host), host, pf)["numvfs"]
 
     def vf_netdev(self, host: str, pf: str, index: int) -> str:
-        return self._vf(self._read(), host, pf, index)["netdev"]
+        return self._vf(self._read(host), host, pf, index)["netdev"]
 
     def vf_pci_address(self, host: str, pf: str, index: int) -> str:
-        return self._vf(self._read(), host, pf, index)["pci"]
+        return self._vf(self._read(host), host, pf, index)["pci"]
 
     def vf_representor(self, host: str, pf: str, index: int) -> str:
-        self._vf(self._read(), host, pf, index)
+        self._vf(self._read(host), host, pf, index)
         return names.vf_representor(pf, int(index))
 
     def get_vf(self, host: str, pf: str, index: int) -> VfState:
-        return self._vf_state(self._vf(self._read(), host, pf, index), int(index))
+        return self._vf_state(self._vf(self._read(host), host, pf, index), int(index))
 
     @staticmethod
     def _vf_state(cfg: dict, index: int) -> VfState:
@@ -614,7 +617,7 @@ class Simulator:
         names.check_label("instance", name)
         if kind not in ("container", "vm"):
             raise InvalidArgument(f"kind must be 'container' or 'vm', not {kind!r}")
-        self._host(self._read(), host)
+        self._host(self._read(host), host)
         inst = self._instance(name)
         with self._store.transaction() as st:
             known = st["instances"].get(name)
@@ -676,7 +679,7 @@ class Simulator:
 
     def underlay_leases(self, physnet: str, vlan: int) -> list[dict]:
         """The underlay server's lease file: a lease source for `ipam=underlay`."""
-        st = self._read()
+        st = self._store.read_shared()
         u = st["underlays"].get(f"{physnet}-{vlan}")
         if u is None:
             raise NotFound(f"no underlay DHCP on {physnet}:{vlan}")

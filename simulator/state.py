@@ -1,15 +1,17 @@
-"""Persistent state of one simulator: ``<base>/<name>/state.json`` under fcntl locks.
+"""Persistent state of one simulator, under fcntl locks: ``<base>/<name>/state.json``
+(topology, fabric, instances, underlays) and one ``hosts/<host>/state.json`` per host
+(its PFs and every VF's config and location).
 
 Several processes (the CLI, one node agent per host, tests) drive one simulator at
-once, so every mutation is a transaction: take the lock, re-read the file, change the
-dict, write it atomically (tmp + rename), release.  Readers read the file without a
-lock: the rename makes every version they see complete.
+once, so every mutation is a transaction: take the lock, re-read, change the dict,
+write atomically (tmp + rename), release. Readers read without a lock: the rename makes
+every version they see complete.
 
-Two kinds of lock, always taken in this order: a host's lock, then the global one.
-Changes to one host's devices (``host_transaction``) hold only that host's lock while
-their datapath commands run, and take the global lock just to merge the host's part
-into the file, so agents of different hosts work in parallel. Everything else
-(fabric, instances, underlays) is a short global ``transaction``.
+A change to one host's devices (``host_transaction``) holds only that host's lock, reads
+the small shared file and that host's file, and writes that host's file alone: agents of
+different hosts never wait for each other, and an agent's cost does not grow with the
+number of hosts. Changes to the shared part are a short ``transaction`` that sees and
+writes no host. Locks nest in one order only: a host's, then the shared one.
 """
 
 from __future__ import annotations
@@ -39,21 +41,29 @@ class StateStore:
         for d in (self.dir, self.pid_dir, self.log_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.lock_path.touch()
-        self.write(state)
+        self._write_shared(state)
+        for host, host_state in state.get("hosts", {}).items():
+            self._write_host(host, host_state)
 
     def exists(self) -> bool:
         return self.path.exists()
 
-    def read(self) -> State:
-        try:
-            return json.loads(self.path.read_text())
-        except FileNotFoundError:
-            raise NotFound(f"no simulator state at {self.path}") from None
+    def host_path(self, host: str) -> Path:
+        return self.dir / "hosts" / host / "state.json"
 
-    def write(self, state: State) -> None:
-        tmp = self.path.with_suffix(f".tmp.{os.getpid()}")
-        tmp.write_text(json.dumps(state, separators=(",", ":")))
-        os.replace(tmp, self.path)
+    def read(self) -> State:
+        """Everything: the shared part and every host, in topology order."""
+        state = self.read_shared()
+        names = [h["name"] for h in state["topology"]["hosts"]]
+        state["hosts"] = {n: h for n in names if (h := self._read_host(n)) is not None}
+        return state
+
+    def read_host(self, host: str) -> State:
+        """The shared part and this one host (``hosts`` is empty if it has no state)."""
+        state = self.read_shared()
+        host_state = self._read_host(host)
+        state["hosts"] = {host: host_state} if host_state is not None else {}
+        return state
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -61,30 +71,53 @@ class StateStore:
             yield
 
     @contextlib.contextmanager
+    def transaction(self) -> Iterator[State]:
+        """The shared part (no ``hosts``), locked; written back if the block succeeded."""
+        with self.locked():
+            state = self.read_shared()
+            yield state
+            self._write_shared(state)
+
+    @contextlib.contextmanager
     def host_transaction(self, host: str, always: bool = False) -> Iterator[State]:
-        """Lock one host, read, yield the dict; then merge that host's part back under the
-        global lock (also when the block raised, if ``always``). Only the host's part is
-        written: a change to anything else in the dict is lost, by design."""
+        """Lock one host and yield ``read_host(host)``; then write that host's part (also
+        when the block raised, if ``always``: the datapath may have changed already).
+        Changes to the shared part are not written: they need ``transaction``."""
         with _flocked(self.dir / f"lock.{host}", self.dir):
-            state = self.read()
+            state = self.read_host(host)
             succeeded = False
             try:
                 yield state
                 succeeded = True
             finally:
                 if (succeeded or always) and host in state["hosts"]:
-                    with self.locked():
-                        fresh = self.read()
-                        fresh["hosts"][host] = state["hosts"][host]
-                        self.write(fresh)
+                    self._write_host(host, state["hosts"][host])
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[State]:
-        """Lock, read, yield the dict; write it back only if the block succeeded."""
-        with self.locked():
-            state = self.read()
-            yield state
-            self.write(state)
+    def read_shared(self) -> State:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            raise NotFound(f"no simulator state at {self.path}") from None
+
+    def _read_host(self, host: str) -> State | None:
+        try:
+            return json.loads(self.host_path(host).read_text())
+        except FileNotFoundError:
+            return None
+
+    def _write_shared(self, state: State) -> None:
+        _write_atomically(self.path, {k: v for k, v in state.items() if k != "hosts"})
+
+    def _write_host(self, host: str, host_state: State) -> None:
+        path = self.host_path(host)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(path, host_state)
+
+
+def _write_atomically(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(f".tmp.{os.getpid()}")
+    tmp.write_text(json.dumps(data, separators=(",", ":")))
+    os.replace(tmp, path)
 
 
 @contextlib.contextmanager

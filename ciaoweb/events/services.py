@@ -1,13 +1,15 @@
 """Audit events and live updates: every change goes through `record`.
 
 `record` writes an Event row in the caller's transaction and, after commit, pushes the
-object's REST representation to websocket clients through `ciaoweb.events.broadcast`
+object's REST representation (taken then, so no serializer query runs while the caller
+holds its row locks) to websocket clients through `ciaoweb.events.broadcast`
 (imported lazily: `notify` is the one place that talks to it).
 """
 
 import importlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.db import models, transaction
@@ -57,8 +59,9 @@ def represent(obj: models.Model) -> dict:
     return json.loads(json.dumps(serializer(obj).data, cls=JSONEncoder))
 
 
-def notify(message_type: str, tenant_id: Any, data: dict) -> None:
-    """After commit, publish to websocket clients if the broadcast module is installed."""
+def notify(message_type: str, tenant_id: Any, data: Callable[[], dict]) -> None:
+    """After commit, publish `data()` to websocket clients if the broadcast module is
+    installed. A failure is logged: the change it reports is committed already."""
 
     def publish() -> None:
         try:
@@ -67,9 +70,9 @@ def notify(message_type: str, tenant_id: Any, data: dict) -> None:
             if exc.name != BROADCAST_MODULE:
                 raise
             return
-        broadcast.publish(message_type, tenant_id, data)
+        broadcast.publish(message_type, tenant_id, data())
 
-    transaction.on_commit(publish)
+    transaction.on_commit(publish, robust=True)
 
 
 def record(
@@ -93,10 +96,12 @@ def record(
         data=_json_safe(data or {}),
     )
     if object_type in LIVE_OBJECT_TYPES:
-        representation = represent(obj)
-        if kind.endswith(".deleted"):
-            representation["deleted"] = True  # lets live clients drop the object
-        notify(f"{object_type}.updated", tenant_id, representation)
+        message_type = f"{object_type}.updated"
+        if kind.endswith(".deleted"):  # gone after commit: its last state, taken now
+            last = {**represent(obj), "deleted": True}  # lets live clients drop it
+            notify(message_type, tenant_id, lambda: last)
+        else:  # serialised after commit: outside the caller's row locks, in its final state
+            notify(message_type, tenant_id, lambda: represent(obj))
     return event
 
 

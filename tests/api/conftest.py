@@ -37,7 +37,8 @@ def published(monkeypatch):
     messages: list[tuple] = []
     monkeypatch.setattr(
         "ciaoweb.events.services.notify",
-        lambda message_type, tenant_id, data: messages.append((message_type, tenant_id, data)),
+        # `data` is taken after commit in production; here, at once (tests roll back)
+        lambda message_type, tenant_id, data: messages.append((message_type, tenant_id, data())),
     )
     return messages
 
