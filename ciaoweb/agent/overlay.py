@@ -31,14 +31,18 @@ class Overlay:
     def __init__(self, host_netns: str | None, local_ip: str | None) -> None:
         self.host_netns = host_netns  # None: the node's own (root) namespace
         self.local_ip = local_ip
+        # vni -> peers this process has made its segment flood to. A launch into a known
+        # segment skips re-checking it (~10 commands, 16 peers): a join that fails
+        # because the segment went away rebuilds it and tries again.
+        self._segments: dict[int, frozenset[str]] = {}
 
     def _ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         prefix = ["ip", "-n", self.host_netns] if self.host_netns else ["ip"]
         return subprocess.run([*prefix, *args], capture_output=True, text=True, check=check)
 
     def _bridge_cmd(self, *args: str) -> subprocess.CompletedProcess:
-        prefix = ["ip", "netns", "exec", self.host_netns] if self.host_netns else []
-        return subprocess.run([*prefix, "bridge", *args], capture_output=True, text=True)
+        prefix = ["bridge", "-n", self.host_netns] if self.host_netns else ["bridge"]
+        return subprocess.run([*prefix, *args], capture_output=True, text=True)
 
     def _add(self, *args: str) -> None:
         """`ip link add ...` that tolerates losing a race to a concurrent identical add
@@ -49,18 +53,21 @@ class Overlay:
                 done.returncode, done.args, done.stdout, done.stderr
             )
 
-    def _exists(self, name: str) -> bool:
-        return self._ip("link", "show", "dev", name, check=False).returncode == 0
+    def _links(self) -> set[str]:
+        """Names of the links in the host namespace, in one call."""
+        listed = self._ip("-brief", "link", "show", check=False).stdout
+        return {line.split()[0].split("@")[0] for line in listed.splitlines() if line.strip()}
 
     def ensure_segment(self, vni: int, peers: list[str]) -> str:
         """Bridge + VXLAN port for the segment, flooding to every peer; idempotent."""
         if not self.local_ip:
             raise RuntimeError("this node has no overlay tunnel address configured")
         bridge, vxlan = bridge_name(vni), vxlan_name(vni)
-        if not self._exists(bridge):
+        links = self._links()
+        if bridge not in links:
             self._add(bridge, "type", "bridge")
             self._ip("link", "set", bridge, "up")
-        if not self._exists(vxlan):
+        if vxlan not in links:
             self._add(
                 vxlan,
                 "type",
@@ -78,23 +85,28 @@ class Overlay:
         for peer in peers:
             if peer != self.local_ip and f"dst {peer} " not in known + " ":
                 self._bridge_cmd("fdb", "append", "00:00:00:00:00:00", "dev", vxlan, "dst", peer)
+        self._segments[int(vni)] = frozenset(peers)
         return bridge
 
     def plug(self, attachment: dict, netns: str) -> None:
         """veth from the segment's bridge into the instance as its ifname, with its MAC."""
-        overlay = attachment["overlay"]
-        bridge = self.ensure_segment(overlay["vni"], overlay["peers"])
+        vni, peers = attachment["overlay"]["vni"], attachment["overlay"]["peers"]
+        if self._segments.get(int(vni)) != frozenset(peers):
+            self.ensure_segment(vni, peers)
+        try:
+            self._join(bridge_name(vni), attachment, netns)
+        except subprocess.CalledProcessError:
+            self._segments.pop(int(vni), None)
+            self.ensure_segment(vni, peers)
+            self._join(bridge_name(vni), attachment, netns)
+
+    def _join(self, bridge: str, attachment: dict, netns: str) -> None:
         port, ifname = port_name(attachment["attachment_id"]), attachment["ifname"]
-        if not self._exists(port):
-            self._add(port, "type", "veth", "peer", "name", ifname, "netns", netns)
-        self._ip("link", "set", port, "master", bridge)
-        self._ip("link", "set", port, "up")
-        inside = ["ip", "-n", netns, "link", "set", ifname]
-        subprocess.run([*inside, "address", attachment["mac"]], check=True, capture_output=True)
+        self._add(port, "type", "veth", "peer", "name", ifname, "netns", netns)
+        self._ip("link", "set", port, "master", bridge, "up")
+        inside = ["ip", "-n", netns, "link", "set", ifname, "address", attachment["mac"]]
         if attachment.get("mtu"):
-            subprocess.run(
-                [*inside, "mtu", str(attachment["mtu"])], check=True, capture_output=True
-            )
+            inside += ["mtu", str(attachment["mtu"])]
         subprocess.run([*inside, "up"], check=True, capture_output=True)
 
     def unplug(self, attachment: dict) -> None:
