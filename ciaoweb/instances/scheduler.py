@@ -151,7 +151,7 @@ def place(
             ) from None
     tried = set(exclude)
     for _ in range(MAX_HOSTS_TRIED):
-        candidate = candidate_hosts(needs, exclude=tried).first()
+        candidate = _next_candidate(needs, tried, new_instance)
         if candidate is None:
             break
         try:
@@ -160,6 +160,19 @@ def place(
         except _Short:
             tried.add(candidate.pk)
     raise NoCapacity(describe(needs))
+
+
+def _next_candidate(needs: PhysnetNeeds, tried: set, new_instance: bool) -> Host | None:
+    """The first candidate host; for a new instance, the first one that no concurrent
+    creation is placing on (its load update holds the host row until commit): skipped,
+    not waited for, so a burst spreads over hosts instead of queueing on one row. Only
+    when every candidate is busy does it wait for the first."""
+    hosts = candidate_hosts(needs, exclude=tried)
+    if new_instance and connection.features.has_select_for_update_skip_locked:
+        unlocked = hosts.select_for_update(no_key=True, skip_locked=True, of=("self",))
+        if (host := unlocked.first()) is not None:
+            return host
+    return hosts.first()
 
 
 def choose_host(needs: PhysnetNeeds, exclude: Iterable = ()) -> Host:

@@ -265,6 +265,42 @@ def test_a_host_whose_vfs_others_hold_is_skipped():
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
+def test_a_host_another_creation_is_placing_on_is_skipped_not_waited_for():
+    """A concurrent creation holds node-a's row (its load update, until it commits): a new
+    instance goes to node-b at once; with every candidate busy, it waits for the first."""
+    host("node-a", {"physnet1": 2})
+    host("node-b", {"physnet1": 2})
+    held, done = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                load.arrive(Host.objects.get(name="node-a"))
+                held.set()
+                done.wait(30)
+                transaction.set_rollback(True)  # that creation fails in the end
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        needs = Counter({"physnet1": 1})
+        with transaction.atomic():
+            assert place(needs, new_instance=True).host.name == "node-b"
+            transaction.set_rollback(True)
+        with transaction.atomic():  # no load update: the committed order, node-a first
+            assert place(needs).host.name == "node-a"
+            transaction.set_rollback(True)
+    finally:
+        done.set()
+        holder.join()
+    assert _loads() == {"node-a": 0, "node-b": 0}
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
 def test_counters_match_the_instances_after_concurrent_creates_moves_and_deletes():
     """Tenants do not share network locks, so their creations race for the same hosts'
     rows and VFs; then deletions, migrations and rolled-back migrations race too. Every VF

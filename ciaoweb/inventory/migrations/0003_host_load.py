@@ -3,21 +3,13 @@
 The counter starts from the instances that exist now."""
 
 from django.db import migrations, models
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+
+from ciaoweb.inventory.load import instances_per_host
 
 
 def count_instances(apps, schema_editor):
     Host = apps.get_model("inventory", "Host")
-    Instance = apps.get_model("instances", "Instance")
-    counted = (
-        Instance.objects.filter(host=OuterRef("pk"))
-        .order_by()
-        .values("host")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    Host.objects.update(load=Coalesce(Subquery(counted, output_field=IntegerField()), Value(0)))
+    Host.objects.update(load=instances_per_host(apps.get_model("instances", "Instance")))
 
 
 class Migration(migrations.Migration):
