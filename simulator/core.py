@@ -469,7 +469,7 @@ class Simulator:
             where = (cfg["netns"] or hns, cfg["ifname"] or cfg["netdev"])
             old_entry = vf.spoof_entry(rep, cfg)
             if mac is not None and mac != cfg["mac"]:
-                vf.set_mac(*where, mac)
+                self._on_netdev(hst, pf, index, cfg, lambda: vf.set_mac(*where, mac))
                 cfg["mac"] = mac
             if vlan is not None and vlan != cfg["vlan"]:
                 self._ensure_vlan(st, host, pf, vlan)
@@ -510,6 +510,19 @@ class Simulator:
             return
         self._recreate_pair(hst, pf, index, cfg)
 
+    def _on_netdev(self, hst: dict, pf: str, index: int, cfg: dict, command) -> None:
+        """Run `command` on a VF netdev the state says is home. A plug whose process was
+        killed between the move and the state write leaves the netdev elsewhere (or gone
+        with its namespace): then the pair is recreated, as a real VF comes back when its
+        namespace goes, and the command runs again. No extra check on the common path."""
+        try:
+            command()
+        except CommandFailed:
+            if cfg["netns"] is not None or netns.link_exists(hst["netns"], cfg["netdev"]):
+                raise
+            self._recreate_pair(hst, pf, index, cfg)
+            command()
+
     def _recreate_pair(self, hst: dict, pf: str, index: int, cfg: dict) -> None:
         hns = hst["netns"]
         ip(hns, "link", "del", "dev", names.vf_representor(pf, index), check=False)
@@ -540,19 +553,9 @@ class Simulator:
                 self._unplug(hst, pf, index, cfg)
             if netns.link_exists(netns_name, ifname):
                 raise DeviceBusy(f"{ifname} already exists in {netns_name}")
+            move = ["link", "set", "dev", cfg["netdev"], "netns", netns_name, "name", ifname, "up"]
             try:  # one request: move, rename, up
-                ip(
-                    hst["netns"],
-                    "link",
-                    "set",
-                    "dev",
-                    cfg["netdev"],
-                    "netns",
-                    netns_name,
-                    "name",
-                    ifname,
-                    "up",
-                )
+                self._on_netdev(hst, pf, index, cfg, lambda: ip(hst["netns"], *move))
             except CommandFailed:
                 # the kernel moves first and renames after: a failed rename leaves the
                 # netdev in the target under its own name -- bring it home

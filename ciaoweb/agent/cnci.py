@@ -28,6 +28,8 @@ from .runtime import InstanceRuntime
 log = logging.getLogger(__name__)
 
 SERVER_IFNAME = "eth0"
+# What setting a server up may raise; reported to the controller as the reason.
+SETUP_ERRORS = (DriverError, subprocess.CalledProcessError, OSError, RuntimeError)
 EVENT_POLL_SECONDS = 0.02
 
 
@@ -71,7 +73,7 @@ class DhcpServers:
 
         Every launch refreshes its network's reservations through here: when this process
         has already set the server up from the same spec and dnsmasq still runs, only the
-        reservations are written (a few ms instead of ~40). `full` (reconcile) redoes all."""
+        reservations are written (about 10 ms instead of 40). `full` (reconcile) redoes all."""
         network_id = spec["network_id"]
         shape = json.dumps({k: v for k, v in spec.items() if k != "reservations"}, sort_keys=True)
         applied_shape, applied_netns = self._applied.pop(network_id, ("", ""))
@@ -109,8 +111,8 @@ class DhcpServers:
                 subprocess.run(["ip", "-n", netns, *args], check=True, capture_output=True)
             server = self._server(spec, netns)
             restarted = server.ensure_running()
-        except (DriverError, subprocess.CalledProcessError, OSError, RuntimeError) as exc:
-            return {"ok": False, "error": str(exc), "netns": "", "restarted": False}
+        except SETUP_ERRORS as exc:
+            return _failed(exc)
         outcome = self._reserve(server, spec, restarted)
         if outcome["ok"]:
             self._applied[network_id] = (shape, netns)
@@ -122,8 +124,8 @@ class DhcpServers:
             server.set_reservations(
                 Reservation(r["mac"], r["ip"], r.get("hostname")) for r in spec["reservations"]
             )
-        except (DriverError, subprocess.CalledProcessError, OSError, RuntimeError) as exc:
-            return {"ok": False, "error": str(exc), "netns": "", "restarted": False}
+        except SETUP_ERRORS as exc:
+            return _failed(exc)
         return {"ok": True, "error": "", "netns": server.spec.netns, "restarted": restarted}
 
     def remove(self, spec: dict[str, Any]) -> None:
@@ -199,6 +201,10 @@ class DhcpServers:
                     }
                     _save_offset(events_file, reader.offset)
             stop.wait(EVENT_POLL_SECONDS)
+
+
+def _failed(exc: Exception) -> dict[str, Any]:
+    return {"ok": False, "error": str(exc), "netns": "", "restarted": False}
 
 
 def _offset(events_file: Path) -> int:

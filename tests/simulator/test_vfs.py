@@ -110,6 +110,29 @@ def test_vf_comes_back_when_its_instance_namespace_vanished(make_sim):
     assert ping(a2, "10.6.0.2")
 
 
+def test_vf_stranded_by_an_interrupted_plug_comes_back(make_sim):
+    """A plug killed between its move and its state write leaves the netdev in the
+    instance while the state says it is home; then the namespace goes. The next set_vf
+    and plug_vf recreate the VF (as hardware returns it) instead of failing for ever."""
+    sim = make_sim(hosts=1, vfs=1)
+    hns = sim.host_netns("node1")
+    for name in ("killed", "killed2"):
+        ns = sim.create_instance("node1", name, "container")
+        subprocess.run(  # the move of a plug whose process died before writing state
+            ["ip", "-n", hns, "link", "set", "dev", "pf0v0", "netns", ns], check=True
+        )
+        assert "pf0v0" not in host_links(sim, "node1")
+        if name == "killed":
+            sim.delete_instance(name)  # the stranded netdev goes with its namespace
+        sim.set_vf("node1", "pf0", 0, mac=f"52:54:00:00:00:0{len(name)}", vlan=10)
+        assert "pf0v0" in host_links(sim, "node1")
+        target = sim.create_instance("node1", f"{name}-next", "container")
+        sim.plug_vf("node1", "pf0", 0, target, "eth1")
+        assert netns.links(target) == ["lo", "eth1"]
+        sim.delete_instance(f"{name}-next")
+        sim.delete_instance(name)
+
+
 def test_delete_instance_unplugs_first(make_sim):
     sim = make_sim(hosts=1, vfs=2)
     ns = sim.create_instance("node1", "db", "container")
