@@ -5,6 +5,7 @@ layer after commit (core.hooks.dispatch_on_commit).
 """
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,6 +318,27 @@ def retarget_attachments(instance_id, host_id) -> dict:
 
 
 @transaction.atomic
+@transaction.atomic
+def free_unheld_releasing_vfs(host: Host, held: Iterable[str]) -> list[VirtualFunction]:
+    """`releasing` VFs of `host` that no attachment uses and its agent no longer holds
+    (`held`: its reported "pf/index" keys) are free: their release report was lost, e.g.
+    with a controller worker killed mid-task (the broker redelivers only after its
+    visibility timeout). A migrating instance's source VFs are left alone: its agent
+    holds them, and resume_migration finds them by MAC."""
+    held = set(held)
+    migrating = Attachment.objects.filter(instance__state=InstanceState.MIGRATING)
+    stale = (
+        VirtualFunction.objects.select_for_update(of=("self",))
+        .filter(pf__host=host, state=VfState.RELEASING, attachment__isnull=True)
+        .exclude(mac__in=migrating.values("mac"))
+        .select_related("pf")
+    )
+    freed = [vf for vf in stale if f"{vf.pf.name}/{vf.index}" not in held]
+    for vf in freed:
+        _free_vf(vf)
+    return freed
+
+
 def vf_released(vf_id) -> None:
     """The agent reset a VF no attachment owns any more (`releasing` or orphaned)."""
     vf = VirtualFunction.objects.select_for_update().filter(pk=vf_id).first()

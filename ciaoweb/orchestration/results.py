@@ -18,7 +18,11 @@ from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
 from ciaoweb.instances.choices import AttachmentState, InstanceKind, InstanceState, IpSource
 from ciaoweb.instances.models import Attachment, Instance
-from ciaoweb.instances.services import finalize_instance_deletion, vf_released
+from ciaoweb.instances.services import (
+    finalize_instance_deletion,
+    free_unheld_releasing_vfs,
+    vf_released,
+)
 from ciaoweb.inventory.choices import VfState
 from ciaoweb.inventory.models import Host, VirtualFunction
 from ciaoweb.inventory.services import heartbeat, register_inventory
@@ -203,6 +207,10 @@ def inventory_registered(node: str, inventory: dict[str, Any], owners: dict[str,
     """A (re)started agent: record its inventory, then tell it what to correct and
     re-send whatever its instances are still waiting for."""
     host = register_inventory(node, inventory)
+    for vf in free_unheld_releasing_vfs(host, owners):
+        log.warning(
+            "VF %s/%s on %s freed: released, but its report was lost", vf.pf.name, vf.index, node
+        )
     plan = reconcile_plan(host.pk, owners)
     plan["dhcp_servers"] = servers_for_node(host) if host.is_network_node else []
     sender.send(sender.signature(names.RECONCILE, node, desired=plan))
