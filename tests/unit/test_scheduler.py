@@ -1,8 +1,10 @@
 """Placement semantics (ciaoweb.instances.scheduler) and the host load counters it orders
 by (ciaoweb.inventory.load)."""
 
+import contextlib
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -225,6 +227,32 @@ def test_place_issues_the_same_queries_for_1_or_40_hosts(tenant):
 # --- concurrency: SKIP LOCKED claims, retries, counters -----------------------------
 
 
+@contextlib.contextmanager
+def held_elsewhere(take_locks) -> Iterator[None]:
+    """`take_locks()` runs in another thread's transaction, which keeps its row locks
+    until the block ends and then rolls back."""
+    held, done = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                take_locks()
+                held.set()
+                done.wait(30)
+                transaction.set_rollback(True)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        yield
+    finally:
+        done.set()
+        holder.join()
+
+
 @postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_host_whose_vfs_others_hold_is_skipped():
@@ -233,22 +261,8 @@ def test_a_host_whose_vfs_others_hold_is_skipped():
     a 400 that says so."""
     host("node-a", {"physnet1": 1})
     host("node-b", {"physnet1": 1})
-    held, done = threading.Event(), threading.Event()
-
-    def hold():
-        try:
-            with transaction.atomic():
-                vfs = VirtualFunction.objects.select_for_update(of=("self",))
-                list(vfs.filter(pf__host__name="node-a"))
-                held.set()
-                done.wait(30)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(30)
+    vfs = VirtualFunction.objects.select_for_update(of=("self",))
+    with held_elsewhere(lambda: list(vfs.filter(pf__host__name="node-a"))):
         needs = Counter({"physnet1": 1})
         with transaction.atomic():
             assert place(needs).host.name == "node-b"
@@ -258,34 +272,16 @@ def test_a_host_whose_vfs_others_hold_is_skipped():
         assert caught.value.detail == {
             "host": ["host node-a has no free VF left on physnet physnet1"]
         }
-    finally:
-        done.set()
-        holder.join()
 
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_host_another_creation_is_placing_on_is_skipped_not_waited_for():
     """A concurrent creation holds node-a's row (its load update, until it commits): a new
-    instance goes to node-b at once; with every candidate busy, it waits for the first."""
+    instance goes to node-b at once instead of waiting for that row."""
     host("node-a", {"physnet1": 2})
     host("node-b", {"physnet1": 2})
-    held, done = threading.Event(), threading.Event()
-
-    def hold():
-        try:
-            with transaction.atomic():
-                load.arrive(Host.objects.get(name="node-a"))
-                held.set()
-                done.wait(30)
-                transaction.set_rollback(True)  # that creation fails in the end
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(30)
+    with held_elsewhere(lambda: load.arrive(Host.objects.get(name="node-a"))):
         needs = Counter({"physnet1": 1})
         with transaction.atomic():
             assert place(needs, new_instance=True).host.name == "node-b"
@@ -293,9 +289,6 @@ def test_a_host_another_creation_is_placing_on_is_skipped_not_waited_for():
         with transaction.atomic():  # no load update: the committed order, node-a first
             assert place(needs).host.name == "node-a"
             transaction.set_rollback(True)
-    finally:
-        done.set()
-        holder.join()
     assert _loads() == {"node-a": 0, "node-b": 0}
 
 
