@@ -105,7 +105,11 @@ def heartbeat(host_name: str) -> bool:
     host = Host.objects.select_for_update(no_key=True).filter(name=host_name).first()
     if host is None:
         return False
-    host.last_seen, host.state = now, HostState.ONLINE
+    host.last_seen = now
+    if host.state != HostState.OFFLINE:  # changed since the UPDATE: only note the beat
+        host.save(update_fields=["last_seen", "updated"])
+        return True
+    host.state = HostState.ONLINE
     host.save(update_fields=["last_seen", "state", "updated"])
     record(EventKind.HOST_UPDATED, host, f"host {host} is back online")
     return True
