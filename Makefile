@@ -36,6 +36,7 @@ soak: bootstrap
 	@scripts/services.sh
 	DATABASE_URL=$(DB_URL) CIAO_SOAK=1 $(PY) -m pytest tests/reliability -m soak $(PYTEST_ARGS)
 
-# Removes everything the simulator made, even after a crash (by the `ciao` prefix and pid files).
+# After a crash: ends every local cluster's processes (the demo's included) by their pid
+# files, then removes everything with the `ciao` prefix (namespaces, links, simulators).
 clean: bootstrap
-	$(PY) -m simulator clean
+	$(PY) -m ciaoweb.localcluster clean

@@ -5,6 +5,8 @@ import os
 
 from celery import Celery
 
+from ciaoweb import taskrouting as names
+from ciaoweb.core.pdeathsig import install_celery_hooks
 from ciaoweb.taskrouting import CELERY_COMMON
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ciaoweb.settings")
@@ -13,10 +15,16 @@ app = Celery("ciaoweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(CELERY_COMMON)
 app.autodiscover_tasks(["ciaoweb.orchestration"], related_name="tasks")
+# Pool children and the embedded beat (-B) die with the worker, even by SIGKILL.
+install_celery_hooks()
 
 app.conf.beat_schedule = {
     "check-heartbeats": {
         "task": "controller.check_heartbeats",
         "schedule": float(os.environ.get("CIAO_HEARTBEAT_INTERVAL", "5")),
+    },
+    "operations-watchdog": {
+        "task": names.OPERATIONS_WATCHDOG,
+        "schedule": float(os.environ.get("CIAO_WATCHDOG_INTERVAL", "5")),
     },
 }

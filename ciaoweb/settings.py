@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "ciaoweb.networks",
     "ciaoweb.instances",
     "ciaoweb.events",
+    "ciaoweb.operations",
     "ciaoweb.orchestration",
     "ciaoweb.dashboard",
     "ciaoweb.localcluster",
@@ -151,6 +152,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets sharing a field name ("kind", "state") get readable enum names.
+    "ENUM_NAME_OVERRIDES": {
+        "NetworkKindEnum": "ciaoweb.networks.choices.NetworkKind.CHOICES",
+        "InstanceKindEnum": "ciaoweb.instances.choices.InstanceKind.CHOICES",
+        "OperationKindEnum": "ciaoweb.operations.choices.OperationKind.CHOICES",
+        "OperationStateEnum": "ciaoweb.operations.choices.OperationState.CHOICES",
+    },
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -178,6 +186,11 @@ CIAO_VLAN_DEFAULT_RANGE = os.environ.get("CIAO_VLAN_DEFAULT_RANGE", "100:3999")
 # A host that has not sent a heartbeat for this many seconds is marked offline.
 CIAO_HEARTBEAT_INTERVAL = float(os.environ.get("CIAO_HEARTBEAT_INTERVAL", "5"))
 CIAO_HEARTBEAT_TIMEOUT = float(os.environ.get("CIAO_HEARTBEAT_TIMEOUT", "20"))
+# The operations watchdog: a step with no progress for this long is sent again, and an
+# operation whose step was sent CIAO_OPERATION_ATTEMPTS times fails with a reason.
+CIAO_OPERATION_STEP_TIMEOUT = float(os.environ.get("CIAO_OPERATION_STEP_TIMEOUT", "30"))
+CIAO_OPERATION_ATTEMPTS = int(os.environ.get("CIAO_OPERATION_ATTEMPTS", "3"))
+CIAO_WATCHDOG_INTERVAL = float(os.environ.get("CIAO_WATCHDOG_INTERVAL", "5"))
 
 LOGGING = {
     "version": 1,

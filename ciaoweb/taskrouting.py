@@ -43,6 +43,12 @@ DHCP_SERVER_APPLIED = "controller.dhcp_server_applied"
 LEASE_EVENT = "controller.lease_event"
 AGENT_EVENT = "controller.agent_event"
 
+# API side → controller worker (after commit)
+ADVANCE_OPERATION = "controller.advance_operation"
+NETWORK_CHANGED = "controller.network_changed"
+NETWORK_DELETED = "controller.network_deleted"
+OPERATIONS_WATCHDOG = "controller.operations_watchdog"
+
 CELERY_COMMON = {
     "task_routes": (route_task,),
     "task_serializer": "json",

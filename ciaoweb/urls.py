@@ -11,6 +11,7 @@ from ciaoweb.events.api.urls import router as events_router
 from ciaoweb.instances.api.urls import router as instances_router
 from ciaoweb.inventory.api.urls import router as inventory_router
 from ciaoweb.networks.api.urls import router as networks_router
+from ciaoweb.operations.api.urls import router as operations_router
 from ciaoweb.tenancy.api.auth import AuthTokenView
 from ciaoweb.tenancy.api.urls import router as tenancy_router
 
@@ -20,6 +21,7 @@ for app_router in (
     inventory_router,
     networks_router,
     instances_router,
+    operations_router,
     events_router,
 ):
     api_router.registry.extend(app_router.registry)

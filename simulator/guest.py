@@ -8,6 +8,7 @@ a first dump of the links).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -38,8 +39,15 @@ exit 0
 
 
 def write_hook(path: Path) -> Path:
-    path.write_text(HOOK)
-    path.chmod(0o755)
+    """Install the guests' DHCP hook. Guests share one file and may be running it: an
+    in-place rewrite while one executes it fails with ETXTBSY ("Text file busy", seen
+    with 50 concurrent launches), so it is written only when it differs, by rename."""
+    if path.exists() and path.read_text() == HOOK:
+        return path
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(HOOK)
+    tmp.chmod(0o755)
+    os.replace(tmp, path)
     return path
 
 

@@ -6,6 +6,7 @@ import os
 
 from celery import Celery
 
+from ciaoweb.core.pdeathsig import install_celery_hooks
 from ciaoweb.taskrouting import CELERY_COMMON
 
 from .config import AgentConfig
@@ -33,3 +34,5 @@ def _configured_broker() -> str:
 
 
 app = make_app(_configured_broker())
+# The prefork pool's children die with the agent, even when it is SIGKILLed.
+install_celery_hooks()

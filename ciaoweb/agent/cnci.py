@@ -10,6 +10,8 @@ file and forwarded.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import json
 import logging
@@ -68,12 +70,28 @@ class DhcpServers:
             self.state_dir,
         )
 
+    @contextlib.contextmanager
+    def _locked(self, network_id: str) -> Iterator[None]:
+        """One set-up of a network's server at a time across this node's worker
+        processes: two concurrent first set-ups killed each other's fresh dnsmasq as a
+        "leftover", and a launch could then run DHCP against no server."""
+        path = self._lock_path(network_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def ensure(self, spec: dict[str, Any], full: bool = False) -> dict[str, Any]:
         """Namespace, VF on the VLAN, address, dnsmasq running, reservations exact.
 
         Every launch refreshes its network's reservations through here: when this process
         has already set the server up from the same spec and dnsmasq still runs, only the
-        reservations are written (about 10 ms instead of 40). `full` (reconcile) redoes all."""
+        reservations are written (about 10 ms instead of 40). `full` (reconcile) redoes all.
+        When it returns ok, dnsmasq runs and has the reservations on disk."""
+        with self._locked(spec["network_id"]):
+            return self._ensure(spec, full)
+
+    def _ensure(self, spec: dict[str, Any], full: bool) -> dict[str, Any]:
         network_id = spec["network_id"]
         shape = json.dumps({k: v for k, v in spec.items() if k != "reservations"}, sort_keys=True)
         applied_shape, applied_netns = self._applied.pop(network_id, ("", ""))
@@ -129,6 +147,14 @@ class DhcpServers:
         return {"ok": True, "error": "", "netns": server.spec.netns, "restarted": restarted}
 
     def remove(self, spec: dict[str, Any]) -> None:
+        with self._locked(spec["network_id"]):
+            self._remove(spec)
+        self._lock_path(spec["network_id"]).unlink(missing_ok=True)
+
+    def _lock_path(self, network_id: str) -> Path:
+        return self.state_dir / "locks" / f"dhcp-{network_id}.lock"
+
+    def _remove(self, spec: dict[str, Any]) -> None:
         network_id = spec["network_id"]
         self._applied.pop(network_id, None)
         server_dir = self.state_dir / f"dhcp-{network_id}"

@@ -70,7 +70,13 @@ def release_instance(node: str, spec: dict) -> None:
 @app.task(name=names.ENSURE_DHCP_SERVER, **RETRY)
 def ensure_dhcp_server(node: str, spec: dict) -> None:
     outcome = dhcp_servers().ensure(spec)
-    report(names.DHCP_SERVER_APPLIED, node=node, network_id=spec["network_id"], **outcome)
+    report(
+        names.DHCP_SERVER_APPLIED,
+        node=node,
+        network_id=spec["network_id"],
+        context=spec.get("context", {}),
+        **outcome,
+    )
 
 
 @app.task(name=names.REMOVE_DHCP_SERVER, **RETRY)

@@ -21,10 +21,11 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
+from ciaoweb.events.registry import pushed_message_types
+
 log = logging.getLogger(__name__)
 
 ADMIN_GROUP = "ciao.admins"
-MESSAGE_TYPES = ("lease.updated", "instance.updated", "attachment.updated", "host.updated")
 SEND_TIMEOUT_SECONDS = 5.0
 
 
@@ -34,7 +35,7 @@ def tenant_group(tenant_id: Any) -> str:
 
 def publish(message_type: str, tenant_id: Any, data: dict) -> None:
     """Send one message to the tenant's clients and to admins; never raises."""
-    if message_type not in MESSAGE_TYPES:
+    if message_type not in pushed_message_types():  # the types apps registered
         raise ValueError(f"unknown websocket message type {message_type!r}")
     layer = get_channel_layer()
     if layer is None:

@@ -22,3 +22,4 @@ class EventKind:
     ATTACHMENT_DELETED = "attachment.deleted"
     LEASE_UPDATED = "lease.updated"
     LEASE_DELETED = "lease.deleted"
+    OPERATION_UPDATED = "operation.updated"

@@ -1,4 +1,5 @@
-"""`/ws/events/`: live lease, instance, attachment and host updates, per tenant."""
+"""`/ws/events/`: live lease, instance, attachment, host and operation updates, per tenant
+(the types the apps register in `ciaoweb.events.registry`)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 `record` writes an Event row in the caller's transaction and, after commit, pushes the
 object's REST representation (taken then, so no serializer query runs while the caller
 holds its row locks) to websocket clients through `ciaoweb.events.broadcast`
-(imported lazily: `notify` is the one place that talks to it).
+(imported lazily: `notify` is the one place that talks to it). Which objects are pushed,
+with which serializer and to which tenant, their apps declare in `ciaoweb.events.registry`.
 """
 
 import importlib
@@ -16,47 +17,31 @@ from django.db import models, transaction
 from rest_framework.utils.encoders import JSONEncoder
 
 from ciaoweb.events.models import Event
+from ciaoweb.events.registry import live_type
 
 log = logging.getLogger(__name__)
 
 BROADCAST_MODULE = "ciaoweb.events.broadcast"
-# Websocket message types (DESIGN §3); other objects are audited but not pushed.
-LIVE_OBJECT_TYPES = ("lease", "instance", "attachment", "host")
 
 
 def tenant_id_of(obj: models.Model) -> Any:
-    """The tenant an object belongs to, for scoping events (None = cluster-wide)."""
-    name = obj._meta.model_name
-    if name == "tenant":
+    """The tenant an object belongs to, for scoping events (None = cluster-wide): a
+    tenant itself, or what its app registered (see `registry`), else `obj.tenant_id`."""
+    if isinstance(obj, Event._meta.get_field("tenant").related_model):
         return obj.pk
-    if name == "attachment":
-        return obj.instance.tenant_id
-    if name == "lease":
-        if obj.network.tenant_id:
-            return obj.network.tenant_id
-        return obj.attachment.instance.tenant_id if obj.attachment_id else None
-    return getattr(obj, "tenant_id", None)
+    entry = live_type(obj._meta.model_name)
+    return entry.tenant_of(obj) if entry else getattr(obj, "tenant_id", None)
 
 
 def represent(obj: models.Model) -> dict:
-    """The object's REST representation (the same serializer the API uses)."""
-    from ciaoweb.instances.api.serializers import AttachmentSerializer, InstanceSerializer
-    from ciaoweb.inventory.api.serializers import HostSerializer
-    from ciaoweb.networks.api.serializers import LeaseSerializer, NetworkSerializer
-
-    serializers = {
-        "instance": InstanceSerializer,
-        "attachment": AttachmentSerializer,
-        "host": HostSerializer,
-        "lease": LeaseSerializer,
-        "network": NetworkSerializer,
-    }
-    serializer = serializers.get(obj._meta.model_name)
-    if serializer is None:
+    """The object's REST representation (the serializer its app registered, the one the
+    API uses), or just its id for a type nobody registered."""
+    entry = live_type(obj._meta.model_name)
+    if entry is None:
         return {"id": str(obj.pk)}
     # Through JSON once: UUIDs, dates and decimals become what REST clients see, and what
     # the Redis channel layer (msgpack) can carry.
-    return json.loads(json.dumps(serializer(obj).data, cls=JSONEncoder))
+    return json.loads(json.dumps(entry.serializer(obj).data, cls=JSONEncoder))
 
 
 def notify(message_type: str, tenant_id: Any, data: Callable[[], dict]) -> None:
@@ -95,8 +80,9 @@ def record(
         message=message,
         data=_json_safe(data or {}),
     )
-    if object_type in LIVE_OBJECT_TYPES:
-        message_type = f"{object_type}.updated"
+    entry = live_type(object_type)
+    if entry is not None and entry.pushed:  # websocket message types: DESIGN §3
+        message_type = entry.message_type
         if kind.endswith(".deleted"):  # gone after commit: its last state, taken now
             last = {**represent(obj), "deleted": True}  # lets live clients drop it
             notify(message_type, tenant_id, lambda: last)

@@ -24,6 +24,8 @@ class InstanceState:
         (DELETING, "Deleting"),
     ]
     MIGRATABLE = (RUNNING, STOPPED, ERROR)
+    # An operation is under way: never the state an instance is left in.
+    TRANSITIONAL = (PENDING, PROVISIONING, MIGRATING, DELETING)
 
 
 class IpSource:

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
-from ciaoweb.core.exceptions import NoCapacity
+from ciaoweb.core.exceptions import InvalidInput, NoCapacity
 from ciaoweb.inventory import load
 from ciaoweb.inventory.choices import HostState, VfState
 from ciaoweb.inventory.models import Host, VirtualFunction
@@ -109,7 +108,7 @@ def describe(needs: PhysnetNeeds) -> str:
 
 def _check_online(host: Host) -> None:
     if host.state != HostState.ONLINE:
-        raise ValidationError({"host": [f"host {host.name} is {host.state}, not online"]})
+        raise InvalidInput({"host": [f"host {host.name} is {host.state}, not online"]})
 
 
 def _check_free(host: Host, needs: PhysnetNeeds) -> None:
@@ -117,11 +116,12 @@ def _check_free(host: Host, needs: PhysnetNeeds) -> None:
         free = _free_vfs(host.pk, physnet).count()
         if free < count:
             message = f"host {host.name} has {free} free VF(s) on physnet {physnet}, needs {count}"
-            raise ValidationError({"host": [message]})
+            raise InvalidInput({"host": [message]})
 
 
 def check_host(host: Host, needs: PhysnetNeeds) -> None:
-    """An explicitly chosen host must be online and have the VFs: else 400 on `host`."""
+    """An explicitly chosen host must be online and have the VFs, else InvalidInput on
+    `host` (a 400)."""
     _check_online(host)
     _check_free(host, needs)
 
@@ -146,7 +146,7 @@ def place(
             # Counted only on failure, for the message: the host lacks the VFs, or
             # concurrent requests hold the ones it has.
             _check_free(host, needs)
-            raise ValidationError(
+            raise InvalidInput(
                 {"host": [f"host {host.name} has no free VF left on physnet {short.physnet}"]}
             ) from None
     tried = set(exclude)

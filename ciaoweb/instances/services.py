@@ -1,7 +1,8 @@
 """Instance lifecycle on the controller side: create, delete, migrate, finalize.
 
-Each function runs in one transaction, records events, and tells the orchestration
-layer after commit (core.hooks.dispatch_on_commit).
+Each function runs in one transaction, records events, and opens the Operation that
+carries the change out (ciaoweb.operations): the controller's worker advances it after
+commit.
 """
 
 from collections import Counter
@@ -10,10 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from rest_framework.exceptions import ValidationError
 
-from ciaoweb.core.exceptions import Conflict
-from ciaoweb.core.hooks import dispatch_on_commit
+from ciaoweb.core.exceptions import Conflict, InvalidInput
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
 from ciaoweb.instances.choices import (
@@ -31,6 +30,13 @@ from ciaoweb.inventory.models import Host, VirtualFunction
 from ciaoweb.networks.choices import Ipam, LeaseState, NetworkKind
 from ciaoweb.networks.ipam import allocate_ip, lock_networks, release_ip
 from ciaoweb.networks.models import IPAllocation, Lease, Network
+from ciaoweb.operations.choices import OperationKind, Step
+from ciaoweb.operations.models import Operation
+from ciaoweb.operations.services import (
+    active_instance_operation,
+    end_superseded,
+    open_operation,
+)
 
 MAC_INSERT_ATTEMPTS = 3
 
@@ -53,13 +59,13 @@ def netns_name(tenant_name: str, instance_name: str) -> str:
 
 def _networks_error(
     requests: list[NetworkRequest], position: int | None, errors: dict
-) -> ValidationError:
-    """A 400 shaped like DRF's nested-list errors: `{"networks": [{}, {"ip": [...]}]}`."""
+) -> InvalidInput:
+    """Bad input shaped like DRF's nested-list errors: `{"networks": [{}, {"ip": [...]}]}`."""
     if position is None:
-        return ValidationError({"networks": [f"{k}: {m}" for k, v in errors.items() for m in v]})
+        return InvalidInput({"networks": [f"{k}: {m}" for k, v in errors.items() for m in v]})
     shaped: list[dict] = [{} for _ in requests]
     shaped[position] = errors
-    return ValidationError({"networks": shaped})
+    return InvalidInput({"networks": shaped})
 
 
 def _ordered_requests(tenant, requests: list[NetworkRequest]) -> list[NetworkRequest]:
@@ -130,7 +136,7 @@ def _attach(
     if network.ipam == Ipam.CONTROLLER:
         try:
             attachment.ip = allocate_ip(network, attachment, request.ip)
-        except ValidationError as exc:
+        except InvalidInput as exc:
             raise _networks_error(all_requests, request.position, exc.detail) from None
         attachment.save(update_fields=["ip", "updated"])
     if vf is not None:
@@ -178,7 +184,7 @@ def create_instance(
             attachment,
             f"{attachment} on {attachment.network} mac {attachment.mac} ip {attachment.ip or '-'}",
         )
-    dispatch_on_commit("instance_changed", instance.id)
+    open_operation(OperationKind.CREATE, instance=instance, target_host=placement.host)
     return instance
 
 
@@ -188,7 +194,9 @@ def _lock_instance(instance_id) -> Instance | None:
 
 @transaction.atomic
 def delete_instance(instance: Instance) -> Instance:
-    """Mark `deleting`; the agent releases the VFs, then orchestration finalizes."""
+    """Mark `deleting` and open the delete operation; an operation still running on the
+    instance is superseded (its late reports are ignored), and a migration it interrupts
+    hands the VFs it still holds elsewhere to the delete."""
     locked = _lock_instance(instance.pk)
     if locked is None or locked.state == InstanceState.DELETING:
         return locked or instance
@@ -197,8 +205,28 @@ def delete_instance(instance: Instance) -> Instance:
     locked.save(update_fields=["state", "generation", "updated"])
     locked.attachments.update(state=AttachmentState.RELEASING)
     record(EventKind.INSTANCE_DELETING, locked, f"instance {locked} is being deleted")
-    dispatch_on_commit("instance_deleted", locked.id)
+    extra = _supersede(locked)
+    open_operation(OperationKind.DELETE, instance=locked, **extra)
     return locked
+
+
+def _supersede(instance: Instance) -> dict[str, Any]:
+    """End the instance's active operation; return what the delete must release besides
+    the instance's own VFs (a migration's VFs on its other host)."""
+    running = active_instance_operation(instance)
+    if running is None:
+        return {}
+    extra: dict[str, Any] = {}
+    if running.kind == OperationKind.MIGRATE and running.vfs:
+        if running.step == Step.ROLLBACK:  # back on the source; the target holds new VFs
+            holder, index = running.target_host_id, 1
+        else:  # on (or moving to) the target; the source still holds the old VFs
+            holder, index = running.source_host_id, 0
+        held = {a: [ids[index], None] for a, ids in running.vfs.items() if ids[index]}
+        if held and holder != instance.host_id:
+            extra = {"source_host_id": holder, "vfs": held}
+    end_superseded(running, f"superseded by the deletion of {instance}")
+    return extra
 
 
 def _free_vf(vf: VirtualFunction) -> None:
@@ -228,9 +256,11 @@ def _ip_allocation(attachment: Attachment) -> IPAllocation | None:
 
 
 @transaction.atomic
-def finalize_instance_deletion(instance_id) -> bool:
-    """Free the instance's VFs, IPs and MACs and delete its rows, once the agent has
-    released them. Idempotent: False when the instance is already gone."""
+def finalize_instance_deletion(instance_id, released: bool = True) -> bool:
+    """Free the instance's IPs and MACs and delete its rows, once the agent has released
+    its VFs (then free too). `released=False` (its host never answered): the VFs stay
+    `releasing`, never handed out, until that host re-registers without them.
+    Idempotent: False when the instance is already gone."""
     instance = _lock_instance(instance_id)
     if instance is None:
         return False
@@ -247,16 +277,22 @@ def finalize_instance_deletion(instance_id) -> bool:
         if allocation is not None:
             release_ip(networks[attachment.network_id], allocation)
         attachment.delete()  # leases keep a null attachment
-        if vf is not None:
+        if vf is not None and released:
             _free_vf(vf)
+        elif vf is not None:
+            vf.state = VfState.RELEASING
+            vf.save(update_fields=["state", "updated"])
     record(EventKind.INSTANCE_DELETED, instance, f"instance {instance} deleted")
     instance.delete()
     return True
 
 
 @transaction.atomic
-def migrate_instance(instance: Instance, target: Host | None = None) -> Instance:
-    """Check the target (or choose one), mark `migrating`; orchestration moves the VFs."""
+def migrate_instance(
+    instance: Instance, target: Host | None = None, parent: Operation | None = None
+) -> Instance:
+    """Check the target (or choose one), mark `migrating` and open the migration
+    (`parent`: the evacuation it belongs to); orchestration moves the VFs."""
     locked = _lock_instance(instance.pk)
     if locked is None:
         raise Conflict("the instance no longer exists")
@@ -264,10 +300,12 @@ def migrate_instance(instance: Instance, target: Host | None = None) -> Instance
         raise Conflict(
             f"instance {locked} is {locked.state}: only running, stopped or error instances migrate"
         )
+    if (busy := active_instance_operation(locked)) is not None:
+        raise Conflict(f"instance {locked} has an operation in progress: {busy.kind} ({busy.step})")
     needs = physnet_needs([a.network for a in locked.attachments.select_related("network")])
     if target is not None:
         if target.pk == locked.host_id:
-            raise ValidationError({"host": [f"instance already runs on host {target.name}"]})
+            raise InvalidInput({"host": [f"instance already runs on host {target.name}"]})
         check_host(target, needs)
     else:
         target = choose_host(needs, exclude=[locked.host_id] if locked.host_id else [])
@@ -280,7 +318,13 @@ def migrate_instance(instance: Instance, target: Host | None = None) -> Instance
         f"instance {locked} migrating to {target.name}",
         data={"from": locked.host.name if locked.host else None, "to": target.name},
     )
-    dispatch_on_commit("instance_migrate", locked.id, target.id)
+    open_operation(
+        OperationKind.MIGRATE,
+        instance=locked,
+        source_host=locked.host,
+        target_host=target,
+        parent=parent,
+    )
     return locked
 
 
@@ -289,7 +333,7 @@ def retarget_attachments(instance_id, host_id) -> dict:
     """For orchestration when it executes a migration: claim VFs on the target host for
     the instance's SR-IOV attachments and set `instance.host`. The old VFs go to
     `releasing` (never handed out) until `vf_released` after the old agent reset them.
-    Returns {attachment_id: (old_vf_id | None, new_vf_id)}; raises NoCapacity/400."""
+    Returns {attachment_id: (old_vf_id | None, new_vf_id)}; raises NoCapacity/InvalidInput."""
     instance = _lock_instance(instance_id)
     host = Host.objects.get(pk=host_id)
     load.move(instance.host, host)  # the host rows before the VF rows (see inventory.load)
@@ -317,7 +361,6 @@ def retarget_attachments(instance_id, host_id) -> dict:
     return moved
 
 
-@transaction.atomic
 @transaction.atomic
 def free_unheld_releasing_vfs(host: Host, held: Iterable[str]) -> list[VirtualFunction]:
     """`releasing` VFs of `host` that no attachment uses and its agent no longer holds

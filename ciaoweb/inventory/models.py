@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
-from ciaoweb.core.api.exceptions import register_constraint_message
+from ciaoweb.core.exceptions import register_constraint_message
 from ciaoweb.core.models import BaseModel
 from ciaoweb.core.validators import DNS_LABEL_PATTERN, validate_dns_label
 from ciaoweb.inventory.choices import HostState, VfState

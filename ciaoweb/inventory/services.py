@@ -7,11 +7,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ciaoweb.core.hooks import dispatch_on_commit
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
 from ciaoweb.inventory.choices import HostState, VfState
 from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
+from ciaoweb.operations.choices import OperationKind, OperationState
+from ciaoweb.operations.models import Operation
+from ciaoweb.operations.queue import advance_on_commit
+from ciaoweb.operations.services import open_operation, record_finished
 
 
 def _sync_vfs(pf: PhysicalFunction, reported: list[dict[str, Any]]) -> None:
@@ -131,21 +134,33 @@ def mark_stale_hosts_offline() -> list[Host]:
     return stale
 
 
+def _active_evacuations(host: Host):
+    return Operation.objects.filter(
+        kind=OperationKind.EVACUATE, host=host, state__in=OperationState.ACTIVE
+    )
+
+
 @transaction.atomic
 def evacuate_host(host: Host) -> Host:
-    """Maintenance: the scheduler skips the host; orchestration migrates its instances."""
+    """Maintenance: the scheduler skips the host, and an evacuation operation migrates
+    its instances (one child migration each), carried on by the controller's worker."""
     host = Host.objects.select_for_update().get(pk=host.pk)
     host.state = HostState.MAINTENANCE
     host.save(update_fields=["state", "updated"])
     record(EventKind.HOST_EVACUATING, host, f"host {host} is being evacuated")
-    dispatch_on_commit("host_evacuate", host.id)
+    if not _active_evacuations(host).exists():
+        open_operation(OperationKind.EVACUATE, host=host)
     return host
 
 
 @transaction.atomic
 def restore_host(host: Host) -> Host:
+    """Back in service; a running evacuation stops starting migrations and ends."""
     host = Host.objects.select_for_update().get(pk=host.pk)
     host.state = HostState.ONLINE
     host.save(update_fields=["state", "updated"])
     record(EventKind.HOST_RESTORED, host, f"host {host} is back in service")
+    record_finished(OperationKind.RESTORE, host=host)
+    for operation_id in _active_evacuations(host).values_list("pk", flat=True):
+        advance_on_commit(operation_id)
     return host

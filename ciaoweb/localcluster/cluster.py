@@ -9,11 +9,9 @@ namespace, link or process behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +22,15 @@ from typing import Any
 
 import httpx
 
-from .processes import RUN_DIR_ENV, ManagedProcess, stop_all, stop_from_pid_files
+from .processes import (
+    RUN_DIR_ENV,
+    ManagedProcess,
+    clean_clusters,
+    runs_dir,
+    stop_agent_daemons,
+    stop_all,
+    stop_from_pid_files,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -61,13 +67,16 @@ class ClusterConfig:
     heartbeat_timeout: float = 10.0
     # Agents re-register (and so reconcile) this often; fault tests shorten it.
     reconcile_interval: float = 60.0
+    # The operations watchdog: a step silent this long is sent again (fault tests shorten it).
+    operation_step_timeout: float = 30.0
+    watchdog_interval: float = 5.0
     agent_concurrency: int = 2
     controller_concurrency: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
-        return Path(os.environ.get("CIAO_VAR_DIR", REPO / "var")) / "cluster" / self.name
+        return runs_dir() / self.name
 
 
 class ClusterError(RuntimeError):
@@ -103,6 +112,8 @@ class LocalCluster:
             CELERY_BROKER_URL=self.config.redis_url,
             CIAO_HEARTBEAT_INTERVAL=str(self.config.heartbeat_interval),
             CIAO_HEARTBEAT_TIMEOUT=str(self.config.heartbeat_timeout),
+            CIAO_OPERATION_STEP_TIMEOUT=str(self.config.operation_step_timeout),
+            CIAO_WATCHDOG_INTERVAL=str(self.config.watchdog_interval),
             CIAO_DISPATCH="celery",
             PYTHONUNBUFFERED="1",
             **{RUN_DIR_ENV: str(self.run_dir)},
@@ -263,20 +274,11 @@ class LocalCluster:
 
     def _stop_agent_daemons(self) -> None:
         """dnsmasq servers the agents started outlive them: stop them by pid file."""
-        for pid_file in Path(self.sim.state_dir).glob("agents/*/dhcp-*/dnsmasq.pid"):
-            with contextlib.suppress(ValueError, OSError):
-                pid = int(pid_file.read_text().strip())
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                if str(pid_file).encode() in cmdline:
-                    os.kill(pid, signal.SIGTERM)
+        stop_agent_daemons(Path(self.sim.state_dir))
 
     def _clear_leftovers(self) -> None:
-        """A previous run of the same name that crashed: its processes and simulator."""
-        stop_from_pid_files(self.run_dir)
-        from simulator import Simulator
-
-        with contextlib.suppress(Exception):
-            Simulator.load(self.config.name).down()
+        """A previous run of the same name that crashed: what `make clean` would end."""
+        clean_clusters(self.config.name)
 
     def _flush_broker(self) -> None:
         """Queues of an earlier run would replay stale tasks: this cluster's Redis DB only."""

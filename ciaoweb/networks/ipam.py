@@ -14,9 +14,8 @@ import logging
 from collections.abc import Iterable
 
 from django.db.models import Q
-from rest_framework.exceptions import ValidationError
 
-from ciaoweb.core.exceptions import NoCapacity
+from ciaoweb.core.exceptions import InvalidInput, NoCapacity
 from ciaoweb.instances.choices import AttachmentState
 from ciaoweb.networks.choices import Ipam, IpPurpose
 from ciaoweb.networks.free_ranges import (
@@ -102,7 +101,7 @@ def allocate_ip(network: Network, attachment, requested: str | None = None) -> s
     """Record an address for the attachment: the requested one or the lowest free one."""
     if requested:
         if problem := check_requested_ip(network, requested):
-            raise ValidationError({"ip": [problem]})
+            raise InvalidInput({"ip": [problem]})
         ip = int(ipaddress.IPv4Address(requested))
         if not take(network, ip):  # the ledger says free: the ranges had lost it
             log.warning("free ranges of %s lacked free address %s", network, requested)

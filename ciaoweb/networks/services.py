@@ -6,14 +6,15 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from ciaoweb import taskrouting as names
 from ciaoweb.core.exceptions import Conflict
-from ciaoweb.core.hooks import dispatch_on_commit
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
 from ciaoweb.networks.choices import Ipam, NetworkKind
 from ciaoweb.networks.ipam import reserve_infrastructure_ips
 from ciaoweb.networks.models import PRIMARY_NETWORK_NAME, Network
 from ciaoweb.networks.vlans import next_free_vlan
+from ciaoweb.operations.queue import enqueue_on_commit
 
 VLAN_ALLOCATION_ATTEMPTS = 5
 # Every tenant's overlay is isolated, so they may all use the same range.
@@ -55,7 +56,7 @@ def create_network(**fields: Any) -> Network:
         network.save()
     reserve_infrastructure_ips(network)
     record(EventKind.NETWORK_CREATED, network, f"network {network} created")
-    dispatch_on_commit("network_changed", network.id)
+    enqueue_on_commit(names.NETWORK_CHANGED, network.id)
     return network
 
 
@@ -94,7 +95,7 @@ def update_network(network: Network, changes: dict[str, Any]) -> Network:
     network.save()
     reserve_infrastructure_ips(network)
     record(EventKind.NETWORK_UPDATED, network, f"network {network} updated", data=changes)
-    dispatch_on_commit("network_changed", network.id)
+    enqueue_on_commit(names.NETWORK_CHANGED, network.id)
     return network
 
 
@@ -109,4 +110,4 @@ def delete_network(network: Network) -> None:
     network_id = locked.id
     record(EventKind.NETWORK_DELETED, locked, f"network {locked} deleted")
     locked.delete()
-    dispatch_on_commit("network_deleted", network_id)
+    enqueue_on_commit(names.NETWORK_DELETED, network_id)

@@ -1,14 +1,13 @@
 """The network rules of DESIGN §4 that need more than one field or the database.
 
 `validate_network(attrs, instance)` takes the serializer's proposed values (merged with
-the current ones on update) and raises a 400 with one message per offending field.
+the current ones on update) and raises InvalidInput with one message per offending field.
 """
 
 import ipaddress
 from typing import Any
 
-from rest_framework.exceptions import ValidationError
-
+from ciaoweb.core.exceptions import InvalidInput
 from ciaoweb.networks.choices import Ipam, NetworkKind
 from ciaoweb.networks.models import Network
 
@@ -21,11 +20,11 @@ def parse_cidr(value: str) -> ipaddress.IPv4Network:
     try:
         net = ipaddress.IPv4Network(value, strict=True)
     except ipaddress.AddressValueError as exc:
-        raise ValidationError(f"{value!r} is not a valid IPv4 CIDR: {exc}") from exc
+        raise InvalidInput(f"{value!r} is not a valid IPv4 CIDR: {exc}") from exc
     except ValueError as exc:  # host bits set, bad prefix
-        raise ValidationError(f"{value!r} is not a valid IPv4 CIDR: {exc}") from exc
+        raise InvalidInput(f"{value!r} is not a valid IPv4 CIDR: {exc}") from exc
     if not PREFIX_MIN <= net.prefixlen <= PREFIX_MAX:
-        raise ValidationError(
+        raise InvalidInput(
             f"prefix length must be between /{PREFIX_MIN} and /{PREFIX_MAX}, got /{net.prefixlen}"
         )
     return net
@@ -100,8 +99,8 @@ def validate_network(attrs: dict[str, Any], instance: Network | None) -> None:
 
     try:
         net = parse_cidr(attrs.get("cidr", ""))
-    except ValidationError as exc:
-        errors.setdefault("cidr", []).extend(str(m) for m in exc.detail)
+    except InvalidInput as exc:
+        errors.setdefault("cidr", []).extend(exc.messages())
         net = None
     if net is not None:
         if gateway := attrs.get("gateway"):
@@ -112,4 +111,4 @@ def validate_network(attrs: dict[str, Any], instance: Network | None) -> None:
         if other := _overlapping(attrs, net, instance):
             fail("cidr", f"{net} overlaps {other.cidr} of network {other} on the same physnet")
     if errors:
-        raise ValidationError(errors)
+        raise InvalidInput(errors)

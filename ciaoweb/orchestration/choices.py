@@ -7,11 +7,11 @@ class DhcpServerState:
 
 
 class Purpose:
-    """Why a spec was sent; the agent echoes it back in `context` with the result."""
+    """Why a spec was sent (for logs; the operation and step in `context` decide what
+    the echoed report means)."""
 
     PROVISION = "provision"
     DELETE = "delete"
     MIGRATE = "migrate"  # plug on the target host
     MIGRATE_SOURCE = "migrate-source"  # unplug from the source after the target is up
     MIGRATE_ROLLBACK = "migrate-rollback"  # unplug from a target that failed
-    RECONCILE = "reconcile"

@@ -7,10 +7,9 @@ import logging
 from collections import Counter
 
 from django.db import transaction
-from rest_framework.exceptions import ValidationError
 
 from ciaoweb import taskrouting as names
-from ciaoweb.core.exceptions import NoCapacity
+from ciaoweb.core.exceptions import InvalidInput, NoCapacity
 from ciaoweb.instances.macs import new_mac
 from ciaoweb.instances.scheduler import place
 from ciaoweb.inventory.choices import HostState, VfState
@@ -21,7 +20,7 @@ from ciaoweb.networks.models import Network
 from . import sender
 from .choices import DhcpServerState
 from .models import DhcpServer
-from .specs import dhcp_server_spec, managed
+from .specs import dhcp_server_spec, managed, removal_spec
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ def _place(network: Network) -> DhcpServer | None:
     for node in nodes if network.kind == NetworkKind.SRIOV else []:
         try:
             placement = place(Counter({network.physnet: 1}), host=node)
-        except (NoCapacity, ValidationError):  # this node is full: try the next one
+        except (NoCapacity, InvalidInput):  # this node is full: try the next one
             continue
         vf = placement.take(network.physnet)
         mac = new_mac()
@@ -64,9 +63,10 @@ def _place(network: Network) -> DhcpServer | None:
     return None
 
 
-def server_signature(network: Network):
+def server_signature(network: Network, context: dict | None = None):
     """The task that makes the network's server exist with current reservations (placing
-    the server first if it has none), or None when it cannot be placed yet.
+    the server first if it has none), or None when it cannot be placed yet. `context`
+    (an operation's step) comes back with the agent's report.
 
     On every launch the server already exists: it is read without a lock, and the
     network's row is locked only to place a missing one."""
@@ -77,9 +77,14 @@ def server_signature(network: Network):
         server = _existing(network)  # re-read with its host and VF
     if server is None or server.state == DhcpServerState.REMOVING:
         return None
-    return sender.signature(
-        names.ENSURE_DHCP_SERVER, server.host.name, spec=dhcp_server_spec(server, network)
-    )
+    spec = dhcp_server_spec(server, network)
+    if context:
+        spec["context"] = context
+    return sender.signature(names.ENSURE_DHCP_SERVER, server.host.name, spec=spec)
+
+
+def server_running(network: Network) -> bool:
+    return DhcpServer.objects.filter(network_key=network.pk, state=DhcpServerState.RUNNING).exists()
 
 
 def ensure_server(network_id) -> None:
@@ -103,3 +108,16 @@ def place_missing_servers() -> None:
     for network in Network.objects.exclude(pk__in=placed):
         if managed(network):
             ensure_server(network.pk)
+
+
+def remove_server(network_id) -> None:
+    """A deleted network's server stops and its VF is reset (found by `network_key`)."""
+    server = (
+        DhcpServer.objects.select_related("host", "vf__pf").filter(network_key=network_id).first()
+    )
+    if server is None:
+        return
+    DhcpServer.objects.filter(pk=server.pk).update(state=DhcpServerState.REMOVING)
+    sender.send(
+        sender.signature(names.REMOVE_DHCP_SERVER, server.host.name, spec=removal_spec(server))
+    )

@@ -16,21 +16,17 @@ from django.db import transaction
 from ciaoweb import taskrouting as names
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
-from ciaoweb.instances.choices import AttachmentState, InstanceKind, InstanceState, IpSource
-from ciaoweb.instances.models import Attachment, Instance
-from ciaoweb.instances.services import (
-    finalize_instance_deletion,
-    free_unheld_releasing_vfs,
-    vf_released,
-)
+from ciaoweb.instances.choices import IpSource
+from ciaoweb.instances.models import Attachment
+from ciaoweb.instances.services import free_unheld_releasing_vfs, vf_released
 from ciaoweb.inventory.choices import VfState
 from ciaoweb.inventory.models import Host, VirtualFunction
 from ciaoweb.inventory.services import heartbeat, register_inventory
 from ciaoweb.networks.choices import Ipam, LeaseState
 from ciaoweb.networks.models import Lease, Network
 
-from . import sender
-from .choices import DhcpServerState, Purpose
+from . import engine, sender
+from .choices import DhcpServerState
 from .dhcp import place_missing_servers, servers_for_node
 from .models import DhcpServer
 from .specs import reconcile_plan
@@ -38,108 +34,35 @@ from .specs import reconcile_plan
 log = logging.getLogger(__name__)
 
 
-def instance_event(instance: Instance, message: str, **data: Any) -> None:
-    record(EventKind.INSTANCE_UPDATED, instance, message, data=data or None)
-
-
-def _locked_instance(instance_id) -> Instance | None:
-    return Instance.objects.select_for_update().filter(pk=instance_id).first()
-
-
-# --- provisioning --------------------------------------------------------------------
-
-
-def _apply_attachment(attachment: Attachment, reported: dict[str, Any], kind: str) -> None:
-    """Record the agent's view of one attachment: plugged, and the IP it learned."""
-    network = attachment.network
-    attachment.state = AttachmentState.ERROR if reported.get("error") else AttachmentState.ACTIVE
-    ip = reported.get("ip")
-    if ip and network.ipam == Ipam.UNDERLAY:
-        attachment.ip, attachment.ip_source = ip, IpSource.UNDERLAY
-    elif ip and network.ipam == Ipam.DYNAMIC:
-        attachment.ip, attachment.ip_source = ip, IpSource.DHCP
-    elif ip and ip != attachment.ip and network.ipam == Ipam.CONTROLLER:
-        attachment.state = AttachmentState.ERROR
-        reported["error"] = f"DHCP gave {ip}, the reservation is {attachment.ip}"
-    elif network.ipam == Ipam.UNDERLAY and kind == InstanceKind.VM and not attachment.ip:
-        attachment.ip_source = IpSource.UNKNOWN  # the guest's own DHCP: nobody tells us
-    attachment.save(update_fields=["state", "ip", "ip_source", "updated"])
-    if attachment.vf_id:
-        VirtualFunction.objects.filter(pk=attachment.vf_id).update(state=VfState.IN_USE)
-    record(
-        EventKind.ATTACHMENT_UPDATED,
-        attachment,
-        reported.get("error") or f"{attachment} is {attachment.state}",
-    )
-
-
-@transaction.atomic
-def apply_instance_result(result: dict[str, Any]) -> Instance | None:
-    """Provisioning (or migration target) result → attachments, state, reason."""
-    instance = _locked_instance(result["instance_id"])
-    if instance is None or instance.generation != result["generation"]:
-        return None
-    if instance.state == InstanceState.DELETING:
-        return None
-    reported = {a["attachment_id"]: a for a in result["attachments"]}
-    errors = [result["error"]] if result.get("error") else []
-    if result["ok"]:
-        for attachment in instance.attachments.select_related("network"):
-            if str(attachment.pk) in reported:
-                item = reported[str(attachment.pk)]
-                _apply_attachment(attachment, item, instance.kind)
-                if item.get("error"):
-                    errors.append(item["error"])
-    instance.netns = result.get("netns") or instance.netns
-    instance.state = InstanceState.ERROR if errors else InstanceState.RUNNING
-    instance.error = "; ".join(errors)
-    instance.save(update_fields=["netns", "state", "error", "updated"])
-    instance_event(
-        instance,
-        f"instance {instance} is {instance.state}"
-        + (f": {instance.error}" if instance.error else ""),
-    )
-    return instance
-
-
 def instance_applied(node: str, result: dict[str, Any], context: dict[str, Any]) -> None:
-    if context.get("purpose") == Purpose.MIGRATE:
-        from .migration import target_applied
-
-        target_applied(node, result, context)
-        return
-    apply_instance_result(result)
+    engine.on_instance_report(node, result, context, released=False)
 
 
 def instance_released(node: str, result: dict[str, Any], context: dict[str, Any]) -> None:
-    purpose = context.get("purpose")
-    if purpose == Purpose.DELETE:
-        if result["ok"]:
-            finalize_instance_deletion(result["instance_id"])
-        else:
-            _deletion_failed(result)
-        return
-    for vf_id in context.get("vf_ids", []):  # migration source or rolled-back target
-        vf_released(vf_id)
-
-
-@transaction.atomic
-def _deletion_failed(result: dict[str, Any]) -> None:
-    instance = _locked_instance(result["instance_id"])
-    if instance is None:
-        return
-    instance.error = f"release failed: {result['error']}"
-    instance.save(update_fields=["error", "updated"])
-    instance_event(instance, f"instance {instance} could not be released: {result['error']}")
+    engine.on_instance_report(node, result, context, released=True)
 
 
 # --- DHCP servers and leases ---------------------------------------------------------------
 
 
-@transaction.atomic
 def dhcp_server_applied(
-    network_id: str, ok: bool, error: str, netns: str, removed: bool = False, **_: Any
+    node: str,
+    network_id: str,
+    ok: bool,
+    error: str,
+    netns: str,
+    removed: bool = False,
+    context: dict[str, Any] | None = None,
+    **_: Any,
 ) -> None:
+    _apply_dhcp_outcome(network_id, ok, error, netns, removed)
+    runs_there = DhcpServer.objects.filter(network_key=network_id, host__name=node).exists()
+    if context and context.get("operation_id") and runs_there:
+        engine.on_dhcp_report(network_id, {"ok": ok, "error": error}, context)
+
+
+@transaction.atomic
+def _apply_dhcp_outcome(network_id: str, ok: bool, error: str, netns: str, removed: bool) -> None:
     server = DhcpServer.objects.select_for_update().filter(network_key=network_id).first()
     if server is None:
         return
@@ -216,22 +139,7 @@ def inventory_registered(node: str, inventory: dict[str, Any], owners: dict[str,
     sender.send(sender.signature(names.RECONCILE, node, desired=plan))
     if host.is_network_node:
         place_missing_servers()
-    _resend_unfinished(host)
-
-
-def _resend_unfinished(host: Host) -> None:
-    """Whatever a crash or a lost message left half done on this host is sent again:
-    every node task is idempotent, and a stale duplicate result is ignored."""
-    from .dispatch import instance_deleted, send_instance
-    from .migration import resume_migration
-
-    for instance in Instance.objects.filter(host=host).select_related("host"):
-        if instance.state in (InstanceState.PENDING, InstanceState.PROVISIONING):
-            send_instance(instance, Purpose.PROVISION, host)
-        elif instance.state == InstanceState.MIGRATING:
-            resume_migration(instance)  # `host` is already the migration's target
-        elif instance.state == InstanceState.DELETING:
-            instance_deleted(instance.pk)
+    engine.resume_host(host)
 
 
 def host_heartbeat(node: str) -> None:

@@ -6,8 +6,9 @@ from django.db import InterfaceError, OperationalError
 
 from ciaoweb import taskrouting as names
 from ciaoweb.celery import app
+from ciaoweb.inventory.services import mark_stale_hosts_offline
 
-from . import results
+from . import dhcp, engine, results
 
 # A database that is briefly unavailable (restart, SQLite writer lock) is worth a retry.
 CONTROLLER_TASK = {
@@ -41,7 +42,7 @@ def instance_released(node: str, result: dict, context: dict) -> None:
 
 @app.task(name=names.DHCP_SERVER_APPLIED, **CONTROLLER_TASK)
 def dhcp_server_applied(node: str, network_id: str, **outcome) -> None:
-    results.dhcp_server_applied(network_id, **outcome)
+    results.dhcp_server_applied(node, network_id, **outcome)
 
 
 @app.task(name=names.LEASE_EVENT, **CONTROLLER_TASK)
@@ -54,8 +55,26 @@ def agent_event(node: str, event: dict) -> None:
     results.agent_event(node, event)
 
 
+@app.task(name=names.ADVANCE_OPERATION, **CONTROLLER_TASK)
+def advance_operation(operation_id: str) -> None:
+    engine.advance(operation_id)
+
+
+@app.task(name=names.NETWORK_CHANGED, **CONTROLLER_TASK)
+def network_changed(network_id: str) -> None:
+    dhcp.ensure_server(network_id)
+
+
+@app.task(name=names.NETWORK_DELETED, **CONTROLLER_TASK)
+def network_deleted(network_id: str) -> None:
+    dhcp.remove_server(network_id)
+
+
+@app.task(name=names.OPERATIONS_WATCHDOG, **CONTROLLER_TASK)
+def operations_watchdog() -> None:
+    engine.watchdog()
+
+
 @app.task(name="controller.check_heartbeats")
 def check_heartbeats() -> None:
-    from ciaoweb.inventory.services import mark_stale_hosts_offline
-
     mark_stale_hosts_offline()

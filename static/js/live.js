@@ -1,7 +1,8 @@
 /* ciaoweb live updates: one websocket to /ws/events/ (the session cookie authenticates
  * it), reconnecting with exponential backoff, dispatching each
- * {"type": "lease.updated"|"instance.updated"|"attachment.updated"|"host.updated", "data": {...}}
- * message to the handlers pages register with CiaoLive.on(type, fn).
+ * {"type": "lease.updated"|"instance.updated"|"attachment.updated"|"host.updated"|
+ * "operation.updated", "data": {...}} message to the handlers pages register with
+ * CiaoLive.on(type, fn).
  * Plain script, no build step, no dependencies. */
 (function () {
   "use strict";

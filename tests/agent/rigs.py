@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
-import pytest
-
 from ciaoweb.agent.drivers.sriov import SriovDriver
+from tests.prereqs import missing_prerequisites, unavailable
 
 from .fake_nic import FakeNic, FakeSysfs, vf_pci
 
 PHYSNETS = {"physnet1": ["pf0"], "physnet2": ["pf1"]}
 TOTAL_VFS = {"pf0": 8, "pf1": 4}
 EXCLUDED = {"pf0": [7]}
-REQUIRE_SIM = os.environ.get("CIAO_REQUIRE_SIM") == "1"
 
 
 class FakeRig:
@@ -74,11 +71,8 @@ class FakeRig:
 
 def sim_prerequisites() -> str | None:
     """Why the simulator rig cannot run here, or None when it can."""
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool in ("ip", "nft", "tc"):
-        if shutil.which(tool) is None:
-            return f"needs {tool}"
+    if missing := missing_prerequisites(("ip", "nft", "tc")):
+        return "needs " + ", ".join(missing)
     try:
         import simulator
 
@@ -173,11 +167,8 @@ class SimRig:
 def open_sim_rig(tmp_path):
     """A SimRig, closed afterwards; skips without the simulator's prerequisites (fails
     under CIAO_REQUIRE_SIM=1)."""
-    missing = sim_prerequisites()
-    if missing:
-        if REQUIRE_SIM:
-            pytest.fail(f"simulator prerequisites missing under CIAO_REQUIRE_SIM=1: {missing}")
-        pytest.skip(missing)
+    if missing := sim_prerequisites():
+        unavailable(f"the simulator rig {missing}")
     made = SimRig(tmp_path)
     try:
         yield made

@@ -25,23 +25,13 @@ from ciaoweb.agent.dhcp.server import (
     Reservation,
 )
 from ciaoweb.agent.drivers.base import InvalidArgument, TransientError
-
-from .rigs import REQUIRE_SIM
+from tests.prereqs import require
 
 pytestmark = pytest.mark.sim
 
 CIDR, SERVER_IP, GATEWAY = "10.77.0.0/24", "10.77.0.2", "10.77.0.1"
 DOMAIN = "net1.ciao.test"
 SERVER_IF, CLIENT_IF = "ciaos0", "ciaoc0"
-
-
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool in ("ip", "dnsmasq", "busybox"):
-        if shutil.which(tool) is None:
-            return f"needs {tool}"
-    return None
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -81,11 +71,7 @@ class Wire:
 
 @pytest.fixture
 def wire(tmp_path) -> Iterator[Wire]:
-    missing = _missing()
-    if missing:
-        if REQUIRE_SIM:
-            pytest.fail(f"DHCP test prerequisites missing under CIAO_REQUIRE_SIM=1: {missing}")
-        pytest.skip(missing)
+    require(("ip", "dnsmasq", "busybox"), "DHCP tests")
     tag = f"ciao-t{os.getpid()}"
     made = Wire(f"{tag}-dhcps", f"{tag}-dhcpc", tmp_path / "state")
     servers: list[DhcpServer] = []
@@ -125,6 +111,15 @@ def _start(wire: Wire, server: DhcpServer) -> int:
     return server.start()
 
 
+def _wait_read(server: DhcpServer, path: Path, timeout: float = 10.0) -> None:
+    """Until dnsmasq's log says it read `path` (its inotify watch on the hosts dir)."""
+    deadline = time.monotonic() + timeout
+    while f"read {path}" not in server.log_file.read_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"dnsmasq never read {path}: {server.log_file.read_text()}")
+        time.sleep(0.02)
+
+
 def _wait_events(server: DhcpServer, reader, want, timeout: float = 5.0) -> list:
     seen: list = []
     deadline = time.monotonic() + timeout
@@ -152,7 +147,7 @@ def test_reservation_dora_and_late_reservation_without_restart(wire):
         wire.lease(tries=2)
     # ... until its reservation is written: inotify, same process.
     server.add_reservation(Reservation("02:00:00:00:00:12", "10.77.0.12", "beta"))
-    time.sleep(0.2)
+    _wait_read(server, server.hosts_dir / "02-00-00-00-00-12")
     assert wire.lease().ip == "10.77.0.12"
     assert server.pid() == pid
 

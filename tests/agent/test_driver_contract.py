@@ -11,6 +11,7 @@ import pytest
 
 from ciaoweb.agent.drivers.base import (
     DeviceBusy,
+    DriverError,
     InvalidArgument,
     OwnershipError,
     TransientError,
@@ -199,7 +200,7 @@ def test_failed_plug_rolls_back_the_config(rig):
     original = driver.vf_state("pf0", 6).config
     netns = rig.new_netns()
     driver.setup_vf("pf0", 0, "att-1", CONFIG.with_(mac="02:dd:00:00:00:01"), netns, "eth1")
-    with pytest.raises(Exception) as raised:  # noqa: B017 - name clash, driver-specific kind
+    with pytest.raises(DriverError) as raised:  # name clash: the kind is the driver's own
         driver.setup_vf("pf0", 6, "att-2", CONFIG, netns, "eth1")
     assert type(raised.value).__module__.startswith("ciaoweb.agent.drivers")
     assert driver.vf_state("pf0", 6).config == original

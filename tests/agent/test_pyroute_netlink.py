@@ -9,13 +9,12 @@ The checks run in a child process inside a scratch "host" namespace.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from .rigs import REQUIRE_SIM
+from tests.prereqs import require
 
 pytestmark = pytest.mark.sim
 
@@ -51,10 +50,7 @@ print("OK")
 
 
 def test_moves_and_errno_mapping_on_a_real_kernel():
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        if REQUIRE_SIM:
-            pytest.fail("needs root and iproute2 under CIAO_REQUIRE_SIM=1")
-        pytest.skip("needs root and iproute2")
+    require(("ip",), "the netlink test")
     host, inst = f"ciao-t{os.getpid()}-nlhost", f"ciao-t{os.getpid()}-nlinst"
     try:
         for ns in (host, inst):

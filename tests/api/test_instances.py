@@ -1,5 +1,6 @@
 """Instance lifecycle through the API: attachments, IPs, VFs, hooks and events."""
 
+from ciaoweb import taskrouting as names
 from ciaoweb.events.models import Event
 from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.instances.services import finalize_instance_deletion
@@ -7,7 +8,9 @@ from ciaoweb.inventory.models import VirtualFunction
 from ciaoweb.networks.ipam import dhcp_reservations
 from ciaoweb.networks.models import IPAllocation, Lease, Network
 from ciaoweb.networks.services import create_network
+from ciaoweb.operations.models import Operation
 from tests.api.helpers import url
+from tests.worlds import provisioned
 
 
 def create(world, client=None, **payload):
@@ -30,7 +33,8 @@ def test_create_attaches_default_overlay_as_eth0(
     assert eth0["vf"] is None and eth1["vf"] is not None
     vf = VirtualFunction.objects.get(pk=eth1["vf"])
     assert (vf.state, vf.mac, vf.vlan) == ("reserved", eth1["mac"], 100)
-    assert ("instance_changed", (Instance.objects.get().pk,)) in dispatched
+    operation = Operation.objects.get(instance=Instance.objects.get(), kind="create")
+    assert (names.ADVANCE_OPERATION, (operation.pk,)) in dispatched
     kinds = set(Event.objects.values_list("kind", flat=True))
     assert {"instance.created", "attachment.created"} <= kinds
 
@@ -120,7 +124,8 @@ def test_delete_then_finalize_frees_everything(
     data = create(world, networks=[{"network": str(world.net_a.pk)}]).data
     with django_capture_on_commit_callbacks(execute=True):
         assert world.alice.delete(url("instances", data["id"])).status_code == 204
-    assert ("instance_deleted", (Instance.objects.get().pk,)) in dispatched
+    operation = Operation.objects.get(instance=Instance.objects.get(), kind="delete")
+    assert (names.ADVANCE_OPERATION, (operation.pk,)) in dispatched
     assert world.alice.get(url("instances", data["id"])).data["state"] == "deleting"
     assert finalize_instance_deletion(data["id"]) is True
     assert finalize_instance_deletion(data["id"]) is False  # idempotent
@@ -172,6 +177,9 @@ def test_migrate(world, django_capture_on_commit_callbacks, dispatched):
     answer = world.alice.post(url("instances", data["id"], "migrate"), {}, format="json")
     assert answer.status_code == 409 and "pending" in answer.data["detail"]
     Instance.objects.filter(pk=data["id"]).update(state="running")
+    answer = world.alice.post(url("instances", data["id"], "migrate"), {}, format="json")
+    assert answer.status_code == 409 and "in progress: create" in answer.data["detail"]
+    provisioned(Instance.objects.get(pk=data["id"]))
     assert (
         world.alice.post(
             url("instances", data["id"], "migrate"), {"host": "node2"}, format="json"
@@ -189,8 +197,11 @@ def test_migrate(world, django_capture_on_commit_callbacks, dispatched):
     with django_capture_on_commit_callbacks(execute=True):
         answer = world.alice.post(url("instances", data["id"], "migrate"), {}, format="json")
     assert answer.status_code == 202 and answer.data["state"] == "migrating"
-    function, (instance_id, target) = dispatched[-1]
-    assert function == "instance_migrate" and str(target) != str(data["host"])
+    migration = Operation.objects.get(instance_id=data["id"], kind="migrate")
+    assert dispatched[-1] == (names.ADVANCE_OPERATION, (migration.pk,))
+    assert migration.target_host_id is not None and str(migration.target_host_id) != str(
+        data["host"]
+    )
 
 
 def test_filters(world):

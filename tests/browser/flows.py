@@ -14,12 +14,7 @@ def create_network(page, base_url: str, name: str, cidr: str, tenant: str | None
     page.get_by_label("Physical network").fill("physnet1")
     page.get_by_label("CIDR").fill(cidr)
     page.get_by_label("IP address management").select_option("controller")
-    if tenant is not None:
-        page.locator("#id_tenant").select_option(label=tenant)
-    page.get_by_role("button", name="Create network").click()
-    page.wait_for_url(re.compile(r"/networks/[0-9a-f-]{36}/$"))
-    wait_live(page)
-    return page.url.rstrip("/").rsplit("/", 1)[1]
+    return _submit(page, "Create network", "networks", tenant)
 
 
 def launch_instance(page, base_url: str, name: str, network: str, tenant: str | None = None) -> str:
@@ -27,10 +22,16 @@ def launch_instance(page, base_url: str, name: str, network: str, tenant: str | 
     page.get_by_label("Name").fill(name)
     page.get_by_label("Kind").select_option("container")
     page.get_by_label(re.compile(rf"/{network} — VLAN")).check()
+    return _submit(page, "Launch", "instances", tenant)
+
+
+def _submit(page, button: str, collection: str, tenant: str | None) -> str:
+    """Pick the tenant (admins), submit, and wait for the new object's live detail page;
+    returns the object's id (from that page's URL)."""
     if tenant is not None:
         page.locator("#id_tenant").select_option(label=tenant)
-    page.get_by_role("button", name="Launch").click()
-    page.wait_for_url(re.compile(r"/instances/[0-9a-f-]{36}/$"))
+    page.get_by_role("button", name=button).click()
+    page.wait_for_url(re.compile(rf"/{collection}/[0-9a-f-]{{36}}/$"))
     wait_live(page)
     return page.url.rstrip("/").rsplit("/", 1)[1]
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
 
 from ciaoweb.instances.models import Instance
@@ -24,12 +23,9 @@ from ciaoweb.instances.services import (
     finalize_instance_deletion,
 )
 from ciaoweb.inventory.models import Host
-from ciaoweb.inventory.services import register_inventory
 from ciaoweb.networks.services import create_network as create_network_row
-from ciaoweb.orchestration.results import apply_instance_result, apply_lease_event
-from ciaoweb.tenancy.choices import MembershipRole
-from ciaoweb.tenancy.services import add_member, create_tenant
-from tests.api.helpers import inventory
+from ciaoweb.orchestration.reports import apply_instance_result
+from ciaoweb.orchestration.results import apply_lease_event
 from tests.browser.conftest import log_in, screenshot, wait_live
 from tests.browser.flows import (
     assert_not_reloaded,
@@ -39,6 +35,7 @@ from tests.browser.flows import (
     wait_instance_state,
     wait_text,
 )
+from tests.worlds import in_process_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -68,14 +65,8 @@ def people(browser):
 
 
 def _create_people() -> SimpleNamespace:
-    User = get_user_model()
-    User.objects.create_superuser("root", password=ADMIN_PASSWORD)
-    tenant_a, tenant_b = create_tenant("tenant-a"), create_tenant("tenant-b")
-    add_member(tenant_a, "alice", "alice-password", MembershipRole.MEMBER)
-    add_member(tenant_b, "bob", "bob-password", MembershipRole.MEMBER)
-    for name in ("node1", "node2"):
-        register_inventory(name, inventory(name, {"physnet1": 4, "physnet2": 2}))
-    return SimpleNamespace(tenant_a=tenant_a, tenant_b=tenant_b)
+    passwords = {"root": ADMIN_PASSWORD, "alice": "alice-password", "bob": "bob-password"}
+    return in_process_world(passwords, networks=False)
 
 
 def agent_applied(instance_id: str) -> Instance:

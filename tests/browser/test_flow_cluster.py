@@ -8,8 +8,6 @@ the real cluster when both run.
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 
 from tests.browser.conftest import log_in, screenshot, wait_live
@@ -20,6 +18,7 @@ from tests.browser.flows import (
     mark_page,
     wait_instance_state,
 )
+from tests.worlds import LiveWorld, ok
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -27,26 +26,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 CLUSTER_TIMEOUT_MS = 90_000
 
 
-def _ok(reply) -> dict:
-    assert reply.status_code < 400, f"{reply.status_code} {reply.text}"
-    return reply.json() if reply.content else {}
-
-
 @pytest.fixture(scope="module")
 def tenants(cluster) -> dict:
-    """Two tenants with a member each, created through the REST API."""
+    """Two tenants with a member each, created through the REST API (tests/worlds.py)."""
+    live = LiveWorld(cluster, suffix="")
     made = {}
     for name in ("browser-a", "browser-b"):
-        tenant = _ok(cluster.api.post("/api/v1/tenants/", json={"name": name}))
-        password = secrets.token_urlsafe(12)
-        _ok(
-            cluster.api.post(
-                f"/api/v1/tenants/{tenant['id']}/members/",
-                json={"username": f"{name}-user", "password": password, "role": "member"},
-            )
-        )
-        made[name] = {"id": tenant["id"], "username": f"{name}-user", "password": password}
-    return made
+        tenant = live.tenant(name)
+        made[name] = {"id": tenant.id, "username": tenant.username, "password": tenant.password}
+    yield made
+    live.close()
 
 
 @pytest.fixture
@@ -75,7 +64,7 @@ def test_create_launch_lease_migrate_delete_live(cluster, tenants, cluster_page)
     assert launcher.locator("#instance-error").is_hidden()
     assert_not_reloaded(launcher)
 
-    instance = _ok(cluster.api.get(f"/api/v1/instances/{instance_id}/"))
+    instance = ok(cluster.api.get(f"/api/v1/instances/{instance_id}/"))
     mac = next(a["mac"] for a in instance["attachments"] if a["network"] == network_id)
     ip = next(a["ip"] for a in instance["attachments"] if a["network"] == network_id)
     row = network_page.locator(f'#leases tr[data-lease-mac="{mac}"]')
@@ -104,7 +93,7 @@ def test_create_launch_lease_migrate_delete_live(cluster, tenants, cluster_page)
     wait_instance_state(watcher, "running")
     target = watcher.locator("#instance-host").inner_text().strip()
     assert target != source
-    assert _ok(cluster.api.get(f"/api/v1/instances/{instance_id}/"))["host_name"] == target
+    assert ok(cluster.api.get(f"/api/v1/instances/{instance_id}/"))["host_name"] == target
     assert_not_reloaded(watcher)
 
     overview = network_page.context.new_page()
@@ -131,7 +120,7 @@ def test_create_launch_lease_migrate_delete_live(cluster, tenants, cluster_page)
 
 
 def test_member_gets_404_for_another_tenants_pages(cluster, tenants, cluster_page):
-    network = _ok(
+    network = ok(
         cluster.api.post(
             "/api/v1/networks/",
             json={
@@ -149,4 +138,4 @@ def test_member_gets_404_for_another_tenants_pages(cluster, tenants, cluster_pag
     log_in(page, cluster.url, member["username"], member["password"])
     assert page.goto(f"{cluster.url}/networks/{network['id']}/").status == 404
     assert page.goto(f"{cluster.url}/hosts/").status == 403
-    _ok(cluster.api.delete(f"/api/v1/networks/{network['id']}/"))
+    ok(cluster.api.delete(f"/api/v1/networks/{network['id']}/"))

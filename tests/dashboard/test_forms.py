@@ -10,6 +10,7 @@ from ciaoweb.events.models import Event
 from ciaoweb.instances.models import Instance
 from ciaoweb.inventory.models import Host
 from ciaoweb.networks.models import Network
+from tests.worlds import provisioned
 
 pytestmark = pytest.mark.django_db
 
@@ -179,8 +180,7 @@ def test_admin_launches_on_a_chosen_host(pages):
 
 
 def running(instance) -> Instance:
-    Instance.objects.filter(pk=instance.pk).update(state="running")
-    return Instance.objects.get(pk=instance.pk)
+    return provisioned(instance)
 
 
 def migration_target(instance) -> str:

@@ -2,8 +2,13 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from ciaoweb.events.models import Event
+from ciaoweb.instances.models import Instance
 from ciaoweb.networks.models import Lease
+from ciaoweb.operations.choices import OperationKind, OperationState
+from ciaoweb.operations.models import Operation
 
 pytestmark = pytest.mark.django_db
 
@@ -165,3 +170,50 @@ def test_status_fragment_renders_the_network_status_table(pages):
     response = pages.alice_page.get(url)
     assert response.status_code == 200 and b"<table" in response.content
     assert b"<html" not in response.content
+
+
+def _operation(instance, kind):
+    return Operation.objects.filter(instance=instance, kind=kind).latest("created")
+
+
+def test_instance_detail_shows_its_operations_as_a_timeline(pages):
+    create = _operation(pages.inst_a, OperationKind.CREATE)
+    Operation.objects.filter(pk=create.pk).update(
+        state=OperationState.SUCCEEDED, finished=timezone.now()
+    )
+    Instance.objects.filter(pk=pages.inst_a.pk).update(state="running")
+    url = reverse("dashboard:instance-detail", args=[pages.inst_a.pk])
+    migrate = reverse("dashboard:instance-migrate", args=[pages.inst_a.pk])
+    assert pages.alice_page.post(migrate).status_code == 302
+    migration = _operation(pages.inst_a, OperationKind.MIGRATE)
+    Operation.objects.filter(pk=migration.pk).update(
+        state=OperationState.FAILED, error="no VF left on the target", finished=timezone.now()
+    )
+    body = pages.alice_page.get(url).content.decode()
+    assert 'data-live-fragment="operations"' in body
+    # newest first, each with its state, times, error and steps (its events, oldest first)
+    assert body.index(f'data-operation-id="{migration.pk}"') < body.index(
+        f'data-operation-id="{create.pk}"'
+    )
+    assert "op-state-failed" in body and "op-state-succeeded" in body
+    assert "no VF left on the target" in body and "Finished" in body
+    steps = Event.objects.filter(object_type="operation", object_id=create.pk).order_by("created")
+    assert steps and all(event.message in body for event in steps)
+
+
+def test_operations_fragment_is_the_timeline_alone(pages):
+    url = reverse("dashboard:instance-detail", args=[pages.inst_a.pk]) + "?fragment=operations"
+    response = pages.alice_page.get(url)
+    assert response.status_code == 200 and b"<html" not in response.content
+    create = _operation(pages.inst_a, OperationKind.CREATE)
+    assert f'data-operation-id="{create.pk}"'.encode() in response.content
+    assert b'class="spinner"' in response.content  # pending: not advanced yet
+
+
+def test_hosts_page_shows_the_last_evacuation(pages):
+    host = pages.hosts[0]
+    evacuate = reverse("dashboard:host-evacuate", args=[host.pk])
+    assert pages.admin_page.post(evacuate).status_code == 302
+    evacuation = Operation.objects.get(kind=OperationKind.EVACUATE, host=host)
+    body = pages.admin_page.get("/hosts/").content.decode()
+    assert f'data-operation-id="{evacuation.pk}"' in body and "Last evacuate" in body

@@ -9,43 +9,23 @@ and checks nothing of it is left behind.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
 import re
-import secrets
 import subprocess
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.worlds import API, SETTLE, LiveWorld, Tenant, ok, results
+
+__all__ = ["API", "SETTLE", "Tenant", "World", "ok", "results"]  # what tests import from here
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES = Path(os.environ.get("CIAO_VAR_DIR", REPO / "var")) / "e2e-figures.json"
-API = "/api/v1"
-# Generous bounds for things the issue puts no time on (agents, DHCP, guests booting).
-SETTLE = 60.0
 _figures_lock = threading.Lock()
-
-
-def ok(reply: httpx.Response) -> dict:
-    where = f"{reply.request.method} {reply.request.url}"
-    assert reply.status_code < 400, f"{where}: {reply.status_code} {reply.text}"
-    return reply.json() if reply.content else {}
-
-
-def results(client: httpx.Client, path: str, **params) -> list[dict]:
-    """Every row of a paginated list."""
-    rows, url = [], f"{API}/{path}/"
-    params = {"page_size": 1000, **params}
-    while url:
-        body = ok(client.get(url, params=params))
-        rows += body["results"]
-        url, params = body.get("next"), None
-    return rows
 
 
 def record_figures(section: str, figures: dict) -> None:
@@ -145,133 +125,13 @@ class PingRecorder:
 
 # --- the world a test builds ------------------------------------------------------------
 
-
-@dataclass
-class Tenant:
-    id: str
-    name: str
-    username: str
-    password: str
-    token: str
-    client: httpx.Client
-
-
-@dataclass
-class World:
-    """What one test created; `cleanup` removes it (instances, networks, tenants)."""
-
-    cluster: object
-    suffix: str = field(default_factory=lambda: secrets.token_hex(3))
-    tenants: list[Tenant] = field(default_factory=list)
-    networks: list[dict] = field(default_factory=list)
-    instances: list[str] = field(default_factory=list)
-
-    @property
-    def api(self) -> httpx.Client:
-        return self.cluster.api
-
-    def name(self, label: str) -> str:
-        return f"{label}-{self.suffix}"
-
-    def tenant(self, label: str) -> Tenant:
-        name = self.name(label)
-        tenant = ok(self.api.post(f"{API}/tenants/", json={"name": name}))
-        username, password = f"{name}-user", secrets.token_urlsafe(12)
-        ok(
-            self.api.post(
-                f"{API}/tenants/{tenant['id']}/members/",
-                json={"username": username, "password": password, "role": "member"},
-            )
-        )
-        token = self.cluster.token_for(username, password)
-        made = Tenant(tenant["id"], name, username, password, token, self.cluster.client(token))
-        self.tenants.append(made)
-        return made
-
-    def network(
-        self,
-        tenant: Tenant,
-        name: str,
-        cidr: str,
-        ipam: str = "controller",
-        physnet: str = "physnet1",
-        **extra,
-    ) -> dict:
-        """Created by the tenant's member, as a tenant would."""
-        body = {
-            "name": name,
-            "kind": "sriov",
-            "physnet": physnet,
-            "cidr": cidr,
-            "ipam": ipam,
-            **extra,
-        }
-        network = ok(tenant.client.post(f"{API}/networks/", json=body))
-        self.networks.append(network)
-        return network
-
-    def instance(
-        self, tenant: Tenant, name: str, kind: str, networks: list[dict], host: str | None = None
-    ) -> dict:
-        """Created by the admin (who alone may pick the host) for the tenant."""
-        body = {
-            "name": name,
-            "kind": kind,
-            "tenant": tenant.id,
-            "networks": [{"network": n["id"]} for n in networks],
-        }
-        if host:
-            body["host"] = host
-        instance = ok(self.api.post(f"{API}/instances/", json=body))
-        self.instances.append(instance["id"])
-        return instance
-
-    def get(self, instance_id: str) -> dict:
-        return ok(self.api.get(f"{API}/instances/{instance_id}/"))
-
-    def running(self, instance_id: str, timeout: float = SETTLE) -> dict:
-        body = self.cluster.wait_instance(instance_id, timeout=timeout)
-        assert body["state"] == "running", f"{body['name']}: {body['state']} {body['error']}"
-        return body
-
-    def delete_instance(self, instance_id: str, timeout: float = SETTLE) -> None:
-        reply = self.api.delete(f"{API}/instances/{instance_id}/")
-        assert reply.status_code in (204, 404), reply.text
-        self.cluster.wait_for(
-            lambda: self.api.get(f"{API}/instances/{instance_id}/").status_code == 404,
-            timeout=timeout,
-            interval=0.1,
-            what=f"instance {instance_id} gone",
-        )
-        with contextlib.suppress(ValueError):
-            self.instances.remove(instance_id)
-
-    def cleanup(self) -> None:
-        errors = []
-        for instance_id in list(self.instances):
-            if self.api.get(f"{API}/instances/{instance_id}/").status_code == 404:
-                continue
-            self.api.delete(f"{API}/instances/{instance_id}/")
-        for instance_id in list(self.instances):
-            try:
-                self.delete_instance(instance_id)
-            except Exception as exc:  # noqa: BLE001 - keep cleaning, report at the end
-                errors.append(f"instance {instance_id}: {exc}")
-        for network in self.networks:
-            reply = self.api.delete(f"{API}/networks/{network['id']}/")
-            if reply.status_code not in (204, 404):
-                errors.append(f"network {network['name']}: {reply.status_code} {reply.text}")
-        for tenant in self.tenants:
-            tenant.client.close()
-            reply = self.api.delete(f"{API}/tenants/{tenant.id}/")
-            if reply.status_code not in (204, 404):
-                errors.append(f"tenant {tenant.name}: {reply.status_code} {reply.text}")
-        assert not errors, "cleanup failed: " + "; ".join(errors)
+# One implementation for every layer on a live cluster (tests/worlds.py); the names stay.
+World = LiveWorld
 
 
 @pytest.fixture
 def world(cluster):
-    made = World(cluster)
+    made = LiveWorld(cluster)
     yield made
     made.cleanup()
 
@@ -279,7 +139,7 @@ def world(cluster):
 @pytest.fixture(scope="module")
 def module_world(cluster):
     """For a module whose tests share a set-up (built once, removed after its last test)."""
-    made = World(cluster)
+    made = LiveWorld(cluster)
     yield made
     made.cleanup()
 

@@ -1,24 +1,39 @@
-"""The controller side of provisioning, in-process: what is sent to which node, how agent
-reports change the database, and how stale or late reports are ignored.
+"""The controller side of every workflow, in-process: what each operation step sends to
+which node, how agent reports advance it (only the step it waits for), and how the
+watchdog re-sends or ends a step that made no progress.
 
-Node tasks are recorded (settings.CIAO_DISPATCH = "record"), not sent to a broker.
+Node tasks are recorded (settings.CIAO_DISPATCH = "record"), not sent to a broker, and
+the "advance this operation" requests are run by hand (`advance`).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from ciaoweb import taskrouting as names
+from ciaoweb.celery import app
+from ciaoweb.core.exceptions import Conflict
 from ciaoweb.instances.choices import InstanceState, IpSource
 from ciaoweb.instances.models import Instance
-from ciaoweb.instances.services import NetworkRequest, create_instance, migrate_instance
+from ciaoweb.instances.services import (
+    NetworkRequest,
+    create_instance,
+    delete_instance,
+    migrate_instance,
+)
 from ciaoweb.inventory.choices import VfState
 from ciaoweb.inventory.models import Host, VirtualFunction
-from ciaoweb.inventory.services import register_inventory
+from ciaoweb.inventory.services import evacuate_host, register_inventory
 from ciaoweb.networks.choices import LeaseState
 from ciaoweb.networks.models import Lease
 from ciaoweb.networks.services import create_network
-from ciaoweb.orchestration import dispatch, migration, results, sender
+from ciaoweb.operations import queue
+from ciaoweb.operations.choices import OperationKind, OperationState, Step
+from ciaoweb.operations.models import Operation
+from ciaoweb.orchestration import engine, reports, results, sender, tasks  # noqa: F401 (tasks)
 from ciaoweb.orchestration.dhcp import ensure_server
 from ciaoweb.orchestration.models import DhcpServer, OverlaySegment
 from ciaoweb.orchestration.specs import reconcile_plan
@@ -48,7 +63,7 @@ def sent():
 
 
 @pytest.fixture
-def cloud(db, django_capture_on_commit_callbacks):
+def cloud(db, django_capture_on_commit_callbacks, worker):
     """A tenant, two compute hosts and a network node, a controller-IPAM network."""
     for name in ("node1", "node2"):
         register_inventory(
@@ -74,6 +89,7 @@ def cloud(db, django_capture_on_commit_callbacks):
             ipam="controller",
             dns_domain="acme.test",
         )
+    worker()  # network_changed: its DHCP server is placed on the network node
     return tenant, network
 
 
@@ -110,6 +126,73 @@ def _ok_result(instance, host, ip_by_ifname=None):
     }
 
 
+@pytest.fixture
+def worker(django_capture_on_commit_callbacks):
+    """Runs what the API side queued for the controller's worker (advance an operation,
+    a network changed), the way the worker would: the same tasks, on-commit sends run."""
+    queue.recorded.clear()
+
+    def drain() -> None:
+        while queue.recorded:
+            name, args = queue.recorded.pop(0)
+            with django_capture_on_commit_callbacks(execute=True):
+                app.tasks[name](*args)
+
+    yield drain
+    queue.recorded.clear()
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks, worker):
+    """Call a controller function with its on-commit sends executed, then drain."""
+
+    def call(function, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            value = function(*args, **kwargs)
+        worker()
+        return value
+
+    return call
+
+
+def _op(instance, kind=OperationKind.CREATE) -> Operation:
+    return Operation.objects.filter(instance_id=instance.pk, kind=kind).latest("created")
+
+
+def _last(sent, task):
+    return next((t, n, k) for t, n, k in reversed(sent()) if t == task)
+
+
+def _dhcp_ok(run, sent, network):
+    _, node, kwargs = next(
+        x
+        for x in reversed(sent())
+        if x[0] == names.ENSURE_DHCP_SERVER and x[2]["spec"]["network_id"] == str(network.pk)
+    )
+    context = kwargs["spec"]["context"]
+    run(
+        results.dhcp_server_applied,
+        node,
+        str(network.pk),
+        ok=True,
+        error="",
+        netns="n",
+        context=context,
+    )
+    return context
+
+
+def _provisioned(cloud, run, sent, **launch):
+    """Launched, its DHCP server ready, plugged: running with a succeeded create."""
+    instance = run(_launch, cloud, **launch)
+    _dhcp_ok(run, sent, cloud[1])
+    _, node, kwargs = _last(sent, names.ENSURE_INSTANCE)
+    run(results.instance_applied, node, _ok_result(instance, node), kwargs["spec"]["context"])
+    instance.refresh_from_db()
+    assert instance.state == InstanceState.RUNNING, instance.error
+    return instance
+
+
 def test_network_gets_a_dhcp_server_on_the_network_node(cloud, sent):
     _, network = cloud
     server = DhcpServer.objects.get(network=network)
@@ -121,34 +204,85 @@ def test_network_gets_a_dhcp_server_on_the_network_node(cloud, sent):
     assert kwargs["spec"]["server_ip"] == "192.168.10.254"
 
 
-def test_launch_sends_reservations_before_the_instance(cloud, sent):
+def test_create_writes_a_pending_operation_and_sends_no_node_task(cloud):
+    sender.recorded.clear()
+    queue.recorded.clear()
     instance = _launch(cloud)
-    dispatch.instance_changed(instance.pk)
-    tasks = [(t, n) for t, n, _ in sent()]
-    assert tasks[-1] == (names.ENSURE_INSTANCE, "node1")
-    assert (names.ENSURE_DHCP_SERVER, "netnode") in tasks[:-1]
-    spec = sent()[-1][2]["spec"]
+    operation = _op(instance)
+    assert (operation.state, operation.tenant_id, operation.host.name) == (
+        OperationState.PENDING,
+        cloud[0].pk,
+        "node1",
+    )
+    assert operation.deadline is not None  # the watchdog advances it if the message is lost
+    assert sender.recorded == []  # the API side sends no node task
+
+
+def test_launch_plugs_only_after_its_dhcp_server_reports_the_reservation(cloud, run, sent):
+    instance = run(_launch, cloud)
+    operation = _op(instance)
+    assert (operation.state, operation.step) == (OperationState.RUNNING, Step.DHCP)
+    assert [t for t, _, _ in sent()].count(names.ENSURE_INSTANCE) == 0
+    _, node, kwargs = _last(sent, names.ENSURE_DHCP_SERVER)
+    assert node == "netnode"
+    assert kwargs["spec"]["context"] == {"operation_id": str(operation.pk), "step": Step.DHCP}
+    attachment = instance.attachments.get(network=cloud[1])
+    assert {"mac": attachment.mac, "ip": attachment.ip, "hostname": "web"} in kwargs["spec"][
+        "reservations"
+    ]
+    assert Instance.objects.get(pk=instance.pk).state == InstanceState.PROVISIONING
+
+    _dhcp_ok(run, sent, cloud[1])
+    _, node, kwargs = _last(sent, names.ENSURE_INSTANCE)
+    assert node == "node1"
+    spec = kwargs["spec"]
+    assert spec["context"]["step"] == Step.PLUG
     sriov = [a for a in spec["attachments"] if a["vf"]]
     overlay = [a for a in spec["attachments"] if a["overlay"]]
     assert len(sriov) == 1 and sriov[0]["vlan"] == 100 and sriov[0]["ifname"] == "eth1"
     assert overlay[0]["overlay"]["vni"] == OverlaySegment.objects.get().vni
     assert "10.250.0.1" not in overlay[0]["overlay"]["peers"]  # itself is no peer
-    dhcp_spec = next(
-        k["spec"]
-        for t, _, k in sent()
-        if t == names.ENSURE_DHCP_SERVER and k["spec"]["network_id"] == str(cloud[1].pk)
+
+
+def test_a_report_for_another_step_or_operation_changes_nothing(cloud, run, sent):
+    instance = run(_launch, cloud)
+    operation = _op(instance)
+    network_id = str(cloud[1].pk)
+    for context in (
+        {"operation_id": str(operation.pk), "step": Step.PLUG},
+        {"operation_id": "6d0f8c55-0000-4000-8000-000000000000", "step": Step.DHCP},
+    ):
+        run(
+            results.dhcp_server_applied,
+            "netnode",
+            network_id,
+            ok=True,
+            error="",
+            netns="n",
+            context=context,
+        )
+    operation.refresh_from_db()
+    assert (operation.step, operation.waiting) == (Step.DHCP, [network_id])
+    # the right step, reported by a node that does not run the server
+    context = {"operation_id": str(operation.pk), "step": Step.DHCP}
+    run(
+        results.dhcp_server_applied,
+        "node2",
+        network_id,
+        ok=True,
+        error="",
+        netns="n",
+        context=context,
     )
-    assert {"mac": sriov[0]["mac"], "ip": sriov[0]["ip"], "hostname": "web"} in dhcp_spec[
-        "reservations"
-    ]
-    assert Instance.objects.get(pk=instance.pk).state == InstanceState.PROVISIONING
+    operation.refresh_from_db()
+    assert operation.step == Step.DHCP
+    assert names.ENSURE_INSTANCE not in [t for t, _, _ in sent()]
 
 
-def test_agent_result_makes_the_instance_running(cloud):
-    instance = _launch(cloud)
-    results.apply_instance_result(_ok_result(instance, "node1"))
-    instance.refresh_from_db()
-    assert instance.state == InstanceState.RUNNING and instance.netns == "ciao-i-web"
+def test_agent_result_makes_the_instance_running_and_the_operation_succeed(cloud, run, sent):
+    instance = _provisioned(cloud, run, sent)
+    assert instance.netns == "ciao-i-web"
+    assert _op(instance).state == OperationState.SUCCEEDED
     assert set(
         VirtualFunction.objects.filter(attachment__instance=instance).values_list(
             "state", flat=True
@@ -156,27 +290,87 @@ def test_agent_result_makes_the_instance_running(cloud):
     ) == {VfState.IN_USE}
 
 
+def test_a_report_from_a_node_the_step_does_not_wait_for_is_ignored(cloud, run, sent):
+    instance = run(_launch, cloud)
+    _dhcp_ok(run, sent, cloud[1])
+    context = _last(sent, names.ENSURE_INSTANCE)[2]["spec"]["context"]
+    run(results.instance_applied, "node2", _ok_result(instance, "node2"), context)
+    instance.refresh_from_db()
+    assert instance.state == InstanceState.PROVISIONING
+    assert _op(instance).step == Step.PLUG
+
+
 def test_stale_result_is_ignored(cloud):
     instance = _launch(cloud)
     stale = _ok_result(instance, "node1")
     stale["generation"] -= 1
-    assert results.apply_instance_result(stale) is None
+    assert reports.apply_instance_result(stale) is None
     assert Instance.objects.get(pk=instance.pk).state == InstanceState.PENDING
 
 
-def test_failed_result_gives_error_with_reason(cloud):
-    instance = _launch(cloud)
+def test_failed_result_gives_error_and_a_failed_operation_with_the_reason(cloud, run, sent):
+    instance = run(_launch, cloud)
+    _dhcp_ok(run, sent, cloud[1])
+    context = _last(sent, names.ENSURE_INSTANCE)[2]["spec"]["context"]
     failed = {**_ok_result(instance, "node1"), "ok": False, "error": "eth1: MAC set failed"}
-    results.apply_instance_result(failed)
+    run(results.instance_applied, "node1", failed, context)
     instance.refresh_from_db()
     assert instance.state == InstanceState.ERROR and "MAC set failed" in instance.error
+    operation = _op(instance)
+    assert operation.state == OperationState.FAILED and "MAC set failed" in operation.error
 
 
 def test_dhcp_answer_that_contradicts_the_reservation_is_an_error(cloud):
     instance = _launch(cloud)
-    results.apply_instance_result(_ok_result(instance, "node1", {"eth1": "192.168.10.200"}))
+    reports.apply_instance_result(_ok_result(instance, "node1", {"eth1": "192.168.10.200"}))
     instance.refresh_from_db()
     assert instance.state == InstanceState.ERROR and "reservation" in instance.error
+
+
+def _expire(operation: Operation) -> None:
+    Operation.objects.filter(pk=operation.pk).update(deadline=timezone.now() - timedelta(seconds=1))
+
+
+def test_watchdog_resends_a_lost_plug_then_fails_with_a_reason(cloud, run, sent, settings):
+    settings.CIAO_OPERATION_ATTEMPTS = 3
+    instance = run(_launch, cloud)
+    _dhcp_ok(run, sent, cloud[1])
+    plugs = lambda: [x for x in sent() if x[0] == names.ENSURE_INSTANCE]  # noqa: E731
+    assert len(plugs()) == 1
+    for attempt in (1, 2):
+        _expire(_op(instance))
+        assert run(engine.watchdog) == 1
+        assert len(plugs()) == 1 + attempt  # the same step, sent again
+        assert plugs()[-1][2]["spec"]["generation"] == plugs()[0][2]["spec"]["generation"]
+        assert _op(instance).attempts == attempt
+    _expire(_op(instance))
+    run(engine.watchdog)
+    operation, instance = _op(instance), Instance.objects.get(pk=instance.pk)
+    assert operation.state == OperationState.FAILED and "node1" in operation.error
+    assert instance.state == InstanceState.ERROR and "no progress" in instance.error
+    assert run(engine.watchdog) == 0  # ended: nothing more to do
+
+
+def test_watchdog_advances_an_operation_whose_advance_message_was_lost(cloud, run, sent):
+    instance = _launch(cloud)  # committed, but its "advance" never reaches a worker
+    queue.recorded.clear()
+    operation = _op(instance)
+    assert operation.state == OperationState.PENDING
+    run(engine.watchdog)
+    assert _op(instance).state == OperationState.PENDING  # not due yet
+    _expire(operation)
+    run(engine.watchdog)
+    assert (_op(instance).state, _op(instance).step) == (OperationState.RUNNING, Step.DHCP)
+
+
+def test_a_reregistered_host_gets_its_current_step_again(cloud, run, sent):
+    instance = run(_launch, cloud)
+    _dhcp_ok(run, sent, cloud[1])
+    before = [x for x in sent() if x[0] == names.ENSURE_INSTANCE]
+    run(results.inventory_registered, "node1", inventory("node1", {"physnet1": 2}), {})
+    after = [x for x in sent() if x[0] == names.ENSURE_INSTANCE]
+    assert len(after) == len(before) + 1 and after[-1][1] == "node1"
+    assert _op(instance).attempts == 0  # asked for, not a watchdog attempt
 
 
 def test_reconcile_releases_only_reported_orphans(cloud):
@@ -224,44 +418,165 @@ def test_dynamic_lease_event_sets_the_attachment_ip(cloud):
     assert Lease.objects.get(mac=attachment.mac).state == LeaseState.RELEASED
 
 
-def test_failed_migration_rolls_back_to_the_source(cloud, sent, django_capture_on_commit_callbacks):
-    instance = _launch(cloud)
-    results.apply_instance_result(_ok_result(instance, "node1"))
-    old_vf = VirtualFunction.objects.get(attachment__instance=instance)
-    with django_capture_on_commit_callbacks(execute=True):
-        migrate_instance(Instance.objects.get(pk=instance.pk), Host.objects.get(name="node2"))
+def _migrate(run, sent, instance, target="node2"):
+    run(migrate_instance, Instance.objects.get(pk=instance.pk), Host.objects.get(name=target))
     task, node, kwargs = sent()[-1]
-    assert (task, node) == (names.ENSURE_INSTANCE, "node2")
+    assert (task, node) == (names.ENSURE_INSTANCE, target)
+    assert kwargs["spec"]["context"]["step"] == Step.PLUG_TARGET
+    return kwargs["spec"]["context"]
+
+
+def test_failed_migration_rolls_back_to_the_source(cloud, run, sent):
+    instance = _provisioned(cloud, run, sent)
+    old_vf = VirtualFunction.objects.get(attachment__instance=instance)
+    context = _migrate(run, sent, instance)
     new_vf = VirtualFunction.objects.get(attachment__instance=instance)
     assert new_vf.pf.host.name == "node2"
     failed = {**_ok_result(instance, "node2"), "ok": False, "error": "no carrier"}
-    migration.target_applied("node2", failed, kwargs["spec"]["context"])
+    run(results.instance_applied, "node2", failed, context)
     instance.refresh_from_db()
     assert instance.host.name == "node1" and instance.state == InstanceState.RUNNING
     assert "no carrier" in instance.error
     assert VirtualFunction.objects.get(attachment__instance=instance).pk == old_vf.pk
     task, node, kwargs = sent()[-1]
     assert (task, node) == (names.RELEASE_INSTANCE, "node2")  # the target's VF is reset
-    results.instance_released("node2", {"ok": True}, kwargs["spec"]["context"])
+    assert _op(instance, OperationKind.MIGRATE).step == Step.ROLLBACK
+    run(results.instance_released, "node2", {"ok": True}, kwargs["spec"]["context"])
     assert VirtualFunction.objects.get(pk=new_vf.pk).state == VfState.FREE
+    operation = _op(instance, OperationKind.MIGRATE)
+    assert operation.state == OperationState.FAILED and "no carrier" in operation.error
 
 
-def test_successful_migration_releases_the_source(cloud, sent, django_capture_on_commit_callbacks):
-    instance = _launch(cloud)
-    results.apply_instance_result(_ok_result(instance, "node1"))
+def test_successful_migration_releases_the_source(cloud, run, sent):
+    instance = _provisioned(cloud, run, sent)
     old_vf = VirtualFunction.objects.get(attachment__instance=instance)
-    with django_capture_on_commit_callbacks(execute=True):
-        migrate_instance(Instance.objects.get(pk=instance.pk), Host.objects.get(name="node2"))
-    context = sent()[-1][2]["spec"]["context"]
-    migration.target_applied("node2", _ok_result(instance, "node2"), context)
+    context = _migrate(run, sent, instance)
+    run(results.instance_applied, "node2", _ok_result(instance, "node2"), context)
     instance.refresh_from_db()
     assert instance.host.name == "node2" and instance.state == InstanceState.RUNNING
     task, node, kwargs = sent()[-1]
     assert (task, node) == (names.RELEASE_INSTANCE, "node1")
     assert [a["vf"]["id"] for a in kwargs["spec"]["attachments"]] == [str(old_vf.pk)]
     assert VirtualFunction.objects.get(pk=old_vf.pk).state == VfState.RELEASING
-    results.instance_released("node1", {"ok": True}, kwargs["spec"]["context"])
+    operation = _op(instance, OperationKind.MIGRATE)
+    assert operation.vfs == {
+        str(instance.attachments.get(network=cloud[1]).pk): [
+            str(old_vf.pk),
+            str(VirtualFunction.objects.get(attachment__instance=instance).pk),
+        ]
+    }
+    run(results.instance_released, "node1", {"ok": True}, kwargs["spec"]["context"])
     assert VirtualFunction.objects.get(pk=old_vf.pk).state == VfState.FREE
+    assert _op(instance, OperationKind.MIGRATE).state == OperationState.SUCCEEDED
+
+
+def test_a_silent_migration_target_rolls_back_after_the_watchdog(cloud, run, sent, settings):
+    settings.CIAO_OPERATION_ATTEMPTS = 1
+    instance = _provisioned(cloud, run, sent)
+    old_vf = VirtualFunction.objects.get(attachment__instance=instance)
+    _migrate(run, sent, instance)
+    _expire(_op(instance, OperationKind.MIGRATE))
+    run(engine.watchdog)
+    instance.refresh_from_db()
+    assert (instance.host.name, instance.state) == ("node1", InstanceState.RUNNING)
+    assert VirtualFunction.objects.get(attachment__instance=instance).pk == old_vf.pk
+    operation = _op(instance, OperationKind.MIGRATE)
+    assert operation.state == OperationState.FAILED and "did not answer" in operation.error
+    assert sent()[-1][:2] == (names.RELEASE_INSTANCE, "node2")
+
+
+def test_migrate_refused_while_another_operation_runs(cloud, run, sent):
+    instance = _provisioned(cloud, run, sent)
+    _migrate(run, sent, instance)
+    run(
+        results.instance_applied,
+        "node2",
+        _ok_result(instance, "node2"),
+        sent()[-1][2]["spec"]["context"],
+    )
+    # running on node2 now, but the source release is still under way
+    with pytest.raises(Conflict, match="in progress"):
+        migrate_instance(Instance.objects.get(pk=instance.pk), Host.objects.get(name="node1"))
+
+
+def test_delete_releases_then_removes_the_rows(cloud, run, sent):
+    instance = _provisioned(cloud, run, sent)
+    vf = VirtualFunction.objects.get(attachment__instance=instance)
+    run(delete_instance, Instance.objects.get(pk=instance.pk))
+    task, node, kwargs = sent()[-1]
+    assert (task, node) == (names.RELEASE_INSTANCE, "node1")
+    operation = _op(instance, OperationKind.DELETE)
+    assert operation.step == Step.RELEASE
+    run(results.instance_released, "node1", {"ok": True}, kwargs["spec"]["context"])
+    assert not Instance.objects.filter(pk=instance.pk).exists()
+    assert VirtualFunction.objects.get(pk=vf.pk).state == VfState.FREE
+    operation.refresh_from_db()
+    assert operation.state == OperationState.SUCCEEDED and operation.instance_name == "web"
+
+
+def test_delete_on_a_dead_host_ends_with_its_vfs_reserved(cloud, run, sent, settings):
+    settings.CIAO_OPERATION_ATTEMPTS = 1
+    instance = _provisioned(cloud, run, sent)
+    vf = VirtualFunction.objects.get(attachment__instance=instance)
+    run(delete_instance, Instance.objects.get(pk=instance.pk))
+    operation = _op(instance, OperationKind.DELETE)
+    _expire(operation)
+    run(engine.watchdog)
+    assert not Instance.objects.filter(pk=instance.pk).exists()
+    assert VirtualFunction.objects.get(pk=vf.pk).state == VfState.RELEASING  # never reused
+    operation.refresh_from_db()
+    assert operation.state == OperationState.SUCCEEDED and "node1" in operation.error
+    # the host comes back without it: the VF is free again
+    run(results.inventory_registered, "node1", inventory("node1", {"physnet1": 2}), {})
+    assert VirtualFunction.objects.get(pk=vf.pk).state == VfState.FREE
+
+
+def test_delete_supersedes_a_migration_and_releases_both_hosts(cloud, run, sent):
+    instance = _provisioned(cloud, run, sent)
+    old_vf = VirtualFunction.objects.get(attachment__instance=instance)
+    plug_context = _migrate(run, sent, instance)
+    new_vf = VirtualFunction.objects.get(attachment__instance=instance)
+    run(delete_instance, Instance.objects.get(pk=instance.pk))
+    migration = _op(instance, OperationKind.MIGRATE)
+    assert migration.state == OperationState.FAILED and "superseded" in migration.error
+    # the migration's late target report changes nothing
+    run(results.instance_applied, "node2", _ok_result(instance, "node2"), plug_context)
+    releases = {n: k for t, n, k in sent() if t == names.RELEASE_INSTANCE}
+    assert set(releases) == {"node1", "node2"}
+    for node, kwargs in releases.items():
+        run(results.instance_released, node, {"ok": True}, kwargs["spec"]["context"])
+    assert not Instance.objects.filter(pk=instance.pk).exists()
+    assert set(
+        VirtualFunction.objects.filter(pk__in=[old_vf.pk, new_vf.pk]).values_list(
+            "state", flat=True
+        )
+    ) == {VfState.FREE}
+    deleted = Operation.objects.get(kind=OperationKind.DELETE, instance_name="web")
+    assert deleted.state == OperationState.SUCCEEDED and deleted.instance_id is None
+
+
+def test_evacuation_is_a_parent_of_migrations_and_ends_when_they_do(cloud, run, sent):
+    first = _provisioned(cloud, run, sent, name="web")
+    second = _provisioned(cloud, run, sent, name="db")
+    run(evacuate_host, Host.objects.get(name="node1"))
+    parent = Operation.objects.get(kind=OperationKind.EVACUATE)
+    children = list(parent.children.all())
+    assert {c.instance_id for c in children} == {first.pk, second.pk}
+    assert (parent.state, parent.step) == (OperationState.RUNNING, Step.CHILDREN)
+    for child in children:
+        plug = next(
+            k["spec"]["context"]
+            for t, _, k in sent()
+            if t == names.ENSURE_INSTANCE
+            and k["spec"]["context"].get("operation_id") == str(child.pk)
+        )
+        instance = Instance.objects.get(pk=child.instance_id)
+        run(results.instance_applied, "node2", _ok_result(instance, "node2"), plug)
+        release = _last(sent, names.RELEASE_INSTANCE)[2]["spec"]["context"]
+        run(results.instance_released, "node1", {"ok": True}, release)
+    parent.refresh_from_db()
+    assert parent.state == OperationState.SUCCEEDED, parent.error
+    assert set(Instance.objects.values_list("host__name", flat=True)) == {"node2"}
 
 
 def test_agent_tasks_route_to_their_node_queue():
@@ -273,12 +588,29 @@ def test_agent_tasks_route_to_their_node_queue():
         names.route_task(names.ENSURE_INSTANCE, (), {}, {})
 
 
-def test_reconcile_keeps_a_migrating_instance_source_vf(cloud, django_capture_on_commit_callbacks):
-    instance = _launch(cloud)
-    results.apply_instance_result(_ok_result(instance, "node1"))
+def test_reconcile_keeps_a_migrating_instance_source_vf(cloud, run, sent):
+    instance = _provisioned(cloud, run, sent)
     old_vf = VirtualFunction.objects.get(attachment__instance=instance)
     owner = str(old_vf.attachment.pk)
-    with django_capture_on_commit_callbacks(execute=True):
-        migrate_instance(Instance.objects.get(pk=instance.pk), Host.objects.get(name="node2"))
+    _migrate(run, sent, instance)
     plan = reconcile_plan(old_vf.pf.host_id, {f"{old_vf.pf.name}/{old_vf.index}": owner})
     assert plan["release"] == []  # the target has not reported yet: no break before make
+
+
+def test_an_operation_whose_workflow_breaks_fails_without_stalling_the_others(
+    cloud, run, sent, monkeypatch
+):
+    broken = run(_launch, cloud, name="broken")
+    healthy = _launch(cloud, name="healthy")  # its advance was lost: the watchdog starts it
+    queue.recorded.clear()
+    _expire(_op(broken))
+    _expire(_op(healthy))
+    monkeypatch.setattr(
+        "ciaoweb.orchestration.workflows.provision.resend",
+        lambda *args: (_ for _ in ()).throw(RuntimeError("disk on fire")),
+    )
+    run(engine.watchdog)
+    failed, instance = _op(broken), Instance.objects.get(pk=broken.pk)
+    assert failed.state == OperationState.FAILED and "disk on fire" in failed.error
+    assert instance.state == InstanceState.ERROR and "internal error" in instance.error
+    assert _op(healthy).state == OperationState.RUNNING  # handled in the same pass

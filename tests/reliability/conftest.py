@@ -8,6 +8,7 @@ Reproducible: `CIAO_FAULT_SEED` fixes every random delay and choice (default fix
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -21,6 +22,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _free_port, _fresh_database_url, cluster_redis_url
+from tests.worlds import LiveWorld, ok
+
+__all__ = ["ok"]  # re-exported for the fault tests
 
 REPO = Path(__file__).resolve().parents[2]
 SOAK = os.environ.get("CIAO_SOAK") == "1"
@@ -45,6 +49,8 @@ def fault_config(name: str, redis_url: str):
         heartbeat_interval=1.0,
         heartbeat_timeout=5.0,
         reconcile_interval=4.0,
+        operation_step_timeout=6.0,
+        watchdog_interval=1.0,
     )
 
 
@@ -87,47 +93,36 @@ def stop_and_check(local) -> None:
     assert not left, f"cluster {name} left behind: {left}"
 
 
-@pytest.fixture(scope="session")
-def fault_cluster():
-    """Our own cluster: faults must not disturb the shared `cluster` of other tests."""
-    name = f"rel{os.getpid() % 10000}"
-    redis_url = cluster_redis_url("CIAO_FAULT_REDIS_URL", first_db=10)
-    local = started_cluster(fault_config(name, redis_url))
+@contextlib.contextmanager
+def own_cluster(prefix: str, redis_url: str):
+    """A fault cluster `<prefix><pid>` on `redis_url`, stopped and checked for leftovers."""
+    local = started_cluster(fault_config(f"{prefix}{os.getpid() % 10000}", redis_url))
     try:
         yield local
     finally:
         stop_and_check(local)
 
 
-def ok(reply) -> dict:
-    assert reply.status_code < 400, (
-        f"{reply.request.method} {reply.request.url}: {reply.status_code} {reply.text}"
-    )
-    return reply.json() if reply.content else {}
+@pytest.fixture(scope="session")
+def fault_cluster():
+    """Our own cluster: faults must not disturb the shared `cluster` of other tests."""
+    with own_cluster("rel", cluster_redis_url("CIAO_FAULT_REDIS_URL", first_db=10)) as local:
+        yield local
 
 
 def make_world(local, tenant_name: str) -> dict:
-    """A tenant with a controller-IPAM network on physnet1 and a dynamic one on physnet2."""
-    tenant = ok(local.api.post("/api/v1/tenants/", json={"name": tenant_name}))
-    nets = {}
-    for name, physnet, cidr, ipam in (
-        ("fixed", "physnet1", "10.71.0.0/24", "controller"),
-        ("dyn", "physnet2", "10.72.0.0/24", "dynamic"),
-    ):
-        nets[name] = ok(
-            local.api.post(
-                "/api/v1/networks/",
-                json={
-                    "tenant": tenant["id"],
-                    "name": name,
-                    "kind": "sriov",
-                    "physnet": physnet,
-                    "cidr": cidr,
-                    "ipam": ipam,
-                },
-            )
+    """A tenant with a controller-IPAM network on physnet1 and a dynamic one on physnet2,
+    made by the admin (tests/worlds.py); `live` is what made them, `owner` the tenant."""
+    live = LiveWorld(local, suffix="")
+    owner = live.tenant(tenant_name, member=False)
+    nets = {
+        name: live.network(owner, name, cidr, ipam=ipam, physnet=physnet, by_admin=True)
+        for name, physnet, cidr, ipam in (
+            ("fixed", "physnet1", "10.71.0.0/24", "controller"),
+            ("dyn", "physnet2", "10.72.0.0/24", "dynamic"),
         )
-    return {"tenant": tenant, "networks": nets}
+    }
+    return {"tenant": owner.body, "networks": nets, "live": live, "owner": owner}
 
 
 @pytest.fixture(scope="session")
@@ -136,43 +131,27 @@ def world(fault_cluster) -> dict:
 
 
 class Instances:
-    """Create/delete instances of the fault tenant, with unique names."""
+    """Create/delete instances of the fault tenant on all its networks, with unique names
+    (through the world's LiveWorld, as every live-cluster layer does)."""
 
     def __init__(self, local, world: dict) -> None:
         self.local = local
         self.world = world
+        self.live: LiveWorld = world["live"]
 
     def create(self, host: str | None = None, kind: str = "container", prefix: str = "i") -> dict:
-        body = {
-            "tenant": self.world["tenant"]["id"],
-            "name": f"{prefix}-{secrets.token_hex(3)}",
-            "kind": kind,
-            "networks": [{"network": n["id"]} for n in self.world["networks"].values()],
-        }
-        if host:
-            body["host"] = host
-        return ok(self.local.api.post("/api/v1/instances/", json=body))
+        networks = list(self.world["networks"].values())
+        name = f"{prefix}-{secrets.token_hex(3)}"
+        return self.live.instance(self.world["owner"], name, kind, networks, host=host)
 
     def wait(self, instance_id: str, timeout: float = 60.0) -> dict:
-        return self.local.wait_instance(instance_id, timeout=timeout)
+        return self.live.wait(instance_id, timeout=timeout)
 
     def running(self, host: str | None = None, kind: str = "container") -> dict:
-        instance = self.wait(self.create(host, kind)["id"])
-        assert instance["state"] == "running", instance
-        return instance
+        return self.live.running(self.create(host, kind)["id"], timeout=60.0)
 
     def delete(self, instance_id: str, timeout: float = 60.0) -> None:
-        reply = self.local.api.delete(f"/api/v1/instances/{instance_id}/")
-        assert reply.status_code in (202, 204, 404), reply.text
-        try:
-            self.local.wait_for(
-                lambda: self.local.api.get(f"/api/v1/instances/{instance_id}/").status_code == 404,
-                timeout=timeout,
-                what=f"instance {instance_id} deleted",
-            )
-        except Exception as exc:
-            body = self.local.api.get(f"/api/v1/instances/{instance_id}/").text
-            raise AssertionError(f"{exc}: {body}") from None
+        self.live.delete_instance(instance_id, timeout=timeout, accepted=(202, 204, 404))
 
 
 @pytest.fixture(scope="session")

@@ -26,27 +26,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tests.worlds import results
+
 SETTLED = ("running", "error")
-
-
-def _all(cluster, path: str, **params) -> list[dict]:
-    """Every row of a paginated list (following `next`)."""
-    rows: list[dict] = []
-    url: str | None = path
-    while url:
-        reply = cluster.api.get(url, params=params if url == path else None)
-        reply.raise_for_status()
-        body = reply.json()
-        rows += body["results"]
-        url = body["next"]
-    return rows
 
 
 def snapshot_ips(cluster, instance_ids) -> dict[str, str | None]:
     """attachment id -> IP of these instances' attachments (what must survive a fault)."""
     wanted = {str(i) for i in instance_ids}
     return {
-        a["id"]: a["ip"] for a in _all(cluster, "/api/v1/attachments/") if a["instance"] in wanted
+        a["id"]: a["ip"] for a in results(cluster.api, "attachments") if a["instance"] in wanted
     }
 
 
@@ -69,12 +58,12 @@ def _pid_alive(pid_file: Path) -> bool:
 def problems(cluster, ips_before: dict[str, str | None] | None = None) -> list[str]:
     """Every broken invariant, as a readable line (empty when all hold)."""
     found: list[str] = []
-    instances = {i["id"]: i for i in _all(cluster, "/api/v1/instances/")}
-    attachments = {a["id"]: a for a in _all(cluster, "/api/v1/attachments/")}
-    networks = {n["id"]: n for n in _all(cluster, "/api/v1/networks/")}
-    hosts = {h["id"]: h for h in _all(cluster, "/api/v1/hosts/")}
-    pfs = {p["id"]: p for p in _all(cluster, "/api/v1/physical-functions/")}
-    vfs = _all(cluster, "/api/v1/virtual-functions/")
+    instances = {i["id"]: i for i in results(cluster.api, "instances")}
+    attachments = {a["id"]: a for a in results(cluster.api, "attachments")}
+    networks = {n["id"]: n for n in results(cluster.api, "networks")}
+    hosts = {h["id"]: h for h in results(cluster.api, "hosts")}
+    pfs = {p["id"]: p for p in results(cluster.api, "physical-functions")}
+    vfs = results(cluster.api, "virtual-functions")
 
     for instance in instances.values():
         if instance["state"] not in SETTLED:

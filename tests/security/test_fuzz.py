@@ -26,6 +26,7 @@ from ciaoweb.events.models import Event
 from ciaoweb.instances.models import Attachment
 from ciaoweb.inventory.models import PhysicalFunction, VirtualFunction
 from ciaoweb.networks.models import Lease, Network
+from ciaoweb.operations.models import Operation
 from ciaoweb.wsgi import application
 from tests.security.conftest import seed_world, token_for
 
@@ -79,6 +80,7 @@ def known_ids(world) -> dict[str, list[str]]:
         "attachments": ids(Attachment.objects.all()),
         "leases": ids(Lease.objects.all()),
         "events": ids(Event.objects.order_by("created")),
+        "operations": ids(Operation.objects.order_by("created")),
         "physical-functions": ids(PhysicalFunction.objects.all()),
         "virtual-functions": ids(VirtualFunction.objects.all()),
     }

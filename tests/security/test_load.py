@@ -11,7 +11,8 @@ recycled while others claim them, and a checker thread takes consistent snapshot
 Promised: no 5xx; the only 409 is "no capacity"; at no snapshot is a VF, an IP or a MAC held
 twice; at the end every VF is free or owned by exactly one existing attachment, IP
 allocations match attachments one to one, and after the last deletions every VF is free.
-Set CIAO_SOAK=1 for a 60 s run (20 s otherwise).
+Set CIAO_SOAK=1 for at least 60 s of load (20 s otherwise); the load goes on past that
+until the counts asserted at the end are reached, so a slow machine is not a failure.
 """
 
 import os
@@ -41,7 +42,10 @@ CLIENTS = 200
 IN_FLIGHT = 40  # requests inside Django at once (each holds one PostgreSQL connection)
 TENANTS = 4
 HOSTS, VFS_PER_HOST = 4, 6  # 24 VFs for 200 clients: capacity runs out all the time
-DURATION = 60.0 if os.environ.get("CIAO_SOAK") == "1" else 20.0
+DURATION = 60.0 if os.environ.get("CIAO_SOAK") == "1" else 20.0  # of load, at least
+# Past DURATION the load goes on until it has done what the assertions below count on (a
+# slow machine gets there later, not never); LIMIT only stops a run that never gets there.
+LIMIT = DURATION + 180.0
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -110,7 +114,7 @@ def seed():
 def test_concurrent_clients_never_share_a_vf_ip_or_mac_and_lose_nothing():
     users, networks = seed()
     capacity = HOSTS * VFS_PER_HOST
-    deadline = time.monotonic() + DURATION
+    stop = threading.Event()
     gate = threading.BoundedSemaphore(IN_FLIGHT)
     statuses: Counter = Counter()
     unexpected: list = []
@@ -139,7 +143,7 @@ def test_concurrent_clients_never_share_a_vf_ip_or_mac_and_lose_nothing():
         connections.close_all()
         body = {"kind": "container", "networks": [{"network": str(networks[tenant].pk)}]}
         serial = 0
-        while time.monotonic() < deadline:
+        while not stop.is_set():
             serial += 1
             answer = request(api, "post", url("instances"), {**body, "name": f"c{number}-{serial}"})
             if answer.status_code == 409:
@@ -188,20 +192,33 @@ def test_concurrent_clients_never_share_a_vf_ip_or_mac_and_lose_nothing():
     clients = [threading.Thread(target=client_loop, args=(n,)) for n in range(CLIENTS)]
     helpers = [threading.Thread(target=agent_loop) for _ in range(2)]
     helpers.append(threading.Thread(target=checker_loop))
+
+    def enough() -> bool:
+        with lock:
+            return (
+                statuses[("snapshots", "checked")] >= 5
+                and statuses[("POST", 201)] > capacity
+                and statuses[("POST", 409)] > 0
+            )
+
+    started = time.monotonic()
     for thread in helpers + clients:
         thread.start()
+    while time.monotonic() - started < LIMIT:
+        if time.monotonic() - started >= DURATION and enough():
+            break
+        time.sleep(0.2)
+    stop.set()
     for thread in clients:
         thread.join()
+    ran = time.monotonic() - started
     done.set()
     for thread in helpers:
         thread.join()
 
     requests = sum(n for (method, _), n in statuses.items() if method != "snapshots")
     summary = {f"{m} {s}": n for (m, s), n in sorted(statuses.items(), key=str)}
-    print(
-        f"\nload: {CLIENTS} clients, {DURATION:.0f}s, {capacity} VFs: {requests} requests, "
-        f"{summary}"
-    )
+    print(f"\nload: {CLIENTS} clients, {ran:.0f}s, {capacity} VFs: {requests} requests, {summary}")
     assert not any(isinstance(s, int) and s >= 500 for (_, s) in statuses), summary
     assert unexpected == [], unexpected[:10]
     assert problems == [], problems[:10]

@@ -8,11 +8,13 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import Client
 
 from ciaoweb.asgi import application
+from ciaoweb.events.broadcast import ADMIN_GROUP, tenant_group
 from ciaoweb.instances.services import delete_instance
 from ciaoweb.inventory.services import evacuate_host
 from tests.security.conftest import seed_world, token_for
@@ -33,10 +35,22 @@ def communicator(query: str = "", headers=(ORIGIN,)) -> WebsocketCommunicator:
     return WebsocketCommunicator(application, path, headers=list(headers))
 
 
+# Sent to every group after the changes: a group's messages reach each client in order,
+# so a client that has its barrier has everything the changes published to it.
+BARRIER = {"type": "test.barrier", "data": {"id": "barrier"}}
+
+
+async def send_barrier(*tenant_ids) -> None:
+    layer = get_channel_layer()
+    for group in (ADMIN_GROUP, *(tenant_group(t) for t in tenant_ids)):
+        await layer.group_send(group, {"type": "ciao.event", "message": BARRIER})
+
+
 async def drain(comm: WebsocketCommunicator) -> list[dict]:
+    """Every message the client received before its barrier."""
     messages = []
-    while not await comm.receive_nothing(timeout=0.3):
-        messages.append(await comm.receive_json_from())
+    while (message := await comm.receive_json_from(timeout=10)) != BARRIER:
+        messages.append(message)
     return messages
 
 
@@ -82,6 +96,7 @@ def test_members_receive_their_tenants_events_only_and_admins_everything():
         await clients["alice"].send_json_to({"type": "ping"})
         assert await clients["alice"].receive_json_from() == {"type": "pong"}
         await database_sync_to_async(changes)()
+        await send_barrier(world.tenant_a.pk, world.tenant_b.pk)
         received = {name: await drain(comm) for name, comm in clients.items()}
         for comm in clients.values():
             await comm.disconnect()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from simulator import Simulator, Topology
+from tests.prereqs import require
 
 from .helpers import leftovers
 
@@ -24,23 +24,11 @@ REQUIRED_TOOLS = ("ip", "tc", "nft", "dnsmasq", "udhcpc", "ping")
 _counter = itertools.count()
 
 
-def missing_prerequisites() -> list[str]:
-    missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
-    if os.geteuid() != 0:
-        missing.append("root")
-    return missing
-
-
 @pytest.fixture(autouse=True)
 def _require_sim(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("sim") is None:
         return
-    missing = missing_prerequisites()
-    if missing:
-        msg = f"simulator prerequisites missing: {', '.join(missing)}"
-        if os.environ.get("CIAO_REQUIRE_SIM") == "1":
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
+    require(REQUIRED_TOOLS, "simulator tests")
 
 
 @pytest.fixture

@@ -50,6 +50,12 @@ def ping(netns_name: str, ip: str, count: int = 2, wait: float = 1.0) -> bool:
     return proc.returncode == 0
 
 
+def link_show(netns_name: str, ifname: str) -> str:
+    """`ip -o link show` of one link in a namespace (its flags, master, MAC...)."""
+    argv = ["ip", "-n", netns_name, "-o", "link", "show", ifname]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
 def flush_neigh(*namespaces: str) -> None:
     for ns in namespaces:
         subprocess.run(["ip", "-n", ns, "neigh", "flush", "all"], check=False)

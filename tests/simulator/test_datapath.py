@@ -3,13 +3,11 @@ rate limits, outages, the management network."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from simulator import MacSetFailed, NotSupported
 
-from .helpers import add_addr, attach, flush_neigh, measure_mbit, ping, sh
+from .helpers import add_addr, attach, flush_neigh, link_show, measure_mbit, ping, sh
 
 pytestmark = pytest.mark.sim
 
@@ -25,12 +23,7 @@ def test_same_vlan_pings_across_hosts_other_vlan_does_not(make_sim):
     assert not ping(a, "10.1.0.3", count=1)
     assert not ping(c, "10.1.0.2", count=1)
     # the VLAN is observable: the representor is a port of that VLAN's eswitch bridge
-    out = subprocess.run(
-        ["ip", "-n", sim.host_netns("node2"), "-o", "link", "show", "pf0r1"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = link_show(sim.host_netns("node2"), "pf0r1")
     assert "master pf0b200" in out
     # moving C to VLAN 100 joins the domain
     sim.set_vf("node2", "pf0", 1, vlan=100)
@@ -131,12 +124,7 @@ def test_faults(make_sim):
     assert sim.get_vf("node1", "pf0", 1).mac == "00:00:00:00:00:00"
     sim.set_vf("node1", "pf0", 1, mac=MAC_A)  # one shot: the next one works
     assert sim.get_vf("node1", "pf0", 1).mac == MAC_A
-    out = subprocess.run(
-        ["ip", "-n", sim.host_netns("node1"), "-o", "link", "show", "pf0v1"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = link_show(sim.host_netns("node1"), "pf0v1")
     assert MAC_A in out
     sim.inject_fault("node1", "pf0", None, "link_state_unsupported")
     with pytest.raises(NotSupported):

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -118,6 +117,15 @@ def test_kill9_of_up_midway_then_clean(sim_dir: Path, sim_name: str):
         cli("clean", "--name", sim_name, check=False)
 
 
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie nobody has reaped yet: either way it runs no more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
 def test_kill9_of_guest_then_clean(sim_dir: Path, sim_name: str):
     state_dir = sim_dir / sim_name
     cli(
@@ -139,9 +147,31 @@ def test_kill9_of_guest_then_clean(sim_dir: Path, sim_name: str):
         assert wait_for(lambda: sim.underlay_leases("physnet1", 0), timeout=15)
         guest = sim.instances()[0]["guest_pid"]
         os.kill(guest, signal.SIGKILL)  # its udhcpc is orphaned
-        time.sleep(0.2)
+        assert wait_for(lambda: _dead(guest), timeout=10), f"guest {guest} survived SIGKILL"
         assert leftovers(sim_name, state_dir).get("processes")
         cli("clean", "--name", sim_name)
         assert leftovers(sim_name, state_dir) == {}
     finally:
         cli("clean", "--name", sim_name, check=False)
+
+
+def test_guest_hook_is_installed_while_a_guest_runs_it(tmp_path):
+    """Concurrent VM launches share the hook file: installing it while another guest
+    executes it must not fail with ETXTBSY (an in-place rewrite did)."""
+    import shutil
+    import subprocess
+
+    from simulator import guest
+
+    path = tmp_path / "guest-dhcp-hook.sh"
+    shutil.copy("/bin/sleep", path)
+    running = subprocess.Popen([str(path), "30"])
+    try:
+        guest.write_hook(path)
+        assert path.read_text() == guest.HOOK
+        inode = path.stat().st_ino
+        guest.write_hook(path)
+        assert path.stat().st_ino == inode  # unchanged content: left alone
+    finally:
+        running.kill()
+        running.wait()

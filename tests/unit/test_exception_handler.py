@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 
 from ciaoweb.core.api.exceptions import exception_handler
+from ciaoweb.core.exceptions import Conflict, InvalidInput, NoCapacity
 
 
 def test_integrity_error_becomes_409_with_known_message():
@@ -21,3 +22,27 @@ def test_unknown_integrity_error_is_still_409():
 def test_django_validation_error_is_400_per_field():
     response = exception_handler(DjangoValidationError({"name": ["bad"]}), {})
     assert response.status_code == 400 and response.data == {"name": ["bad"]}
+
+
+def test_invalid_input_is_400_with_its_detail():
+    response = exception_handler(InvalidInput({"host": ["host a is offline"]}), {})
+    assert response.status_code == 400 and response.data == {"host": ["host a is offline"]}
+    response = exception_handler(InvalidInput("not a valid IPv4 CIDR"), {})
+    assert response.status_code == 400 and response.data == ["not a valid IPv4 CIDR"]
+
+
+def test_invalid_input_nests_per_list_item_like_drf():
+    error = InvalidInput({"networks": [{}, {"ip": ["10.0.0.1 is the gateway of n"]}]})
+    response = exception_handler(error, {})
+    assert response.status_code == 400
+    assert response.data == {"networks": [{}, {"ip": ["10.0.0.1 is the gateway of n"]}]}
+    assert error.messages() == ["networks[1]: ip: 10.0.0.1 is the gateway of n"]
+
+
+def test_conflict_and_no_capacity_are_409_with_a_detail():
+    response = exception_handler(Conflict("network n is in use"), {})
+    assert response.status_code == 409 and response.data == {"detail": "network n is in use"}
+    response = exception_handler(NoCapacity("no free VLAN left"), {})
+    assert response.status_code == 409
+    assert response.data == {"detail": "no capacity: no free VLAN left"}
+    assert response.data["detail"].code == "no_capacity"

@@ -4,9 +4,8 @@ from collections import Counter
 from ipaddress import IPv4Address
 
 import pytest
-from rest_framework.exceptions import ValidationError
 
-from ciaoweb.core.exceptions import NoCapacity
+from ciaoweb.core.exceptions import InvalidInput, NoCapacity
 from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.instances.services import (
     NetworkRequest,
@@ -128,7 +127,7 @@ def test_requested_ip_splits_a_range():
     assert _allocate(network, "10.9.0.253") == "10.9.0.253"  # a range's last address
     assert _ranges(network) == [("10.9.0.3", "10.9.0.49"), ("10.9.0.51", "10.9.0.252")]
     assert _allocate(network) == "10.9.0.3"
-    with pytest.raises(ValidationError, match="already taken"):
+    with pytest.raises(InvalidInput, match="already taken"):
         _allocate(network, "10.9.0.50")
 
 

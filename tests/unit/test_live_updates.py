@@ -48,3 +48,37 @@ def test_a_deletion_carries_the_last_state(published, django_capture_on_commit_c
     assert [(t, d["name"], d["deleted"]) for t, d in published] == [
         ("instance.updated", "web", True)
     ]
+
+
+def test_the_apps_register_their_live_types():
+    """Each app declares its own types (`AppConfig.ready`); the events app imports none."""
+    from ciaoweb.events.registry import live_type, pushed_message_types
+
+    pushed = {"instance.updated", "attachment.updated", "host.updated", "lease.updated"}
+    assert pushed <= pushed_message_types()
+    assert live_type("network") is not None and not live_type("network").pushed
+    assert "network.updated" not in pushed_message_types()
+
+
+@pytest.mark.django_db
+def test_events_are_scoped_by_the_registered_tenant_of():
+    from ciaoweb.instances.models import Attachment, Instance
+    from ciaoweb.networks.models import Lease, Network
+
+    tenant = Tenant.objects.create(name="live")
+    shared = Network.objects.create(
+        name="shared", kind="sriov", physnet="p", vlan=7, cidr="10.7.0.0/24", shared=True
+    )
+    instance = Instance.objects.create(tenant=tenant, name="web", kind="container")
+    attachment = Attachment.objects.create(
+        instance=instance, network=shared, ifname="eth1", mac="02:00:00:00:07:01"
+    )
+    lease = Lease.objects.create(
+        network=shared, mac=attachment.mac, ip="10.7.0.10", attachment=attachment
+    )
+    assert services.tenant_id_of(tenant) == tenant.pk
+    assert services.tenant_id_of(instance) == tenant.pk
+    assert services.tenant_id_of(attachment) == tenant.pk
+    assert services.tenant_id_of(lease) == tenant.pk  # a shared network: its holder's
+    assert services.tenant_id_of(shared) is None
+    assert services.represent(shared)["name"] == "shared"

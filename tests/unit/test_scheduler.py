@@ -10,9 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
-from rest_framework.exceptions import ValidationError
 
-from ciaoweb.core.exceptions import NoCapacity
+from ciaoweb.core.exceptions import InvalidInput, NoCapacity
 from ciaoweb.instances.models import Instance
 from ciaoweb.instances.scheduler import (
     candidate_hosts,
@@ -30,7 +29,9 @@ from ciaoweb.inventory import load
 from ciaoweb.inventory.models import Host, VirtualFunction
 from ciaoweb.inventory.services import register_inventory
 from ciaoweb.networks.services import create_network
-from ciaoweb.orchestration import migration
+from ciaoweb.operations.choices import OperationKind, OperationState
+from ciaoweb.operations.models import Operation
+from ciaoweb.orchestration.workflows import migrate
 from ciaoweb.tenancy.services import create_tenant
 from tests.api.helpers import inventory
 
@@ -178,27 +179,27 @@ def test_no_capacity_message(tenant):
 
 def test_explicit_host_errors_are_400_on_host(tenant):
     a = host("node-a", {"physnet1": 1})
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(InvalidInput) as caught:
         place(Counter({"physnet1": 2}), host=a)
     assert caught.value.detail == {
         "host": ["host node-a has 1 free VF(s) on physnet physnet1, needs 2"]
     }
     assert VirtualFunction.objects.get().state == "free"  # the partial claim rolled back
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(InvalidInput) as caught:
         check_host(a, Counter({"physnet2": 1}))
     assert caught.value.detail == {
         "host": ["host node-a has 0 free VF(s) on physnet physnet2, needs 1"]
     }
     Host.objects.filter(pk=a.pk).update(state="offline")
     a.refresh_from_db()
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(InvalidInput) as caught:
         place(Counter({"physnet1": 1}), host=a)
     assert caught.value.detail == {"host": ["host node-a is offline, not online"]}
 
 
 def test_a_failed_claim_leaves_the_load_alone(tenant):
     a = host("node-a", {"physnet1": 1})
-    with pytest.raises(ValidationError), transaction.atomic():
+    with pytest.raises(InvalidInput), transaction.atomic():
         place(Counter({"physnet1": 2}), host=a, new_instance=True)
     assert Host.objects.get(pk=a.pk).load == 0
     with transaction.atomic():
@@ -267,7 +268,7 @@ def test_a_host_whose_vfs_others_hold_is_skipped():
         with transaction.atomic():
             assert place(needs).host.name == "node-b"
             transaction.set_rollback(True)
-        with pytest.raises(ValidationError) as caught, transaction.atomic():
+        with pytest.raises(InvalidInput) as caught, transaction.atomic():
             place(needs, host=Host.objects.get(name="node-a"))
         assert caught.value.detail == {
             "host": ["host node-a has no free VF left on physnet physnet1"]
@@ -331,13 +332,10 @@ def test_counters_match_the_instances_after_concurrent_creates_moves_and_deletes
                 target = hosts[(hosts.index(source) + 1) % 4]
                 try:
                     moved = retarget_attachments(instance_id, target.pk)
-                except ValidationError:  # the target is full: a 400 on host
+                except InvalidInput:  # the target is full: a 400 on host
                     return
                 if number % 3 == 2:
-                    instance.refresh_from_db()
-                    result = {"instance_id": str(instance_id), "generation": instance.generation}
-                    context = {str(a): [str(old), str(new)] for a, (old, new) in moved.items()}
-                    migration._roll_back({**result, "error": "no carrier"}, context, source.name)
+                    roll_back(instance_id, moved, source.name)
         finally:
             connections.close_all()
 
@@ -347,6 +345,26 @@ def test_counters_match_the_instances_after_concurrent_creates_moves_and_deletes
     assert sum(Host.objects.values_list("load", flat=True)) == Instance.objects.count() == 16
     owned = VirtualFunction.objects.filter(attachment__isnull=False).values_list("pk", flat=True)
     assert len(owned) == len(set(owned)) == 16
+
+
+@transaction.atomic
+def roll_back(instance_id, moved: dict, source: str, reason: str = "no carrier"):
+    """A migration's target failed: the workflow's rollback, on a migration row that
+    records these moved VFs (the instance row locked first, as the engine does)."""
+    instance = Instance.objects.select_for_update(of=("self",)).select_related("host")
+    instance = instance.get(pk=instance_id)
+    Operation.objects.filter(instance=instance, state__in=OperationState.ACTIVE).update(
+        state=OperationState.SUCCEEDED
+    )
+    operation = Operation.objects.create(
+        kind=OperationKind.MIGRATE,
+        state=OperationState.RUNNING,
+        instance=instance,
+        source_host=Host.objects.get(name=source),
+        target_host=instance.host,
+        vfs={str(a): [str(old), str(new)] for a, (old, new) in moved.items()},
+    )
+    return migrate.roll_back(operation, instance, reason)
 
 
 def _waiting_on_locks() -> int:
@@ -382,12 +400,9 @@ def test_a_migration_step_and_a_deletion_in_one_tenant_do_not_deadlock(path):
     else:
         moved = retarget_attachments(mover.pk, Host.objects.get(name="node2").pk)
         victim = launch(tenant, "victim", [net], on=Host.objects.get(name="node1"))
-        mover.refresh_from_db()
-        result = {"instance_id": str(mover.pk), "generation": mover.generation, "error": "x"}
-        context = {str(a): [str(old), str(new)] for a, (old, new) in moved.items()}
 
         def step():
-            migration._roll_back(result, context, "node1")
+            roll_back(mover.pk, moved, "node1", "x")
 
     stepped, go, errors = threading.Event(), threading.Event(), []
 
@@ -452,10 +467,7 @@ def test_counters_follow_create_migrate_rollback_and_delete(tenant):
     moved = retarget_attachments(web.pk, target.pk)
     assert load.drift() == {} and Instance.objects.get(pk=web.pk).host == target
     # the target fails: back to the source
-    web.refresh_from_db()
-    result = {"instance_id": str(web.pk), "generation": web.generation, "error": "no carrier"}
-    context = {str(a): [str(old), str(new)] for a, (old, new) in moved.items()}
-    migration._roll_back(result, context, source)
+    roll_back(web.pk, moved, source)
     assert Instance.objects.get(pk=web.pk).host.name == source
     assert load.drift() == {}
 
@@ -463,7 +475,7 @@ def test_counters_follow_create_migrate_rollback_and_delete(tenant):
     # cannot claim, and changes nothing
     assert not VirtualFunction.objects.filter(pf__host=target, state="free").exists()
     before = _loads()
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInput):
         retarget_attachments(web.pk, target.pk)
     assert _loads() == before and load.drift() == {}
 

@@ -1,27 +1,51 @@
-"""Turns every error a request can provoke into a 4xx answer with a readable message."""
+"""Turns every error a request can provoke into a 4xx answer with a readable message.
+
+The domain errors of `ciaoweb.core.exceptions` (raised by the scheduler, IPAM and the
+services) become the DRF exceptions that give the answers API clients know:
+`InvalidInput` a 400 with its per-field detail, `Conflict` and `NoCapacity` a 409 with
+`{"detail": ...}`.
+"""
 
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError
-from rest_framework.exceptions import ValidationError
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.fields import get_error_detail
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ciaoweb.core.exceptions import Conflict
+from ciaoweb.core.exceptions import (
+    CONSTRAINT_MESSAGES,
+    Conflict,
+    DomainError,
+    InvalidInput,
+)
 
-# Constraint name (as PostgreSQL reports it) -> what the client did wrong. SQLite does not
-# name constraints in its errors; there the generic message below is used.
-CONSTRAINT_MESSAGES: dict[str, str] = {}
+
+class ConflictError(APIException):
+    """409: the request clashes with the current state, or nothing is left for it."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = Conflict.code
 
 
-def register_constraint_message(name: str, message: str) -> None:
-    """Apps declare a readable message for their constraints (see each models.py)."""
-    CONSTRAINT_MESSAGES[name] = message
+def as_api_exception(exc: DomainError) -> APIException:
+    """The DRF exception answering a domain error (400 for bad input, else 409)."""
+    if isinstance(exc, InvalidInput):
+        return as_validation_error(exc)
+    return ConflictError(detail=str(exc), code=exc.code)
+
+
+def as_validation_error(exc: InvalidInput) -> ValidationError:
+    """For serializers that call domain validation: DRF collects a ValidationError on
+    the field (`validate_<field>`) or the serializer (`validate`), not an InvalidInput."""
+    return ValidationError(detail=exc.detail, code=exc.code)
 
 
 def _integrity_message(exc: IntegrityError) -> str:
+    # SQLite does not name constraints in its errors; there the generic message is used.
     text = str(exc)
     for name, message in CONSTRAINT_MESSAGES.items():
         if name in text:
@@ -36,11 +60,14 @@ def _protected_message(exc: ProtectedError) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]):
-    """DRF's handler plus Django validation, integrity races and protected deletes."""
+    """DRF's handler plus domain errors, Django validation, integrity races and
+    protected deletes."""
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(detail=get_error_detail(exc))
     elif isinstance(exc, ProtectedError):
-        exc = Conflict(_protected_message(exc))
+        exc = as_api_exception(Conflict(_protected_message(exc)))
     elif isinstance(exc, IntegrityError):
-        exc = Conflict(_integrity_message(exc))
+        exc = as_api_exception(Conflict(_integrity_message(exc)))
+    elif isinstance(exc, DomainError):
+        exc = as_api_exception(exc)
     return drf_exception_handler(exc, context)

@@ -37,3 +37,18 @@ def is_busy(state: str) -> bool:
 @register.filter
 def short_id(value: object) -> str:
     return str(value)[:8]
+
+
+@register.filter
+def elapsed_since(moment: datetime | None, start: datetime | None) -> str:
+    """ "+0.4s", "+12s", "+2m 05s": how long after `start` (an operation's) `moment` came."""
+    if moment is None or start is None:
+        return ""
+    seconds = max((moment - start).total_seconds(), 0.0)
+    if seconds < 10:
+        return f"+{seconds:.1f}s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if not minutes:
+        return f"+{seconds}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"+{hours}h {minutes:02d}m" if hours else f"+{minutes}m {seconds:02d}s"

@@ -7,9 +7,10 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
-from ciaoweb.dashboard.api_bridge import ApiResult
+from ciaoweb.dashboard.api_bridge import ApiResult, call_api
+from ciaoweb.dashboard.forms import show_api_errors
 from ciaoweb.dashboard.tenant_choice import acting_tenant, selected_tenant
 from ciaoweb.tenancy.access import is_cluster_admin
 from ciaoweb.tenancy.models import Tenant
@@ -70,11 +71,6 @@ def create_from_form(
     """A list page's create form, posted: run the API's own `create` on it. Returns a
     redirect to the new object's page, or None and the status to render the form with
     (the API's field messages shown on it)."""
-    from django.shortcuts import redirect
-
-    from ciaoweb.dashboard.api_bridge import call_api
-    from ciaoweb.dashboard.forms import show_api_errors
-
     if request.method != "POST" or not form.is_valid():
         return None, 200
     result = call_api(viewset, "create", request, data=form.payload())

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 
 from ciaoweb.dashboard.api_bridge import call_api, visible
 from ciaoweb.dashboard.capacity import annotate_vf_counts
+from ciaoweb.dashboard.timeline import latest_host_operations
 from ciaoweb.dashboard.views.common import page_context, render_page, report_api_failure
 from ciaoweb.inventory.api.views import (
     HostViewSet,
@@ -28,6 +29,9 @@ def host_list(request: HttpRequest) -> HttpResponse:
     pfs_by_host: dict = {}
     for pf in pfs:
         pfs_by_host.setdefault(pf.host_id, []).append((pf, vfs_by_pf.get(pf.pk, [])))
+    latest = latest_host_operations(request, hosts)
+    for host in hosts:  # its latest evacuation or restore, shown on its card
+        host.last_operation = latest.get(host.pk)
     context = page_context(
         request, "hosts", hosts=[(host, pfs_by_host.get(host.pk, [])) for host in hosts]
     )

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 from ciaoweb.dashboard.api_bridge import call_api, visible
 from ciaoweb.dashboard.forms import InstanceForm, MigrateForm
 from ciaoweb.dashboard.tenant_choice import acting_tenant, selected_tenant
+from ciaoweb.dashboard.timeline import operations, timeline
 from ciaoweb.dashboard.views.common import (
     create_from_form,
     page_context,
@@ -85,13 +86,17 @@ def instance_detail(request: HttpRequest, pk) -> HttpResponse:
         "instances",
         instance=instance,
         attachments=attachments,
+        timeline=timeline(request, operations(request).filter(instance=instance)),
         migrate_form=MigrateForm(hosts=_hosts_for_admin(request)),
     )
     return render_page(
         request,
         "dashboard/instance_detail.html",
         context,
-        fragments={"status": "dashboard/partials/instance_network_status.html"},
+        fragments={
+            "status": "dashboard/partials/instance_network_status.html",
+            "operations": "dashboard/partials/operation_timeline.html",
+        },
     )
 
 

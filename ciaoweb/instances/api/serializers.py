@@ -1,6 +1,7 @@
 import uuid
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ciaoweb.core.api.fields import MacAddressField
@@ -9,6 +10,7 @@ from ciaoweb.instances.choices import InstanceKind
 from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.inventory.models import Host
 from ciaoweb.networks.models import Network
+from ciaoweb.operations.api.serializers import OperationSummarySerializer, latest_operation
 from ciaoweb.tenancy.models import Tenant
 
 
@@ -35,6 +37,7 @@ class InstanceSerializer(serializers.ModelSerializer):
 
     attachments = AttachmentSerializer(many=True, read_only=True)
     host_name = serializers.CharField(source="host.name", read_only=True, allow_null=True)
+    operation = serializers.SerializerMethodField()
 
     class Meta:
         model = Instance
@@ -50,10 +53,17 @@ class InstanceSerializer(serializers.ModelSerializer):
             "netns",
             "generation",
             "attachments",
+            "operation",
             "created",
             "updated",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OperationSummarySerializer(allow_null=True))
+    def get_operation(self, instance: Instance) -> dict | None:
+        """Its latest operation (prefetch it for lists: `prefetch_latest_operation`)."""
+        operation = latest_operation(instance)
+        return OperationSummarySerializer(operation).data if operation else None
 
 
 def resolve_host(value: str) -> Host:

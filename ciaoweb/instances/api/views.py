@@ -16,6 +16,7 @@ from ciaoweb.instances.api.serializers import (
 from ciaoweb.instances.filtersets import AttachmentFilterSet, InstanceFilterSet
 from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.networks.models import Network
+from ciaoweb.operations.api.serializers import prefetch_latest_operation
 
 
 class InstanceViewSet(
@@ -28,7 +29,9 @@ class InstanceViewSet(
 ):
     """Instances cannot be edited: delete and create again, or migrate."""
 
-    queryset = Instance.objects.select_related("host").prefetch_related("attachments")
+    queryset = Instance.objects.select_related("host").prefetch_related(
+        "attachments", prefetch_latest_operation()
+    )
     serializer_class = InstanceSerializer
     filterset_class = InstanceFilterSet
 

@@ -2,6 +2,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from ciaoweb.core.api.exceptions import as_validation_error
+from ciaoweb.core.exceptions import InvalidInput
 from ciaoweb.core.validators import validate_dns_domain, validate_dns_label
 from ciaoweb.networks import services
 from ciaoweb.networks.choices import Ipam, NetworkKind
@@ -67,7 +69,10 @@ class NetworkSerializer(serializers.ModelSerializer):
         validators = []  # uniqueness is checked in validate() with readable messages
 
     def validate_cidr(self, value: str) -> str:
-        return str(parse_cidr(value.strip()))
+        try:
+            return str(parse_cidr(value.strip()))
+        except InvalidInput as exc:  # DRF puts only its own ValidationError on the field
+            raise as_validation_error(exc) from None
 
     def _proposed(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The network as it would be after this request (defaults or current values)."""
@@ -86,7 +91,10 @@ class NetworkSerializer(serializers.ModelSerializer):
         proposed = self._proposed(attrs)
         if proposed.get("gateway") is None and proposed.get("ipam") in Ipam.MANAGED:
             proposed["gateway"] = None  # chosen by the service: first usable address
-        validate_network(proposed, self.instance)
+        try:
+            validate_network(proposed, self.instance)
+        except InvalidInput as exc:
+            raise as_validation_error(exc) from None
         name_clash = Network.objects.filter(tenant=proposed["tenant"], name=proposed["name"])
         if self.instance is not None:
             name_clash = name_clash.exclude(pk=self.instance.pk)

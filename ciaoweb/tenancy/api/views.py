@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from ciaoweb.core.api.scoping import TenantScopedMixin
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
+from ciaoweb.networks.models import Network
 from ciaoweb.tenancy.access import can_manage_members
 from ciaoweb.tenancy.api.serializers import (
     MemberSerializer,
@@ -40,8 +41,6 @@ class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         # Its networks first, in id order, as `delete_network` and the lease-event handler
         # lock them before their leases: the cascade alone deletes leases before networks,
         # which deadlocked with a lease event of the same network.
-        from ciaoweb.networks.models import Network
-
         list(Network.objects.select_for_update().filter(tenant=instance).order_by("pk"))
         record(EventKind.TENANT_DELETED, instance, f"tenant {instance} deleted", tenant=None)
         instance.delete()

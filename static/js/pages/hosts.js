@@ -1,5 +1,5 @@
-/* Hosts: host state changes and VF ownership changes (instances and attachments moving)
- * re-render the host cards. */
+/* Hosts: host state changes, VF ownership changes (instances and attachments moving)
+ * and evacuations progressing (operation.updated) re-render the host cards. */
 (function () {
   "use strict";
   if (!window.CiaoLive) return;
@@ -7,4 +7,5 @@
   CiaoLive.on("host.updated", function () { CiaoLive.refreshFragment("hosts"); });
   CiaoLive.on("attachment.updated", function () { CiaoLive.refreshFragment("hosts", 500); });
   CiaoLive.on("instance.updated", function () { CiaoLive.refreshFragment("hosts", 500); });
+  CiaoLive.on("operation.updated", function () { CiaoLive.refreshFragment("hosts", 500); });
 })();

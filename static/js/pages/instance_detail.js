@@ -1,6 +1,8 @@
 /* Instance detail: state, host and error are patched from instance.updated; attachment
  * changes patch their row, and a VF change (migration) re-renders the network-status
- * table, which knows the VF's PCI address and host. */
+ * table, which knows the VF's PCI address and host. The operations timeline is
+ * re-rendered on operation.updated for this instance (each step of each operation) and
+ * on instance.updated (its latest operation changed). */
 (function () {
   "use strict";
   var root = document.getElementById("instance");
@@ -14,6 +16,7 @@
       document.getElementById("instance-deleted").hidden = false;
       return;
     }
+    CiaoLive.refreshFragment("operations");
     CiaoLive.setState(document.querySelector("#instance-state [data-field=state]"), instance.state);
     CiaoLive.setField(root, "host_name", instance.host_name);
     var netns = document.getElementById("instance-netns");
@@ -22,6 +25,11 @@
     errorBox.hidden = !instance.error;
     CiaoLive.setField(errorBox, "error", instance.error);
     CiaoLive.refreshFragment("status");
+  });
+
+  CiaoLive.on("operation.updated", function (operation) {
+    if (String(operation.instance) !== instanceId) return;
+    CiaoLive.refreshFragment("operations");
   });
 
   CiaoLive.on("attachment.updated", function (attachment) {

@@ -44,7 +44,8 @@ class Command(BaseCommand):
             signal.signal(sig, interrupt)
         info_path = Path(settings.VAR_DIR) / "demo.json"
         config = ClusterConfig(
-            name="demo",
+            # Another name runs a demo beside a developer's own (the crash test does).
+            name=os.environ.get("CIAO_DEMO_NAME", "demo"),
             port=int(os.environ.get("CIAO_PORT", "8000")),
             database_url=demo_database_url(),
             redis_url=os.environ.get("CIAO_DEMO_REDIS_URL", "redis://127.0.0.1:6379/3"),

@@ -1,0 +1,73 @@
+from django.db.models import Prefetch
+from rest_framework import serializers
+
+from ciaoweb.operations.models import Operation
+
+
+class OperationSummarySerializer(serializers.ModelSerializer):
+    """An instance's latest operation, nested in the instance representation."""
+
+    class Meta:
+        model = Operation
+        fields = ["id", "kind", "state", "step", "error", "created", "updated"]
+        read_only_fields = fields
+
+
+class OperationSerializer(serializers.ModelSerializer):
+    """The read representation (REST and websocket); operations are written by services."""
+
+    host_name = serializers.CharField(source="host.name", read_only=True, allow_null=True)
+    source_host_name = serializers.CharField(
+        source="source_host.name", read_only=True, allow_null=True
+    )
+    target_host_name = serializers.CharField(
+        source="target_host.name", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Operation
+        fields = [
+            "id",
+            "kind",
+            "state",
+            "step",
+            "tenant",
+            "instance",
+            "instance_name",
+            "host",
+            "host_name",
+            "source_host",
+            "source_host_name",
+            "target_host",
+            "target_host_name",
+            "parent",
+            "error",
+            "attempts",
+            "created",
+            "updated",
+            "finished",
+        ]
+        read_only_fields = fields
+
+
+# Where `prefetch_latest_operation` puts an instance's latest operation (a list of 0 or 1).
+LATEST_OPERATION_ATTR = "latest_operations"
+
+
+def prefetch_latest_operation() -> Prefetch:
+    """For a queryset of instances: each one's latest operation, in one query for all."""
+    return Prefetch(
+        "operations",
+        queryset=Operation.objects.order_by("-created")[:1],
+        to_attr=LATEST_OPERATION_ATTR,
+    )
+
+
+def latest_operation(instance) -> Operation | None:
+    """The instance's latest operation: prefetched, or one query (a websocket push)."""
+    prefetched = getattr(instance, LATEST_OPERATION_ATTR, None)
+    if prefetched is not None:
+        return prefetched[0] if prefetched else None
+    if instance.pk is None:
+        return None
+    return instance.operations.order_by("-created").first()

@@ -1,0 +1,17 @@
+from rest_framework import viewsets
+
+from ciaoweb.core.api.scoping import TenantScopedMixin
+from ciaoweb.operations.api.serializers import OperationSerializer
+from ciaoweb.operations.filtersets import OperationFilterSet
+from ciaoweb.operations.models import Operation
+
+
+class OperationViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Every create, migrate, delete, evacuate and restore, newest first. Members see their
+    tenant's; cluster-wide ones (a host's evacuation) are admin-only."""
+
+    queryset = Operation.objects.select_related("host", "source_host", "target_host").order_by(
+        "-created"
+    )
+    serializer_class = OperationSerializer
+    filterset_class = OperationFilterSet

@@ -1,0 +1,58 @@
+class OperationKind:
+    CREATE = "create"
+    MIGRATE = "migrate"
+    DELETE = "delete"
+    EVACUATE = "evacuate"
+    RESTORE = "restore"
+    ATTACH = "attach"
+    DETACH = "detach"
+
+    CHOICES = [
+        (CREATE, "Create"),
+        (MIGRATE, "Migrate"),
+        (DELETE, "Delete"),
+        (EVACUATE, "Evacuate"),
+        (RESTORE, "Restore"),
+        (ATTACH, "Attach"),
+        (DETACH, "Detach"),
+    ]
+    # Kinds that own their instance while active: at most one of them per instance.
+    INSTANCE_KINDS = (CREATE, MIGRATE, DELETE)
+
+
+class OperationState:
+    PENDING = "pending"  # written with the change it carries out; not yet advanced
+    RUNNING = "running"  # a step is waiting for what it sent (see Operation.step)
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    CHOICES = [
+        (PENDING, "Pending"),
+        (RUNNING, "Running"),
+        (SUCCEEDED, "Succeeded"),
+        (FAILED, "Failed"),
+    ]
+    ACTIVE = (PENDING, RUNNING)
+    FINISHED = (SUCCEEDED, FAILED)
+
+
+class Step:
+    """What a running operation waits for; an agent report names the step it answers."""
+
+    DHCP = "dhcp"  # create/migrate: each managed DHCP server up with the reservations
+    PLUG = "plug"  # create: the host plugs the instance
+    PLUG_TARGET = "plug-target"  # migrate: the target plugs VFs with the same MACs
+    UNPLUG_SOURCE = "unplug-source"  # migrate: the source releases its old VFs
+    ROLLBACK = "rollback"  # migrate: a failed target releases the VFs it took
+    RELEASE = "release"  # delete: the host (and an interrupted migration's source) releases
+    CHILDREN = "children"  # evacuate: child migrations run
+
+    CHOICES = [
+        (DHCP, "DHCP servers"),
+        (PLUG, "Plug"),
+        (PLUG_TARGET, "Plug on target"),
+        (UNPLUG_SOURCE, "Unplug source"),
+        (ROLLBACK, "Roll back"),
+        (RELEASE, "Release"),
+        (CHILDREN, "Child operations"),
+    ]

@@ -1,0 +1,146 @@
+"""Create: the instance's DHCP servers up with its reservations, then its host plugs it.
+
+    pending ──start──> dhcp (each managed server it needs reports ok) ──> plug
+    plug ──agent reports──> succeeded (running) | failed (error, with the reason)
+
+A launch on a network created the same second waits in `dhcp` until the new server
+runs, so its DHCP client finds one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ciaoweb import taskrouting as names
+from ciaoweb.instances.choices import InstanceKind, InstanceState
+from ciaoweb.instances.models import Instance
+from ciaoweb.networks.choices import Ipam, NetworkKind
+from ciaoweb.networks.models import Network
+from ciaoweb.operations.choices import Step
+from ciaoweb.operations.models import Operation
+
+from .. import sender
+from ..choices import Purpose
+from ..dhcp import server_running, server_signature
+from ..reports import apply_instance_result, instance_event
+from ..specs import instance_spec, managed
+from . import steps
+
+
+def dhcp_networks(instance: Instance) -> list[Network]:
+    """Managed networks whose server must answer before the instance boots: its SR-IOV
+    ones, and its overlay when a VM guest will ask there (a container's eth0 is set by us)."""
+    needed = []
+    for attachment in instance.attachments.select_related("network"):
+        network = attachment.network
+        if not managed(network):
+            continue
+        if network.kind == NetworkKind.OVERLAY and instance.kind != InstanceKind.VM:
+            continue
+        needed.append(network)
+    return needed
+
+
+def waits_for(network: Network) -> bool:
+    """A reservation must reach the server; a dynamic network's server need only run."""
+    return network.ipam == Ipam.CONTROLLER or not server_running(network)
+
+
+def send_dhcp(operation: Operation, network_ids: list[str]) -> list[str]:
+    """Ensure these networks' servers (with current reservations), tagged with the step.
+    Returns the ids whose server cannot be placed yet (no network node with a free VF)."""
+    unplaced = []
+    signatures = []
+    for network in Network.objects.filter(pk__in=network_ids):
+        signature = server_signature(network, steps.context(operation))
+        if signature is None:
+            unplaced.append(str(network.pk))
+        else:
+            signatures.append(signature)
+    steps.send_on_commit(signatures)
+    return unplaced
+
+
+def start(operation: Operation, instance: Instance | None) -> None:
+    if instance is None or instance.state == InstanceState.DELETING:
+        steps.fail(operation, "the instance was deleted before it was provisioned")
+        return
+    if instance.state == InstanceState.PENDING:
+        instance.state = InstanceState.PROVISIONING
+        instance.save(update_fields=["state", "updated"])
+        instance_event(instance, f"instance {instance} provisioning on {instance.host.name}")
+    waiting = [str(n.pk) for n in dhcp_networks(instance) if waits_for(n)]
+    if not waiting:
+        _plug(operation, instance)
+        return
+    steps.enter(operation, Step.DHCP, waiting)
+    _note_unplaced(operation, send_dhcp(operation, waiting))
+
+
+def _note_unplaced(operation: Operation, unplaced: list[str]) -> None:
+    if unplaced:
+        operation.error = (
+            "no online network node with a free VF can run the DHCP server of network "
+            + ", ".join(unplaced)
+        )
+        steps.save_waiting(operation)
+
+
+def _plug(operation: Operation, instance: Instance) -> None:
+    steps.enter(operation, Step.PLUG, [instance.host.name])
+    steps.send_on_commit([plug_signature(operation, instance)])
+
+
+def plug_signature(operation: Operation, instance: Instance):
+    spec = instance_spec(instance, Purpose.PROVISION, context=steps.context(operation))
+    return sender.signature(names.ENSURE_INSTANCE, instance.host.name, spec=spec)
+
+
+def on_dhcp(operation: Operation, instance: Instance | None, network_id: str, outcome: dict):
+    if network_id not in operation.waiting:
+        return
+    if not outcome.get("ok"):
+        operation.error = f"DHCP server of network {network_id}: {outcome.get('error')}"
+        steps.save_waiting(operation)  # the watchdog sends it again
+        return
+    operation.waiting = [n for n in operation.waiting if n != network_id]
+    operation.error = ""
+    steps.save_waiting(operation)
+    if not operation.waiting and instance is not None:
+        _plug(operation, instance)
+
+
+def on_report(
+    operation: Operation, instance: Instance | None, node: str, result: dict[str, Any], _released
+) -> None:
+    if operation.step != Step.PLUG:
+        return
+    applied = apply_instance_result(result)
+    if applied is None:
+        return  # stale: another generation
+    if applied.state == InstanceState.RUNNING:
+        steps.succeed(operation)
+    else:
+        steps.fail(operation, applied.error or "the host reported a failure")
+
+
+def resend(operation: Operation, instance: Instance | None) -> None:
+    if instance is None:
+        steps.fail(operation, "the instance is gone")
+    elif operation.step == Step.DHCP:
+        _note_unplaced(operation, send_dhcp(operation, operation.waiting))
+    elif operation.step == Step.PLUG:
+        steps.send_on_commit([plug_signature(operation, instance)])
+
+
+def expire(operation: Operation, instance: Instance | None) -> None:
+    reason = operation.error or steps.timeout_reason(operation)
+    if instance is not None and instance.state in (
+        InstanceState.PENDING,
+        InstanceState.PROVISIONING,
+    ):
+        instance.state = InstanceState.ERROR
+        instance.error = f"provisioning failed: {reason}"
+        instance.save(update_fields=["state", "error", "updated"])
+        instance_event(instance, f"instance {instance}: {instance.error}")
+    steps.fail(operation, reason)
