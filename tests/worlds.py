@@ -106,19 +106,25 @@ def add_instances(world: SimpleNamespace, name_a: str, name_b: str) -> SimpleNam
     return world
 
 
-def provisioned(instance):
-    """The instance as if its creation had finished: `running`, its operations ended
-    (the in-process layers run no controller worker, so no operation advances)."""
+def end_operations(instance_id) -> None:
+    """What the controller's worker does once the agent answered: the instance's active
+    operations end (the in-process layers run no worker, so none advances by itself)."""
     from django.utils import timezone
 
-    from ciaoweb.instances.choices import InstanceState
-    from ciaoweb.instances.models import Instance
     from ciaoweb.operations.choices import OperationState
     from ciaoweb.operations.models import Operation
 
-    Operation.objects.filter(instance_id=instance.pk).update(
-        state=OperationState.SUCCEEDED, finished=timezone.now()
+    Operation.objects.filter(instance_id=instance_id, state__in=OperationState.ACTIVE).update(
+        state=OperationState.SUCCEEDED, step="", finished=timezone.now()
     )
+
+
+def provisioned(instance):
+    """The instance as if its creation had finished: `running`, its operations ended."""
+    from ciaoweb.instances.choices import InstanceState
+    from ciaoweb.instances.models import Instance
+
+    end_operations(instance.pk)
     Instance.objects.filter(pk=instance.pk).update(state=InstanceState.RUNNING)
     return Instance.objects.get(pk=instance.pk)
 

@@ -24,6 +24,9 @@ from ciaoweb.instances.services import (
 )
 from ciaoweb.inventory.models import Host
 from ciaoweb.networks.services import create_network as create_network_row
+from ciaoweb.operations.choices import OperationState
+from ciaoweb.operations.models import Operation
+from ciaoweb.orchestration import engine
 from ciaoweb.orchestration.reports import apply_instance_result
 from ciaoweb.orchestration.results import apply_lease_event
 from tests.browser.conftest import log_in, screenshot, wait_live
@@ -35,7 +38,7 @@ from tests.browser.flows import (
     wait_instance_state,
     wait_text,
 )
-from tests.worlds import in_process_world
+from tests.worlds import end_operations, in_process_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -69,8 +72,18 @@ def _create_people() -> SimpleNamespace:
     return in_process_world(passwords, networks=False)
 
 
+def advance_pending() -> None:
+    """What the controller's worker does with the operations daphne queued (the server
+    only records its requests here): start each pending one. Node tasks are recorded."""
+    for operation_id in Operation.objects.filter(state=OperationState.PENDING).values_list(
+        "pk", flat=True
+    ):
+        engine.advance(operation_id)
+
+
 def agent_applied(instance_id: str) -> Instance:
-    """What the agent's `instance_applied` result does: plugged, IPs as reserved."""
+    """What the agent's `instance_applied` result does: plugged, IPs as reserved, and
+    the operation it answered ended."""
     instance = Instance.objects.get(pk=instance_id)
     apply_instance_result(
         {
@@ -85,6 +98,7 @@ def agent_applied(instance_id: str) -> Instance:
             ],
         }
     )
+    end_operations(instance_id)
     return Instance.objects.get(pk=instance_id)
 
 
@@ -157,6 +171,7 @@ def test_network_instance_lease_migrate_delete_live(dashboard_server, people, ne
     wait_instance_state(watcher, "migrating")
     assert watcher.locator("#instance-state .spinner").is_visible()
 
+    off_loop(advance_pending)  # the controller's worker claims the target's VFs
     off_loop(agent_applied, instance_id)  # the target host's agent reports success
     wait_text(watcher, "#instance-host", target)
     wait_instance_state(watcher, "running")
