@@ -29,7 +29,9 @@ class Fabric:
     def add_bridge(self, batch: Batch, physnet_index: int, vlan: int) -> str:
         """Queue the creation of the L2 domain (physnet, vlan) in phase 0."""
         br = names.fabric_bridge(physnet_index, vlan)
-        batch.add(self.netns, f"link add {br} {BRIDGE_OPTS}", f"link set {br} up", phase=0)
+        # Kept if already there (its creator may have died before recording it).
+        create = [] if netns.link_exists(self.netns, br) else [f"link add {br} {BRIDGE_OPTS}"]
+        batch.add(self.netns, *create, f"link set {br} up", phase=0)
         return br
 
     def attach(self, batch: Batch, port: str, bridge: str, *, up: bool = True) -> None:

@@ -42,7 +42,7 @@ def write_hook(path: Path) -> Path:
     """Install the guests' DHCP hook. Guests share one file and may be running it: an
     in-place rewrite while one executes it fails with ETXTBSY ("Text file busy", seen
     with 50 concurrent launches), so it is written only when it differs, by rename."""
-    if path.exists() and path.read_text() == HOOK:
+    if path.exists() and path.read_bytes() == HOOK.encode():
         return path
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(HOOK)

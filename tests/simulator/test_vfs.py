@@ -236,3 +236,21 @@ def test_topology_file_and_validation(sim_dir: Path, sim_name: str, tmp_path: Pa
         assert os.path.isdir(sim.sysfs_root("net1") / "class/net/ens1")
     finally:
         sim.down()
+
+
+def test_a_vlan_whose_links_outlived_an_interrupted_set_vf_is_taken_as_is(make_sim):
+    """An agent killed after the first set_vf of a VLAN created the eswitch bridge, its
+    uplink and the fabric bridge, but before the VLAN was recorded: the next set_vf on
+    that VLAN keeps those links instead of failing with "File exists"."""
+    sim = make_sim(hosts=1, vfs=2)
+    sim.set_vf("node1", "pf0", 0, vlan=20)
+    links_after_first = set(host_links(sim, "node1"))
+    store = sim._store  # forget the VLAN, as if the state writes had never happened
+    with store.transaction() as shared:
+        bridges = shared["fabric"]["bridges"]
+        shared["fabric"]["bridges"] = [b for b in bridges if not b.endswith(":20")]
+    with store.host_transaction("node1") as st:
+        st["hosts"]["node1"]["pfs"]["pf0"]["vlans"].remove(20)
+    sim.set_vf("node1", "pf0", 1, vlan=20)
+    assert set(host_links(sim, "node1")) == links_after_first
+    assert sim.get_vf("node1", "pf0", 1).vlan == 20
