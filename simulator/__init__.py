@@ -18,11 +18,13 @@ from .errors import (
     NotSupported,
     SimError,
 )
-from .faults import LINK_STATE_UNSUPPORTED, MAC_SET_FAILS
+from .faults import IGB_QUIRKS, LINK_STATE_UNSUPPORTED, MAC_NEEDS_VF_RESET, MAC_SET_FAILS
 from .topology import HostSpec, PfSpec, Topology, UnderlaySpec
 
 __all__ = [
+    "IGB_QUIRKS",
     "LINK_STATE_UNSUPPORTED",
+    "MAC_NEEDS_VF_RESET",
     "MAC_SET_FAILS",
     "CommandFailed",
     "DeviceBusy",

@@ -56,6 +56,7 @@ class VfState:
     index: int = 0
     pci_address: str = ""
     netdev: str = ""
+    bound: bool = True  # the VF driver is bound (else the VF has no netdev)
 
 
 def _check_mac(mac: str) -> str:
@@ -393,6 +394,7 @@ class Simulator:
             index=index,
             pci_address=cfg["pci"],
             netdev=cfg["netdev"],
+            bound=cfg.get("bound", True),
         )
 
     # ------------------------------------------------------------------ sriov_numvfs
@@ -469,7 +471,9 @@ class Simulator:
             where = (cfg["netns"] or hns, cfg["ifname"] or cfg["netdev"])
             old_entry = vf.spoof_entry(rep, cfg)
             if mac is not None and mac != cfg["mac"]:
-                self._on_netdev(hst, pf, index, cfg, lambda: vf.set_mac(*where, mac))
+                if not (cfg.get("bound", True) and faults.pf_has(pst, faults.MAC_NEEDS_VF_RESET)):
+                    self._on_netdev(hst, pf, index, cfg, lambda: vf.set_mac(*where, mac))
+                # else (igb): the admin MAC only; the netdev keeps its address until reset
                 cfg["mac"] = mac
             if vlan is not None and vlan != cfg["vlan"]:
                 self._ensure_vlan(st, host, pf, vlan)
@@ -487,6 +491,67 @@ class Simulator:
                 vf.set_rate(*where, max_tx_rate)
                 cfg["max_tx_rate"] = max_tx_rate
             return self._vf_state(cfg, index)
+
+    # ------------------------------------------------------------------ VF driver
+
+    def vf_netdev_mac(self, host: str, pf: str, index: int) -> str | None:
+        """The address the VF netdev really uses (None while unbound)."""
+        hst = self._host(self._read(host), host)
+        cfg = self._vf(self._read(host), host, pf, index)
+        if not cfg.get("bound", True):
+            return None
+        where = (cfg["netns"] or hst["netns"], cfg["ifname"] or cfg["netdev"])
+        return netns.link_address(*where)
+
+    def reset_vf_netdev(self, host: str, pf: str, index: int) -> None:
+        """The VF netdev went down and up: its driver reset and took the admin MAC."""
+        with self._on_host(host, always=True) as st:
+            hst, cfg = self._host(st, host), self._vf(st, host, pf, index)
+            if not cfg.get("bound", True):
+                raise NotFound(f"{host}/{pf} VF {index} has no driver bound")
+            self._take_admin_mac(hst, pf, int(index), cfg)
+
+    def _take_admin_mac(self, hst: dict, pf: str, index: int, cfg: dict) -> None:
+        if cfg["mac"] != vf.ZERO_MAC:
+            where = (cfg["netns"] or hst["netns"], cfg["ifname"] or cfg["netdev"])
+            self._on_netdev(hst, pf, index, cfg, lambda: vf.set_mac(*where, cfg["mac"]))
+
+    def unbind_vf(self, host: str, pf: str, index: int) -> None:
+        """The VF driver lets go: the VF netdev vanishes from wherever it was (an
+        instance namespace loses it; modelled by taking it home and hiding it)."""
+        with self._on_host(host, always=True) as st:
+            hst, cfg = self._host(st, host), self._vf(st, host, pf, index)
+            if not cfg.get("bound", True):
+                raise NotFound(f"{host}/{pf} VF {index} has no driver bound")
+            self._unplug(hst, pf, int(index), cfg)
+            ip(hst["netns"], "link", "set", "dev", cfg["netdev"], "down")
+            cfg["bound"] = False
+            sysfs = Sysfs(Path(hst["sysfs"]))
+            sysfs.hide_netdev(cfg["pci"], cfg["netdev"])
+            sysfs.set_bound(cfg["pci"], False)
+
+    def bind_vf(self, host: str, pf: str, index: int) -> None:
+        """The VF driver probes: a netdev in the host namespace with the admin MAC."""
+        with self._on_host(host, always=True) as st:
+            hst, cfg = self._host(st, host), self._vf(st, host, pf, index)
+            if cfg.get("bound", True):
+                raise DeviceBusy(f"{host}/{pf} VF {index} is bound already")
+            cfg["bound"] = True
+            mac = cfg["mac"] if cfg["mac"] != vf.ZERO_MAC else vf.random_mac()
+            vf.set_mac(hst["netns"], cfg["netdev"], mac)
+            sysfs = Sysfs(Path(hst["sysfs"]))
+            sysfs.set_bound(cfg["pci"], True)
+            sysfs.show_netdev(cfg["pci"], cfg["netdev"])
+
+    def pf_capabilities(self, host: str, pf: str) -> dict[str, bool]:
+        """Optional knobs: link_state unless the PF has the igb quirk; min_tx_rate and
+        802.1ad are not simulated."""
+        pst = self._pf(self._read(host), host, pf)
+        return {
+            "link_state": not faults.pf_has(pst, faults.LINK_STATE_UNSUPPORTED),
+            "min_tx_rate": False,
+            "vlan_8021ad": False,
+        }
 
     def _ensure_vlan(self, st: State, host: str, pf: str, vlan: int) -> None:
         hst, pst = st["hosts"][host], st["hosts"][host]["pfs"][pf]
@@ -544,6 +609,8 @@ class Simulator:
             hst = self._host(st, host)
             cfg = self._vf(st, host, pf, index)
             index = int(index)
+            if not cfg.get("bound", True):
+                raise NotFound(f"{host}/{pf} VF {index} has no netdev (no driver bound)")
             self._revive(hst, pf, index, cfg)
             if cfg["netns"] == netns_name and cfg["ifname"] == ifname:
                 if netns.link_exists(netns_name, ifname):

@@ -3,7 +3,11 @@
 - ``mac_set_fails`` (per VF, one shot): the next MAC set on that VF raises
   MacSetFailed, like i40e refusing an admin MAC while the VF is in use.
 - ``link_state_unsupported`` (per PF, sticky): ``set_vf(link_state=...)`` raises
-  NotSupported, like drivers without ndo_set_vf_link_state.
+  NotSupported, like drivers without ndo_set_vf_link_state (igb).
+- ``mac_needs_vf_reset`` (per PF, sticky): like igb/igbvf, a MAC set from the PF while
+  the VF driver is bound is the admin MAC only: the VF netdev keeps its address (and
+  spoofchk drops its frames) until the VF driver resets: ``reset_vf_netdev`` (the
+  netdev's down/up) or ``unbind_vf`` + ``bind_vf``.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from .errors import InvalidArgument
 
 MAC_SET_FAILS = "mac_set_fails"
 LINK_STATE_UNSUPPORTED = "link_state_unsupported"
+MAC_NEEDS_VF_RESET = "mac_needs_vf_reset"
 VF_FAULTS = (MAC_SET_FAILS,)
-PF_FAULTS = (LINK_STATE_UNSUPPORTED,)
+PF_FAULTS = (LINK_STATE_UNSUPPORTED, MAC_NEEDS_VF_RESET)
+IGB_QUIRKS = (LINK_STATE_UNSUPPORTED, MAC_NEEDS_VF_RESET)
 
 
 def add(pf_state: dict, index: int | None, fault: str) -> None:

@@ -102,3 +102,14 @@ def pids_by_ns(names: list[str]) -> dict[str, list[int]]:
         if name is not None:
             result[name].append(int(entry))
     return result
+
+
+def link_address(netns: str, ifname: str) -> str | None:
+    """The MAC address of ifname in netns, None if there is no such link."""
+    if not exists(netns):
+        return None
+    out = ip(netns, "-o", "link", "show", "dev", ifname, check=False)
+    words = out.split()
+    if "link/ether" in words:
+        return words[words.index("link/ether") + 1].lower()
+    return None

@@ -9,8 +9,10 @@
     <root>/class/net/<vf netdev>/device -> ../../../bus/pci/devices/<vf pci>
 
 ``net/<vf netdev>`` exists only while the VF netdev is in the host namespace, as
-in the real (per-namespace) sysfs.  The files are informative: writing
-``sriov_numvfs`` here does nothing; use ``Simulator.set_numvfs``.
+in the real (per-namespace) sysfs. ``<pci>/driver -> ../../drivers/ciaosim-pf|-vf``
+names the bound driver (a VF has none while unbound, see ``Simulator.unbind_vf``).
+The files are informative: writing ``sriov_numvfs`` here does nothing; use
+``Simulator.set_numvfs``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+
+PF_DRIVER, VF_DRIVER = "ciaosim-pf", "ciaosim-vf"
 
 
 def _write(path: Path, text: str) -> None:
@@ -45,6 +49,9 @@ class Sysfs:
         _write(dev / "sriov_numvfs", "0\n")
         _write(dev / "vendor", "0x8086\n")
         _write(dev / "device", "0x1572\n")
+        for driver in (PF_DRIVER, VF_DRIVER):
+            (self.root / "bus" / "pci" / "drivers" / driver).mkdir(parents=True, exist_ok=True)
+        _symlink(dev / "driver", f"../../drivers/{PF_DRIVER}")
         (self.class_net / pf).mkdir(parents=True, exist_ok=True)
         _symlink(self.class_net / pf / "device", f"../../../bus/pci/devices/{pci}")
 
@@ -62,8 +69,16 @@ class Sysfs:
             vf_dev.mkdir(parents=True, exist_ok=True)
             _symlink(vf_dev / "physfn", f"../{pf_pci}")
             _symlink(dev / f"virtfn{n}", f"../{pci}")
+            self.set_bound(pci, True)
             self.show_netdev(pci, netdev)
         _write(dev / "sriov_numvfs", f"{len(vfs)}\n")
+
+    def set_bound(self, pci: str, bound: bool) -> None:
+        link = self.devices / pci / "driver"
+        if bound:
+            _symlink(link, f"../../drivers/{VF_DRIVER}")
+        elif link.is_symlink():
+            link.unlink()
 
     def show_netdev(self, pci: str, netdev: str) -> None:
         (self.devices / pci / "net" / netdev).mkdir(parents=True, exist_ok=True)

@@ -145,6 +145,9 @@ class PfInfo:
     total_vfs: int
     num_vfs: int
     vfs: list[VfInfo] = field(default_factory=list)
+    # Optional knobs the PF's driver implements, as probed on the kernel: `link_state`,
+    # `min_tx_rate`, `vlan_8021ad` -> bool (igb: all False). Empty until a VF exists.
+    capabilities: dict[str, bool] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -42,6 +42,26 @@ class VfNetlink(Protocol):
         """Whether the VF is still present in netns as ifname."""
         ...
 
+    def netdev_mac(self, pf: str, index: int, netdev: str, netns: str | None) -> str | None:
+        """The MAC the VF netdev uses (not the PF's admin MAC); None if it is not there."""
+        ...
+
+    def reset_netdev(self, pf: str, index: int, netdev: str, netns: str | None) -> None:
+        """Down/up the VF netdev where it is: igbvf re-reads its admin MAC on the reset
+        that goes with it (a PF-side MAC change is not taken while the netdev runs)."""
+        ...
+
+    def vf_capabilities(self, pf: str, index: int) -> dict[str, bool]:
+        """Probe which optional knobs the PF's driver implements, on an unowned VF,
+        leaving its config as it was: `link_state`, `min_tx_rate`, `vlan_8021ad`."""
+        ...
+
+
+# What a PF may not implement (igb: link_state EOPNOTSUPP, min_tx_rate EINVAL, 802.1ad
+# EPROTONOSUPPORT). Networks that need one must go to PFs that report it.
+OPTIONAL_KNOBS = ("link_state", "min_tx_rate", "vlan_8021ad")
+ETH_P_8021Q, ETH_P_8021AD = 0x8100, 0x88A8
+
 
 def _raise_domain(exc: Exception, what: str, mac_write: bool = False) -> None:
     from pyroute2 import NetlinkError
@@ -133,8 +153,11 @@ class PyrouteNetlink:
         with self._ipr(netns) as nsr:
             idx = self._index(nsr, netdev)
             try:
-                # Some VF drivers do not propagate the PF-side MAC to the netdev.
-                nsr.link("set", index=idx, ifname=ifname, address=mac)
+                nsr.link("set", index=idx, ifname=ifname)
+                # The manager made the VF driver take the admin MAC already; writing it
+                # again from the VF side is refused by igb for an untrusted VF.
+                if _address(nsr, idx) != mac.lower():
+                    nsr.link("set", index=idx, address=mac)
                 nsr.link("set", index=idx, state="up")
             except Exception as exc:  # noqa: BLE001
                 _raise_domain(exc, f"rename {netdev} to {ifname} in {netns}")
@@ -143,7 +166,7 @@ class PyrouteNetlink:
         home = os.open("/proc/self/ns/net", os.O_RDONLY)
         try:
             with self._ipr(netns) as nsr:
-                found = nsr.link_lookup(ifname=ifname) or nsr.link_lookup(ifname=netdev)
+                found = _vf_links(nsr, pf, index, (ifname, netdev))
                 if not found:
                     raise InterfaceNotFound(f"{ifname}/{netdev} not in {netns}")
                 try:
@@ -161,6 +184,83 @@ class PyrouteNetlink:
                 return bool(nsr.link_lookup(ifname=ifname))
         except InterfaceNotFound:
             return False
+
+    def netdev_mac(self, pf: str, index: int, netdev: str, netns: str | None) -> str | None:
+        try:
+            with self._ipr(netns) as ipr:
+                found = ipr.link_lookup(ifname=netdev)
+                return _address(ipr, found[0]) if found else None
+        except InterfaceNotFound:
+            return None
+
+    def reset_netdev(self, pf: str, index: int, netdev: str, netns: str | None) -> None:
+        with self._ipr(netns) as ipr:
+            idx = self._index(ipr, netdev)
+            try:
+                (msg,) = ipr.link("get", index=idx)
+                was_up = bool(msg["flags"] & 1)  # IFF_UP
+                if not was_up:  # the reset comes with going down: up first
+                    ipr.link("set", index=idx, state="up")
+                ipr.link("set", index=idx, state="down")
+                if was_up:
+                    ipr.link("set", index=idx, state="up")
+            except Exception as exc:  # noqa: BLE001
+                _raise_domain(exc, f"down/up {netdev} in {netns or 'host'}")
+
+    def vf_capabilities(self, pf: str, index: int) -> dict[str, bool]:
+        from pyroute2 import NetlinkError
+
+        current = self.get_vf(pf, index)
+        probes: dict[str, list[dict[str, Any]]] = {
+            # Each: the probe write, then what puts the VF back.
+            "link_state": [{"link_state": LINK_STATE_TO_KERNEL[current.link_state]}],
+            "min_tx_rate": [
+                {"rate": {"min_tx_rate": 1, "max_tx_rate": current.max_tx_rate}},
+                {"rate": {"min_tx_rate": 0, "max_tx_rate": current.max_tx_rate}},
+            ],
+            "vlan_8021ad": [
+                {"vlan": [{"vlan": current.vlan, "qos": 0, "proto": ETH_P_8021AD}]},
+                {"vlan": [{"vlan": current.vlan, "qos": 0, "proto": ETH_P_8021Q}]},
+            ],
+        }
+        found: dict[str, bool] = {}
+        with self._ipr() as ipr:
+            pf_index = self._index(ipr, pf)
+            for knob, writes in probes.items():
+                try:
+                    ipr.link("set", index=pf_index, vf={"vf": index, **writes[0]})
+                except NetlinkError as exc:
+                    if exc.code not in (errno.EOPNOTSUPP, errno.EINVAL, errno.EPROTONOSUPPORT):
+                        _raise_domain(exc, f"{pf} vf {index} probe {knob}")
+                    found[knob] = False
+                    continue
+                found[knob] = True
+                for undo in writes[1:]:
+                    try:
+                        ipr.link("set", index=pf_index, vf={"vf": index, **undo})
+                    except Exception as exc:  # noqa: BLE001
+                        _raise_domain(exc, f"{pf} vf {index} undo probe {knob}")
+        return found
+
+
+def _vf_links(ipr: Any, pf: str, index: int, names: tuple[str, ...]) -> list[int]:
+    """Links with one of `names` that are this VF: after a failed rename the VF sits in
+    the namespace under its own name, and `ifname` may be another VF's (a name clash)."""
+    pci = os.path.basename(os.path.realpath(f"/sys/class/net/{pf}/device/virtfn{index}"))
+    found = []
+    for name in names:
+        for idx in ipr.link_lookup(ifname=name):
+            (msg,) = ipr.link("get", index=idx)
+            parent = msg.get_attr("IFLA_PARENT_DEV_NAME")  # the PCI device (Linux >= 5.15)
+            if parent is None or parent == pci:
+                found.append(idx)
+    return found
+
+
+def _address(ipr: Any, idx: int) -> str | None:
+    (msg,) = ipr.link("get", index=idx)
+    address = msg.get_attr("IFLA_ADDRESS")
+    return address.lower() if address else None
 
 
 def _config_from_vfinfo(info: Any) -> VfConfig:

@@ -94,7 +94,22 @@ class SimNetlink:
     def is_plugged(self, pf: str, index: int, netns: str, ifname: str) -> bool:
         with _domain_errors(f"{self.host} {pf} vf {index} get"):
             st = self.sim.get_vf(self.host, pf, index)
-        return (st.netns, st.ifname) == (netns, ifname)
+        return st.bound and (st.netns, st.ifname) == (netns, ifname)
+
+    def netdev_mac(self, pf: str, index: int, netdev: str, netns: str | None) -> str | None:
+        with _domain_errors(f"{self.host} {pf} vf {index} get"):
+            st = self.sim.get_vf(self.host, pf, index)
+            if st.netns != netns or (st.ifname or st.netdev) != netdev:
+                return None
+            return self.sim.vf_netdev_mac(self.host, pf, index)
+
+    def reset_netdev(self, pf: str, index: int, netdev: str, netns: str | None) -> None:
+        with _domain_errors(f"{self.host} {pf} vf {index} down/up"):
+            self.sim.reset_vf_netdev(self.host, pf, index)
+
+    def vf_capabilities(self, pf: str, index: int) -> dict[str, bool]:
+        with _domain_errors(f"{self.host} {pf} capabilities"):
+            return self.sim.pf_capabilities(self.host, pf)
 
 
 class SimSysfs(Sysfs):
@@ -111,14 +126,40 @@ class SimSysfs(Sysfs):
         self.host = host
 
     def _store_num_vfs(self, pf: str, path: Path, n: int) -> None:
-        import simulator
-
-        try:
+        with _kernel_errors():
             self.sim.set_numvfs(self.host, pf, n)
-        except simulator.SimError as exc:
-            # Shaped like the kernel's answer so the generic mapping applies.
-            code = exc.errno or errno.EIO
-            raise OSError(code, f"{os.strerror(code)} ({exc})") from exc
+
+    def _store(self, path: Path, value: str) -> None:
+        """driver_override is noted by the simulator's one VF driver; bind/unbind go to it."""
+        if path.name == "driver_override":
+            return
+        if path.name not in ("bind", "unbind"):
+            raise OSError(errno.EACCES, f"simulated sysfs: {path} is not writable")
+        pf, index = self._vf_of(value.strip())
+        with _kernel_errors():
+            if path.name == "bind":
+                self.sim.bind_vf(self.host, pf, index)
+            else:
+                self.sim.unbind_vf(self.host, pf, index)
+
+    def _vf_of(self, pci: str) -> tuple[str, int]:
+        for pf in self.pf_names():
+            for index in self.vf_indexes(pf):
+                if self.vf_pci_address(pf, index) == pci:
+                    return pf, index
+        raise OSError(errno.ENODEV, f"no VF {pci}")
+
+
+@contextmanager
+def _kernel_errors() -> Iterator[None]:
+    """Simulator errors shaped like the kernel's answer, so the generic mapping applies."""
+    import simulator
+
+    try:
+        yield
+    except simulator.SimError as exc:
+        code = exc.errno or errno.EIO
+        raise OSError(code, f"{os.strerror(code)} ({exc})") from exc
 
 
 def physnets_of_host(sim: Any, host: str) -> dict[str, list[str]]:
@@ -137,6 +178,7 @@ def sim_driver(
     physnets: Mapping[str, Sequence[str]] | None = None,
     exclude: Mapping[str, Iterable[str | int]] | None = None,
     sim: Any = None,
+    vf_drivers: Mapping[str, str] | None = None,
 ) -> SriovDriver:
     """A `VfDriver` for simulated host `host` of the running simulator `sim_name`.
 
@@ -153,4 +195,5 @@ def sim_driver(
         exclude=exclude,
         sysfs=SimSysfs(sim, host),
         netlink=SimNetlink(sim, host),
+        vf_drivers={"ciaosim-pf": "ciaosim-vf", **(vf_drivers or {})},
     )

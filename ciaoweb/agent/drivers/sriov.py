@@ -3,6 +3,20 @@
 Real NICs use `Sysfs("/")` + `PyrouteNetlink()`; the simulator plugs in its fake
 `/sys` and its own netlink seam (see `sim.py`); tests plug in a temp tree and a fake.
 All the rules (ownership, original state, rollback, numvfs 0<->N) live here once.
+
+What the real igb/igbvf pair taught us (shared/realnic-probe, kept by tests/realnic):
+- A MAC the PF writes while the VF driver runs is not used by the VF netdev until the VF
+  driver resets (netdev down/up, or a rebind); traffic fails meanwhile. So VFs we create
+  come up unbound (`sriov_drivers_autoprobe=0`), are programmed, then bound through
+  `driver_override`: the driver starts with the admin MAC. A VF found bound is rebound
+  while its netdev is in the host namespace, or reset by down/up where it is.
+- Rebinding a VF whose netdev sits in an instance's namespace makes the new netdev appear
+  in the host namespace: the instance loses its interface. Never done (`_rebind` refuses).
+- Knobs a PF's driver lacks (igb: link_state, min_tx_rate, 802.1ad) are capabilities
+  the PF reports (`PfInfo.capabilities`); a config that needs one is refused before any
+  write (`NotSupported`).
+- Release restores the saved config and binding, then reads the config back from the
+  kernel: a restore that did not take leaves the record (phase failed) and raises.
 """
 
 from __future__ import annotations
@@ -11,6 +25,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +34,7 @@ from .base import (
     DriverError,
     InterfaceNotFound,
     InvalidArgument,
+    NotSupported,
     OwnershipError,
     PfInfo,
     VfConfig,
@@ -36,6 +52,19 @@ _PROGRAM_ORDER = ("vlan", "mac", "spoofchk", "trust", "link_state", "max_tx_rate
 _OWNER_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _NETNS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+ZERO_MAC = "00:00:00:00:00:00"
+# The VF driver of each PF driver, for binding VFs that came up without one.
+VF_DRIVERS = {
+    "igb": "igbvf",
+    "ixgbe": "ixgbevf",
+    "i40e": "iavf",
+    "ice": "iavf",
+    "bnxt_en": "bnxt_en",
+    "mlx5_core": "mlx5_core",
+    "qede": "qede",
+}
+NETDEV_WAIT = 5.0  # seconds for a bound VF's netdev to register
+CARRIER_WAIT = 15.0  # seconds for a PF's link to come back after enabling SR-IOV
 
 
 def parse_device_mappings(text: str) -> dict[str, list[str]]:
@@ -73,8 +102,10 @@ class SriovDriver:
         exclude: Mapping[str, Iterable[str | int]] | None = None,
         sysfs: Sysfs | None = None,
         netlink: VfNetlink | None = None,
+        vf_drivers: Mapping[str, str] | None = None,
     ) -> None:
         self.node = node
+        self._vf_drivers = {**VF_DRIVERS, **(vf_drivers or {})}
         self.sysfs = sysfs or Sysfs("/")
         self.netlink: VfNetlink = netlink or PyrouteNetlink()
         self.store = StateStore(state_dir, node)
@@ -117,6 +148,7 @@ class SriovDriver:
                 physnet=physnet,
                 total_vfs=self.sysfs.total_vfs(pf),
                 num_vfs=self.sysfs.num_vfs(pf),
+                capabilities=self.capabilities(pf),
             )
             for index in self.sysfs.vf_indexes(pf):
                 pci = self.sysfs.vf_pci_address(pf, index)
@@ -125,6 +157,31 @@ class SriovDriver:
                 info.vfs.append(self._vf_info(pf, index, pci, records.get(vf_key(pf, index))))
             found.append(info)
         return found
+
+    def capabilities(self, pf: str) -> dict[str, bool]:
+        """The PF's optional knobs, probed once on an unowned VF and remembered (per PF
+        PCI address) in the state file; {} while the PF has no VF to probe on."""
+        pci = self.sysfs.pf_pci_address(pf)
+        known = self.store.read().get("pfs", {}).get(pf, {})
+        if known.get("pci") == pci and known.get("capabilities"):
+            return dict(known["capabilities"])
+        with self.store.transaction() as state:
+            owned = {k for k, rec in state["vfs"].items() if rec.get("owner")}
+            free = [i for i in self.sysfs.vf_indexes(pf) if vf_key(pf, i) not in owned]
+            if not free:
+                return {}
+            found = self.netlink.vf_capabilities(pf, free[-1])
+            state.setdefault("pfs", {})[pf] = {"pci": pci, "capabilities": found}
+            return dict(found)
+
+    def _check_supported(self, pf: str, config: VfConfig) -> None:
+        caps = self.capabilities(pf)
+        if config.link_state != "auto" and caps.get("link_state") is False:
+            raise NotSupported(
+                f"{pf} ({self.sysfs.pf_driver(pf) or 'its driver'}) does not support "
+                f"link_state {config.link_state!r}: put the network on a PF that reports "
+                "the link_state capability"
+            )
 
     # --- numvfs -------------------------------------------------------------------
 
@@ -150,7 +207,14 @@ class SriovDriver:
             for key in [k for k in state["vfs"] if k.startswith(f"{pf}/")]:
                 del state["vfs"][key]  # saved states of VFs that no longer exist
             if n:
+                # Our VFs come up unbound: setup programs them, then binds (see top).
+                if self._vf_driver_for(pf) and self.sysfs.autoprobe(pf):
+                    self.sysfs.set_autoprobe(pf, False)
                 self.sysfs.write_num_vfs(pf, n)
+                if self.sysfs.admin_up(pf) and self.sysfs.carrier(pf) is not None:
+                    # igb resets the PF to enable SR-IOV: until its link is back, rate
+                    # writes are EINVAL and VFs pass no traffic.
+                    self._wait_carrier(pf)
 
     # --- per-VF operations --------------------------------------------------------
 
@@ -169,6 +233,7 @@ class SriovDriver:
         _check_name("netns", netns, _NETNS_RE)
         _check_name("ifname", ifname, _IFNAME_RE)
         pci = self._usable_vf(pf, index)
+        self._check_supported(pf, config)
         with self.store.transaction() as state:
             key = vf_key(pf, index)
             rec = state["vfs"].get(key) or {}
@@ -178,21 +243,19 @@ class SriovDriver:
                     self.netlink.is_plugged(pf, index, netns, ifname)
                 ):
                     self._program(pf, index, config)  # repairs drift, no-op otherwise
+                    self._adopt_in_place(pf, index, config, rec)
                     rec["config"] = config.to_dict()
                     return self._vf_info(pf, index, pci, rec)
                 # Same owner, new place (or lost its namespace): bring it home first.
                 self._unplug(pf, index, rec)
             if "original" not in rec:
                 rec["original"] = self.netlink.get_vf(pf, index).to_dict()
-            current_netdev = self.sysfs.vf_netdev(pf, index)
-            netdev = rec.get("netdev") or current_netdev
-            if current_netdev is None:
-                raise InterfaceNotFound(f"{pf} VF {index} has no netdev (VF driver not bound?)")
+                rec["original_driver"] = self.sysfs.vf_driver(pf, index)
             # Claim before touching hardware so a crash leaves a record to clean up.
             rec.update(
                 owner=owner,
                 phase=CLAIMING,
-                netdev=netdev,
+                netdev=rec.get("netdev") or self.sysfs.vf_netdev(pf, index),
                 netns=netns,
                 ifname=ifname,
                 config=config.to_dict(),
@@ -201,6 +264,8 @@ class SriovDriver:
             self.store.save(state)
             try:
                 self._program(pf, index, config)
+                current_netdev = self._activate(pf, index, config)
+                rec["netdev"] = current_netdev
                 self.netlink.move_to_netns(pf, index, current_netdev, netns, ifname, config.mac)
             except BaseException:
                 self._rollback_setup(state, pf, index, rec)
@@ -210,6 +275,7 @@ class SriovDriver:
 
     def apply_vf_config(self, pf: str, index: int, owner: str, config: VfConfig) -> VfInfo:
         pci = self._usable_vf(pf, index)
+        self._check_supported(pf, config)  # outside the transaction: it may probe
         with self.store.transaction() as state:
             rec = state["vfs"].get(vf_key(pf, index)) or {}
             if rec.get("owner") != owner:
@@ -219,6 +285,10 @@ class SriovDriver:
             previous = VfConfig.from_dict(rec.get("config") or rec["original"])
             try:
                 self._program(pf, index, config)
+                if rec.get("netns"):
+                    self._adopt_in_place(pf, index, config, rec)
+                else:
+                    rec["netdev"] = self._activate(pf, index, config)
             except BaseException:
                 with _logged(f"restore {pf} VF {index} after failed apply"):
                     self._program(pf, index, previous)
@@ -238,7 +308,14 @@ class SriovDriver:
                 )
             self._unplug(pf, index, rec)
             self.store.save(state)
-            self._program(pf, index, VfConfig.from_dict(rec["original"]))
+            original = VfConfig.from_dict(rec["original"])
+            try:
+                self._program(pf, index, original)
+                self._restore_binding(pf, index, rec)
+                self._verify(pf, index, original)
+            except DriverError:
+                rec["phase"] = FAILED  # the owner's retry or the reconciler finishes it
+                raise
             del state["vfs"][key]
             return True
 
@@ -273,6 +350,108 @@ class SriovDriver:
             if knob in changes:
                 self.netlink.set_vf(pf, index, **{knob: changes[knob]})
 
+    def _vf_driver_for(self, pf: str) -> str | None:
+        return self._vf_drivers.get(self.sysfs.pf_driver(pf) or "")
+
+    def _activate(self, pf: str, index: int, config: VfConfig) -> str:
+        """Make the VF netdev exist in the host namespace using the admin MAC just
+        programmed: bind an unbound VF, rebind one whose netdev kept an old MAC."""
+        if self.sysfs.vf_driver(pf, index) is None:
+            driver = self._vf_driver_for(pf)
+            if driver is None:
+                raise InterfaceNotFound(
+                    f"{pf} VF {index} has no driver bound and none is known for PF driver "
+                    f"{self.sysfs.pf_driver(pf)!r}"
+                )
+            self.sysfs.bind_vf(pf, index, driver)
+            netdev = self._wait_netdev(pf, index)
+        else:
+            netdev = self.sysfs.vf_netdev(pf, index)
+            if netdev is None:
+                raise InterfaceNotFound(f"{pf} VF {index}: its netdev is not in the host namespace")
+            if not self._uses_mac(pf, index, netdev, None, config.mac):
+                self._rebind(pf, index)
+                netdev = self._wait_netdev(pf, index)
+        if not self._uses_mac(pf, index, netdev, None, config.mac):
+            raise DriverError(
+                f"{pf} VF {index}: netdev {netdev} uses "
+                f"{self.netlink.netdev_mac(pf, index, netdev, None)}, not the admin MAC "
+                f"{config.mac}"
+            )
+        return netdev
+
+    def _adopt_in_place(self, pf: str, index: int, config: VfConfig, rec: dict[str, Any]) -> None:
+        """A plugged VF whose netdev kept an old MAC: down/up where it is (in the
+        instance's namespace). Never a rebind: the new netdev would land in ours."""
+        netns, ifname = rec.get("netns"), rec.get("ifname") or rec.get("netdev")
+        if self._uses_mac(pf, index, ifname, netns, config.mac):
+            return
+        self.netlink.reset_netdev(pf, index, ifname, netns)
+        if not self._uses_mac(pf, index, ifname, netns, config.mac):
+            raise DriverError(
+                f"{pf} VF {index}: {ifname} in {netns} did not take the admin MAC {config.mac}"
+            )
+
+    def _uses_mac(self, pf: str, index: int, netdev: str, netns: str | None, mac: str) -> bool:
+        if mac == ZERO_MAC:
+            return True  # no admin MAC: the VF driver picks its own
+        return self.netlink.netdev_mac(pf, index, netdev, netns) == mac
+
+    def _rebind(self, pf: str, index: int) -> None:
+        """Unbind and bind the VF's driver again (it re-reads the admin config)."""
+        driver = self.sysfs.vf_driver(pf, index)
+        if driver is None:
+            return
+        if self.sysfs.vf_netdev(pf, index) is None:
+            raise DeviceBusy(
+                f"{pf} VF {index}: its netdev is in another namespace; a rebind would move "
+                "it to the host namespace, refused"
+            )
+        self.sysfs.unbind_vf(pf, index)
+        self.sysfs.bind_vf(pf, index, driver)
+
+    def _wait_carrier(self, pf: str) -> None:
+        deadline = time.monotonic() + CARRIER_WAIT
+        while not self.sysfs.carrier(pf):
+            if time.monotonic() > deadline:
+                log.warning("%s: no carrier %s s after enabling VFs", pf, CARRIER_WAIT)
+                return
+            time.sleep(0.05)
+
+    def _wait_netdev(self, pf: str, index: int) -> str:
+        deadline = time.monotonic() + NETDEV_WAIT
+        while (netdev := self.sysfs.vf_netdev(pf, index)) is None:
+            if time.monotonic() > deadline:
+                raise InterfaceNotFound(f"{pf} VF {index}: no netdev {NETDEV_WAIT} s after bind")
+            time.sleep(0.01)
+        return netdev
+
+    def _restore_binding(self, pf: str, index: int, rec: dict[str, Any]) -> None:
+        """Back to how the VF was: unbound if it was, else a fresh netdev (no tenant MAC)."""
+        if "original_driver" not in rec:
+            return
+        if rec["original_driver"] is None:
+            self.sysfs.unbind_vf(pf, index)
+        elif self.sysfs.vf_driver(pf, index) is None:
+            self.sysfs.bind_vf(pf, index, rec["original_driver"])
+        elif self.sysfs.vf_netdev(pf, index) is not None:
+            config = rec.get("config") or {}
+            netdev = self.sysfs.vf_netdev(pf, index)
+            if config.get("mac") and self._uses_mac(pf, index, netdev, None, config["mac"]):
+                self._rebind(pf, index)
+                # igbvf without an admin MAC picks one and registers it with the PF:
+                # write the saved config again so `ip link show <pf>` shows it.
+                self._program(pf, index, VfConfig.from_dict(rec["original"]))
+
+    def _verify(self, pf: str, index: int, want: VfConfig) -> None:
+        """Read the VF's config back from the kernel: what was written must be there."""
+        got = self.netlink.get_vf(pf, index)
+        if got != want:
+            raise DriverError(
+                f"{pf} VF {index}: restore did not take, the kernel reports {got.diff(want)} "
+                f"where {want.diff(got)} was saved"
+            )
+
     def _unplug(self, pf: str, index: int, rec: dict[str, Any]) -> None:
         if rec.get("netns"):
             try:
@@ -293,6 +472,7 @@ class SriovDriver:
         try:
             self._unplug(pf, index, rec)
             self._program(pf, index, VfConfig.from_dict(rec["original"]))
+            self._restore_binding(pf, index, rec)
         except DriverError as exc:
             log.error("rollback of %s VF %d for %s failed: %s", pf, index, rec["owner"], exc)
             rec["phase"] = FAILED

@@ -76,6 +76,55 @@ class Sysfs:
             return None
         return names[0] if names else None
 
+    # --- VF driver binding (`sriov_drivers_autoprobe`, `driver_override`, bind/unbind) ---
+
+    def pf_driver(self, pf: str) -> str | None:
+        return _driver_of(self._require_device(pf))
+
+    def vf_driver(self, pf: str, index: int) -> str | None:
+        """The driver bound to the VF (igbvf, ...), None while unbound."""
+        return _driver_of(self._virtfn(pf, index))
+
+    def carrier(self, pf: str) -> bool | None:
+        """The PF's link carrier; None where it cannot be read (down, or a fake tree)."""
+        try:
+            return (self.class_net / pf / "carrier").read_text().strip() == "1"
+        except OSError:
+            return None
+
+    def admin_up(self, pf: str) -> bool | None:
+        """IFF_UP of the PF netdev; None where it cannot be read (a fake tree)."""
+        try:
+            return bool(int((self.class_net / pf / "flags").read_text(), 16) & 1)
+        except (OSError, ValueError):
+            return None
+
+    def autoprobe(self, pf: str) -> bool | None:
+        """`sriov_drivers_autoprobe`: whether new VFs get a driver; None if not offered."""
+        path = self._require_device(pf) / "sriov_drivers_autoprobe"
+        try:
+            return path.read_text().strip() == "1"
+        except FileNotFoundError:
+            return None
+
+    def set_autoprobe(self, pf: str, on: bool) -> None:
+        path = self._require_device(pf) / "sriov_drivers_autoprobe"
+        self._write(path, "1" if on else "0", f"{pf}: write sriov_drivers_autoprobe")
+
+    def bind_vf(self, pf: str, index: int, driver: str) -> None:
+        """Bind the VF to `driver` through `driver_override` (works with autoprobe off)."""
+        pci = self.vf_pci_address(pf, index)
+        device = self._virtfn(pf, index)
+        self._write(device / "driver_override", driver, f"{pf} VF {index}: driver_override")
+        bind = self.class_net.parents[1] / "bus" / "pci" / "drivers" / driver / "bind"
+        self._write(bind, pci, f"{pf} VF {index}: bind {driver}")
+
+    def unbind_vf(self, pf: str, index: int) -> None:
+        device = self._virtfn(pf, index)
+        if (device / "driver").exists():
+            pci = self.vf_pci_address(pf, index)
+            self._write(device / "driver" / "unbind", pci, f"{pf} VF {index}: unbind")
+
     def write_num_vfs(self, pf: str, n: int) -> None:
         """Write sriov_numvfs; kernel errors (EBUSY on N->M, ERANGE) become domain ones."""
         path = self._require_device(pf) / "sriov_numvfs"
@@ -91,6 +140,17 @@ class Sysfs:
     def _store_num_vfs(self, pf: str, path: Path, n: int) -> None:
         """The write itself; the kernel answers errors as OSError (EBUSY, ERANGE)."""
         path.write_text(f"{n}\n")
+
+    def _store(self, path: Path, value: str) -> None:
+        """Any other attribute write (fakes route it to their kernel)."""
+        with open(path, "w") as fh:  # one write(2), like `echo value > path`
+            fh.write(value)
+
+    def _write(self, path: Path, value: str, what: str) -> None:
+        try:
+            self._store(path, value)
+        except OSError as exc:
+            raise error_from_errno(exc.errno or errno.EIO, what) from exc
 
     def _require_device(self, pf: str) -> Path:
         device = self._device(pf)
@@ -110,6 +170,11 @@ class Sysfs:
             return int(path.read_text().strip())
         except FileNotFoundError as exc:
             raise InvalidArgument(f"{pf} is not an SR-IOV PF (no {name})") from exc
+
+
+def _driver_of(device: Path) -> str | None:
+    link = device / "driver"
+    return Path(os.path.realpath(link)).name if link.exists() else None
 
 
 def _pci_address_of(device: Path) -> str:
