@@ -16,7 +16,8 @@ mount -t devpts -o ptmxmode=0666 devpts /dev/pts 2>/dev/null || { mkdir -p /dev/
 mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
 ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
-mount -t tmpfs tmpfs /tmp
+# No tmpfs on /tmp: the root is already a tmpfs overlay, and the host's /tmp (where a
+# checkout may live, CI's included) must stay visible through it.
 mkdir -p /run/netns /run/lock /run/qga /root
 name=$(arg name); [ -n "$name" ] && $bb hostname "$name"
 ip link set lo up
