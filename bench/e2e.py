@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from .util import REDIS_URL, fresh_database, summary
+from .util import fresh_database, summary
 from .ws import EventListener
 
 NETWORK_CIDR = "10.60.0.0/20"
@@ -79,7 +79,6 @@ class ClusterBench:
             name=name,
             port=_free_port(),
             database_url=db,
-            redis_url=REDIS_URL,
             topology=topology(hosts, vfs),
             agent_concurrency=agent_concurrency,
         )

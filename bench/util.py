@@ -10,7 +10,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO / "bench"
-REDIS_URL = os.environ.get("CIAO_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/ciaoweb"
 
 

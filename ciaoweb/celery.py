@@ -6,6 +6,7 @@ import os
 from celery import Celery
 
 from ciaoweb import taskrouting as names
+from ciaoweb.core import signing
 from ciaoweb.core.pdeathsig import install_celery_hooks
 from ciaoweb.taskrouting import CELERY_COMMON
 
@@ -15,12 +16,24 @@ app = Celery("ciaoweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(CELERY_COMMON)
 app.autodiscover_tasks(["ciaoweb.orchestration"], related_name="tasks")
+
+
+def _signer() -> signing.Signer:
+    """The web process signs as "web", the controller worker (and beat) as "controller"."""
+    from ciaoweb.orchestration.trust import controller_signer  # needs Django's models
+
+    return controller_signer(os.environ.get("CIAO_SIGNER_IDENTITY", signing.CONTROLLER))
+
+
+signing.install_lazy(_signer)
+# A message the controller cannot take (unsigned, forged) becomes a security event.
+app.conf.worker_consumer = "ciaoweb.orchestration.consumer:RecordingConsumer"
 # Pool children and the embedded beat (-B) die with the worker, even by SIGKILL.
 install_celery_hooks()
 
 app.conf.beat_schedule = {
     "check-heartbeats": {
-        "task": "controller.check_heartbeats",
+        "task": names.CHECK_HEARTBEATS,
         "schedule": float(os.environ.get("CIAO_HEARTBEAT_INTERVAL", "5")),
     },
     "operations-watchdog": {

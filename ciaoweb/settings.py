@@ -190,6 +190,9 @@ CIAO_HEARTBEAT_TIMEOUT = float(os.environ.get("CIAO_HEARTBEAT_TIMEOUT", "20"))
 # operation whose step was sent CIAO_OPERATION_ATTEMPTS times fails with a reason.
 CIAO_OPERATION_STEP_TIMEOUT = float(os.environ.get("CIAO_OPERATION_STEP_TIMEOUT", "30"))
 CIAO_OPERATION_ATTEMPTS = int(os.environ.get("CIAO_OPERATION_ATTEMPTS", "3"))
+# The key the web process and the controller worker sign their own messages with
+# (ciaoweb.core.signing). Agents never see it: each has its host's own key.
+CIAO_CONTROL_KEY = os.environ.get("CIAO_CONTROL_KEY", "")
 CIAO_WATCHDOG_INTERVAL = float(os.environ.get("CIAO_WATCHDOG_INTERVAL", "5"))
 
 LOGGING = {

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu import Exchange, Queue
+
+from ciaoweb.core.signing import CELERY_SETTINGS as SIGNED_MESSAGES
+
 CONTROLLER_QUEUE = "controller"
 AGENT_PREFIX = "agent."
 
@@ -48,16 +52,40 @@ ADVANCE_OPERATION = "controller.advance_operation"
 NETWORK_CHANGED = "controller.network_changed"
 NETWORK_DELETED = "controller.network_deleted"
 OPERATIONS_WATCHDOG = "controller.operations_watchdog"
+CHECK_HEARTBEATS = "controller.check_heartbeats"
 
 CELERY_COMMON = {
     "task_routes": (route_task,),
-    "task_serializer": "json",
-    "accept_content": ["json"],
+    # Every message signed by its sender, task name and id inside (ciaoweb.core.signing).
+    **SIGNED_MESSAGES,
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
     "task_ignore_result": True,
     "broker_connection_retry_on_startup": True,
-    # Unacked tasks of a killed worker come back after this; reconcile covers the gap.
-    "broker_transport_options": {"visibility_timeout": 120},
+    "broker_transport_options": {
+        # Unacked tasks of a killed worker come back after this; reconcile covers the gap.
+        "visibility_timeout": 120,
+        # One Redis list per queue (we use no priorities): the broker's ACL names each
+        # key exactly (ciaoweb.core.broker_acl), no `<queue>\x06\x16<n>` lists.
+        "priority_steps": [0],
+    },
+    # Producers publish straight to the `controller` list (default exchange): declaring
+    # it would need LLEN on it and its binding set, which agents and the web may not touch.
+    "task_queues": (
+        Queue(
+            CONTROLLER_QUEUE,
+            Exchange(CONTROLLER_QUEUE),
+            routing_key=CONTROLLER_QUEUE,
+            no_declare=True,
+        ),
+    ),
+    # No remote control (pidbox: `celery inspect`/`control` reach no worker) and no
+    # events; the broker's ACL grants no Pub/Sub channel either.
+    "worker_enable_remote_control": False,
+    "worker_send_task_events": False,
+    "task_send_sent_event": False,
+    # ... so a consumer whose every slot is busy would no longer notice a restarted
+    # Redis: this one pings the broker on a connection of its own (core/broker_watch.py).
+    "worker_consumer": "ciaoweb.core.broker_watch:Consumer",
 }

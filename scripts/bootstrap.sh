@@ -17,9 +17,8 @@ if [ "${CIAO_BROWSER:-1}" = "1" ]; then
   have chromium || need+=(chromium)
   have chromedriver || need+=(chromium-driver)
 fi
-if ! (have redis-cli && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1) && ! have redis-server; then
-  need+=(redis-server)
-fi
+# Every local cluster (the demo, the end-to-end tests) runs its own redis-server with ACLs.
+have redis-server || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages ${need[*]}: run as root or install them" >&2
@@ -28,6 +27,19 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The managed dnsmasq servers drop root to this user once their sockets are bound
+# (ciaoweb/agent/dhcp/server.py): no home, no shell, no password.
+DNSMASQ_USER=ciao-dnsmasq
+if ! id -u "$DNSMASQ_USER" >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "creating system user $DNSMASQ_USER"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin "$DNSMASQ_USER"
+  else
+    echo "warning: no user $DNSMASQ_USER (run scripts/bootstrap.sh as root): agents cannot start dnsmasq" >&2
+  fi
 fi
 
 PY=${PYTHON:-python3.11}
@@ -42,4 +54,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e '.[test,bench]'
   touch "$stamp"
+fi
+
+# The real-kernel node kind (QEMU igb guests): only when asked (CI calls it itself).
+if [ "${CIAO_REALNIC:-0}" = 1 ] || [ "${CIAO_NODES:-sim}" = qemu ]; then
+  scripts/realnic-setup.sh
 fi

@@ -30,11 +30,19 @@ def _record_node_tasks(request, settings):
     yield
 
 
-def cluster_redis_url(variable: str, first_db: int) -> str:
-    """Each live cluster needs a Redis database of its own (its queues are named after
-    its hosts): the e2e cluster takes DBs 4-9, the fault-injection cluster 10-15, and the
-    pid keeps sessions running side by side apart. `variable` overrides."""
-    return os.environ.get(variable, f"redis://127.0.0.1:6379/{first_db + os.getpid() % 6}")
+@pytest.fixture
+def searchable_tmp():
+    """A scratch dir whose parents let others through (pytest's tmp_path sits under 0700
+    dirs): dnsmasq drops root to ciao-dnsmasq and must still reach its hosts.d."""
+    import shutil
+    import tempfile
+
+    made = Path(tempfile.mkdtemp(prefix="ciao-test-"))
+    made.chmod(0o755)
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -78,7 +86,7 @@ def cluster():
         name=name,
         port=_free_port(),
         database_url=_fresh_database_url(f"ciaoweb_{name}"),
-        redis_url=cluster_redis_url("CIAO_E2E_REDIS_URL", first_db=4),
+        # Its own Redis (a free port, ACL users): sessions side by side stay apart.
     )
     local = LocalCluster(config, progress=lambda line: None)
     local.start()

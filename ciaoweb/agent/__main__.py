@@ -24,6 +24,11 @@ def parse_args(argv: list[str]) -> AgentConfig:
     parser.add_argument("--sim-name", default=None, help="simulator to drive (driver sim)")
     parser.add_argument("--config", help="YAML file: physical_device_mappings, exclude_devices...")
     parser.add_argument("--broker", dest="broker_url", default=None)
+    parser.add_argument(
+        "--credential-file",
+        default=None,
+        help="the host's credential from its enrolment (POST /api/v1/hosts/), a 0600 JSON file",
+    )
     parser.add_argument("--state-dir", default=None)
     parser.add_argument("--network-node", action="store_true", default=None)
     parser.add_argument("--concurrency", type=int, default=None)
@@ -50,6 +55,18 @@ def parse_args(argv: list[str]) -> AgentConfig:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        credential = config.credential()
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: cannot read the credential file: {exc}", file=sys.stderr)
+        return 2
+    if credential is None:
+        print(
+            "error: an agent needs --credential-file: enrol the host first "
+            "(POST /api/v1/hosts/ as an admin returns its credential once)",
+            file=sys.stderr,
+        )
+        return 2
     os.environ[ENV_VAR] = config.to_env()
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s {config.node} %(name)s: %(message)s"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from ciaoweb.core.credentials import Credential
+
 ENV_VAR = "CIAO_AGENT_CONFIG"
 DRIVERS = ("sim", "sriov")
 
@@ -32,6 +34,8 @@ class AgentConfig:
     # This node's VXLAN tunnel endpoint for overlay networks (real nodes; the simulator
     # knows each host's management address itself)
     overlay_local_ip: str = ""
+    # The host's credential from its enrolment (ciaoweb.core.credentials), a 0600 file.
+    credential_file: str = ""
     heartbeat_interval: float = 5.0
     reconcile_interval: float = 60.0
     concurrency: int = 2
@@ -43,6 +47,16 @@ class AgentConfig:
             base = Path(os.environ.get("CIAO_VAR_DIR", Path(__file__).resolve().parents[2] / "var"))
             self.state_dir = str(base / "agent" / self.node)
         Path(self.state_dir).mkdir(parents=True, exist_ok=True)
+
+    def credential(self) -> Credential | None:
+        if not self.credential_file:
+            return None
+        credential = Credential.read(self.credential_file)
+        if credential.node != self.node:
+            raise ValueError(
+                f"credential file {self.credential_file} is for {credential.node}, not {self.node}"
+            )
+        return credential
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

@@ -23,3 +23,5 @@ class EventKind:
     LEASE_UPDATED = "lease.updated"
     LEASE_DELETED = "lease.deleted"
     OPERATION_UPDATED = "operation.updated"
+    # A message the controller refused: who tried what (cluster-wide: admins only).
+    SECURITY_REFUSED = "security.refused"

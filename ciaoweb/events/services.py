@@ -16,6 +16,7 @@ from typing import Any
 from django.db import models, transaction
 from rest_framework.utils.encoders import JSONEncoder
 
+from ciaoweb.events.choices import EventKind
 from ciaoweb.events.models import Event
 from ciaoweb.events.registry import live_type
 
@@ -97,3 +98,16 @@ def _json_safe(data: dict) -> dict:
 
 def _is_plain(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+def record_security(message: str, **data: Any) -> Event:
+    """A refused message or report, for admins (no tenant, no object): who tried what."""
+    log.warning("security: %s %s", message, data)
+    return Event.objects.create(
+        tenant_id=None,
+        kind=EventKind.SECURITY_REFUSED,
+        object_type="security",
+        object_id=None,
+        message=message[:2000],
+        data=_json_safe(data),
+    )

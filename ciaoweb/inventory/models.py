@@ -16,6 +16,9 @@ class Host(BaseModel):
     # Instances on this host: the scheduler's ordering key. Written only by
     # ciaoweb.inventory.load, never by save() (see below).
     load = models.PositiveIntegerField(default=0, editable=False)
+    # The enrolment secret (ciaoweb.core.credentials): the agent's broker password and
+    # signing key derive from it. Never serialised; shown once, when issued.
+    secret = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta(BaseModel.Meta):
         ordering = ["name"]
@@ -44,11 +47,14 @@ class Host(BaseModel):
     def save(self, *args, **kwargs):
         # A full save of a Host read a while ago (API, admin, inventory sync) must not
         # put a stale `load` back: the column only moves by ciaoweb.inventory.load's
-        # atomic updates. Inserts still write its default.
+        # atomic updates; nor a stale `secret` (only enrol_host writes it). Inserts still
+        # write their defaults.
         full = not args and kwargs.get("update_fields") is None and not kwargs.get("force_insert")
         if full and not self._state.adding:
             kwargs["update_fields"] = [
-                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "load"
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in ("load", "secret")
             ]
         super().save(*args, **kwargs)
 

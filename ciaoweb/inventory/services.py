@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ciaoweb.core.credentials import new_secret
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
 from ciaoweb.inventory.choices import HostState, VfState
@@ -60,8 +61,11 @@ def register_inventory(host_name: str, inventory: dict[str, Any]) -> Host:
     """
     # NO KEY UPDATE: creating an instance on this host takes KEY SHARE on the row (the
     # foreign key) while holding VF locks; a plain FOR UPDATE here deadlocked with it.
-    host, created = Host.objects.select_for_update(no_key=True).get_or_create(name=host_name)
-    host.is_network_node = bool(inventory.get("is_network_node", False))
+    # Whether a host is a network node is the admin's word (its enrolment), never the
+    # agent's: a report can only say so for a host it creates (in-process tests).
+    host, created = Host.objects.select_for_update(no_key=True).get_or_create(
+        name=host_name, defaults={"is_network_node": bool(inventory.get("is_network_node"))}
+    )
     host.last_seen = timezone.now()
     if host.state == HostState.OFFLINE:
         host.state = HostState.ONLINE
@@ -132,6 +136,28 @@ def mark_stale_hosts_offline() -> list[Host]:
         host.save(update_fields=["state", "updated"])
         record(EventKind.HOST_UPDATED, host, f"host {host} missed its heartbeats: offline")
     return stale
+
+
+@transaction.atomic
+def enrol_host(name: str, is_network_node: bool | None = None) -> tuple[Host, str]:
+    """Create the host (offline until its agent registers) or re-issue an existing one's
+    credential (the old one stops working). Returns the host and its new secret, which
+    is shown once and never again."""
+    host, created = Host.objects.select_for_update(no_key=True).get_or_create(
+        name=name,
+        defaults={"state": HostState.OFFLINE, "is_network_node": bool(is_network_node)},
+    )
+    secret = new_secret()
+    changes: dict = {"secret": secret, "updated": timezone.now()}
+    if is_network_node is not None and not created:
+        changes["is_network_node"] = is_network_node
+    Host.objects.filter(pk=host.pk).update(**changes)
+    host.refresh_from_db()
+    verb = "enrolled" if created else "issued a new credential"
+    record(
+        EventKind.HOST_CREATED if created else EventKind.HOST_UPDATED, host, f"host {host} {verb}"
+    )
+    return host, secret
 
 
 def _active_evacuations(host: Host):

@@ -5,6 +5,11 @@ Every process is real: daphne (REST API, dashboard, websockets), the controller'
 Celery worker (with beat for heartbeat checks), one agent per simulated host, Redis,
 the database, dnsmasq. Teardown runs in reverse order of start-up and leaves no
 namespace, link or process behind.
+
+The broker is the cluster's own redis-server (ciaoweb.localcluster.broker) with an ACL
+user per process: the web and controller processes get their URL with their password in
+their environment, each agent its enrolment credential in a 0600 file; nothing else
+carries a password (not argv, not var/demo.json).
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ from typing import Any
 
 import httpx
 
+from ciaoweb.core import signing
+from ciaoweb.core.broker_acl import CONTROLLER_USER, WEB_USER
+from ciaoweb.core.credentials import Credential, broker_password
+
+from .broker import OwnRedis
 from .processes import (
     RUN_DIR_ENV,
     ManagedProcess,
@@ -35,6 +45,8 @@ from .processes import (
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 ADMIN_USERNAME = "admin"
+# The broker user of a process -> the identity it signs its messages as.
+SIGNER_OF = {WEB_USER: signing.WEB, CONTROLLER_USER: signing.CONTROLLER}
 
 
 def demo_topology() -> dict[str, Any]:
@@ -61,7 +73,9 @@ class ClusterConfig:
     name: str = "demo"
     port: int = 8000
     database_url: str = ""
-    redis_url: str = "redis://127.0.0.1:6379/3"
+    # Empty: the cluster runs its own Redis with ACL users (what everything uses). A URL:
+    # an external Redis that already has the users of ciaoweb.core.broker_acl.
+    redis_url: str = ""
     topology: dict[str, Any] = field(default_factory=demo_topology)
     heartbeat_interval: float = 2.0
     heartbeat_timeout: float = 10.0
@@ -97,6 +111,36 @@ class LocalCluster:
         self.controller: ManagedProcess | None = None
         self.agents: dict[str, ManagedProcess] = {}
         self._api: httpx.Client | None = None
+        # host -> enrolment secret (written to the agent's credential file)
+        self.secrets: dict[str, str] = {}
+        # Signs the web's and the controller's own tasks (ciaoweb.core.signing); only those
+        # two processes get it.
+        self.control_key = secrets.token_hex(32)
+        self.redis: OwnRedis | None = None if config.redis_url else OwnRedis(self.run_dir, self.env)
+
+    # --- broker ---------------------------------------------------------------------
+
+    @property
+    def broker_url(self) -> str:
+        """The broker without credentials (var/demo.json's "broker", agents' --broker)."""
+        if self.redis is not None:
+            return self.redis.public_url
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.config.redis_url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+
+    def broker_url_for(self, user: str) -> str:
+        """`user`'s broker URL with its password (own Redis); the external URL as given."""
+        return self.redis.url(user) if self.redis is not None else self.config.redis_url
+
+    def restart_redis(self, kill: bool = True, down: float = 0.0) -> None:
+        """Kill (SIGKILL, as a crash; else stop) the cluster's Redis, keep it down `down`
+        seconds, start it again on the same port with the same ACL file. No persistence:
+        every queued and unacked message is gone."""
+        if self.redis is None:
+            raise ClusterError("this cluster uses an external Redis")
+        self.redis.restart(kill=kill, down=down)
 
     # --- environment ----------------------------------------------------------------
 
@@ -104,12 +148,16 @@ class LocalCluster:
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("CIAO_AGENT", "DJANGO_SETTINGS"))
+            if not k.startswith(
+                ("CIAO_AGENT", "DJANGO_SETTINGS", "CIAO_CONTROL_KEY", "CIAO_SIGNER")
+            )
         }
         env.update(
             DJANGO_SETTINGS_MODULE="ciaoweb.settings",
-            REDIS_URL=self.config.redis_url,
-            CELERY_BROKER_URL=self.config.redis_url,
+            # No password here: only the web and controller processes get theirs
+            # (_env_as); anything else that tries the broker is refused.
+            REDIS_URL=self.broker_url,
+            CELERY_BROKER_URL=self.broker_url,
             CIAO_HEARTBEAT_INTERVAL=str(self.config.heartbeat_interval),
             CIAO_HEARTBEAT_TIMEOUT=str(self.config.heartbeat_timeout),
             CIAO_OPERATION_STEP_TIMEOUT=str(self.config.operation_step_timeout),
@@ -122,6 +170,33 @@ class LocalCluster:
         if self.config.database_url:
             env["DATABASE_URL"] = self.config.database_url
         env.update(self.config.extra_env)
+        return env
+
+    def _env_as(self, user: str) -> dict[str, str]:
+        """The environment of a process that talks to Redis as `user` (web, controller):
+        the broker and the Channels layer (settings.REDIS_URL) with its password, and the
+        control key its own tasks are signed with."""
+        url = self.broker_url_for(user)
+        return {
+            **self.env(),
+            "REDIS_URL": url,
+            "CELERY_BROKER_URL": url,
+            "CIAO_CONTROL_KEY": self.control_key,
+            # Who signs its messages (ciaoweb.core.signing).
+            "CIAO_SIGNER_IDENTITY": SIGNER_OF[user],
+        }
+
+    def _agent_env(self) -> dict[str, str]:
+        """An agent has no Django and no database (its reports go through the broker): no
+        settings module (Celery's Django fix-up would set Django up in it and install the
+        controller's signer), no database URL, no broker URL (it has --broker and its
+        credential file)."""
+        env = {
+            k: v
+            for k, v in self.env().items()
+            if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+        }
+        env["CIAO_HEARTBEAT_INTERVAL"] = str(self.config.heartbeat_interval)
         return env
 
     def _manage(self, *args: str, input_env: dict[str, str] | None = None) -> str:
@@ -166,7 +241,8 @@ class LocalCluster:
             self.admin_username,
             input_env={"CIAO_ADMIN_PASSWORD": self.admin_password},
         )
-        self._flush_broker()
+        self._enroll_hosts()
+        self._start_broker()
         self.progress(f"[4/6] controller: API server on {self.url} and its worker")
         self.server = self._spawn(
             "server",
@@ -180,8 +256,9 @@ class LocalCluster:
                 str(self.config.port),
                 "ciaoweb.asgi:application",
             ],
+            user=WEB_USER,
         )
-        self.controller = self._spawn("controller", self._controller_argv())
+        self.controller = self._spawn("controller", self._controller_argv(), user=CONTROLLER_USER)
         self.progress("[5/6] node agents: " + ", ".join(self.sim.hosts()))
         for host in self.sim.hosts():
             self.start_agent(host)
@@ -205,6 +282,8 @@ class LocalCluster:
             f"controller@{self.config.name}",
             "--without-gossip",
             "--without-mingle",
+            # Worker heartbeats are events (Pub/Sub): nobody listens, the ACL forbids them.
+            "--without-heartbeat",
             "-s",
             str(self.run_dir / "beat-schedule"),
             "--loglevel",
@@ -218,7 +297,7 @@ class LocalCluster:
                 self.controller.kill()
             else:
                 self.controller.stop()
-        self.controller = self._spawn("controller", self._controller_argv())
+        self.controller = self._spawn("controller", self._controller_argv(), user=CONTROLLER_USER)
         return self.controller
 
     def start_agent(self, host: str) -> ManagedProcess:
@@ -233,8 +312,12 @@ class LocalCluster:
             "sim",
             "--sim-name",
             self.config.name,
+            # No password on the command line: the agent derives its broker password
+            # (and its signing key) from the credential file.
             "--broker",
-            self.config.redis_url,
+            self.broker_url,
+            "--credential-file",
+            str(self.credential_path(host)),
             "--state-dir",
             str(self.agent_state_dir(host)),
             "--concurrency",
@@ -244,8 +327,7 @@ class LocalCluster:
             "--reconcile-interval",
             str(self.config.reconcile_interval),
         ] + (["--network-node"] if network_node else [])
-        env = {**self.env(), "CIAO_HEARTBEAT_INTERVAL": str(self.config.heartbeat_interval)}
-        process = ManagedProcess(f"agent-{host}", argv, env, self.run_dir).start()
+        process = ManagedProcess(f"agent-{host}", argv, self._agent_env(), self.run_dir).start()
         self.agents[host] = process
         return process
 
@@ -253,8 +335,38 @@ class LocalCluster:
         """Inside the simulator's state dir, so `simulator clean` finds its pid files."""
         return Path(self.sim.state_dir) / "agents" / host
 
-    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
-        return ManagedProcess(name, argv, self.env(), self.run_dir).start()
+    def credential_path(self, host: str) -> Path:
+        return self.agent_state_dir(host) / "credential.json"
+
+    def _enroll_hosts(self) -> None:
+        """Enrol every simulated host (as an admin would), write each agent's credential
+        file, and let each agent's broker user in."""
+        hosts = list(self.sim.hosts())
+        if not hosts:
+            return
+        args = ["localcluster_enroll", "--json"]
+        for host in hosts:
+            if self.sim.topology.host(host).network_node:
+                args += ["--network-node", host]
+        issued = json.loads(self._manage(*args, *hosts))
+        missing = set(hosts) - set(issued)
+        if missing:
+            raise ClusterError(f"enrolment issued no credential for {sorted(missing)}")
+        for host in hosts:
+            self.secrets[host] = issued[host]
+            Credential(host, issued[host]).write(self.credential_path(host))
+        if self.redis is not None:
+            self.redis.set_agents({h: broker_password(s) for h, s in self.secrets.items()})
+
+    def _start_broker(self) -> None:
+        if self.redis is not None:
+            self.redis.start()
+        else:
+            self._flush_broker()
+
+    def _spawn(self, name: str, argv: list[str], user: str | None = None) -> ManagedProcess:
+        env = self._env_as(user) if user else self.env()
+        return ManagedProcess(name, argv, env, self.run_dir).start()
 
     def stop(self) -> None:
         """Reverse order of start-up; safe to call twice and after a failed start."""
@@ -263,6 +375,8 @@ class LocalCluster:
         for group in (list(self.agents.values()), [self.controller], [self.server]):
             stop_all([process for process in group if process is not None])
         self.agents.clear()
+        if self.redis is not None:
+            self.redis.stop()  # last: the others ack or requeue their messages on the way
         if self._api is not None:
             self._api.close()
             self._api = None
@@ -281,7 +395,8 @@ class LocalCluster:
         clean_clusters(self.config.name)
 
     def _flush_broker(self) -> None:
-        """Queues of an earlier run would replay stale tasks: this cluster's Redis DB only."""
+        """An external Redis: queues of an earlier run would replay stale tasks (our own
+        Redis starts empty)."""
         import redis
 
         redis.Redis.from_url(self.config.redis_url).flushdb()
@@ -314,7 +429,8 @@ class LocalCluster:
         )
 
     def check_alive(self) -> None:
-        for process in [self.server, self.controller, *self.agents.values()]:
+        redis = self.redis.process if self.redis is not None else None
+        for process in [redis, self.server, self.controller, *self.agents.values()]:
             if process is not None and not process.alive():
                 raise ClusterError(f"{process.name} exited:\n{process.log_tail()}")
 
@@ -374,7 +490,12 @@ class LocalCluster:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(
             json.dumps(
-                {"url": self.url, "username": self.admin_username, "password": self.admin_password},
+                {
+                    "url": self.url,
+                    "username": self.admin_username,
+                    "password": self.admin_password,
+                    "broker": self.broker_url,  # no credentials
+                },
                 indent=2,
             )
         )

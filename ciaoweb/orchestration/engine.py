@@ -20,6 +20,7 @@ from ciaoweb.inventory.models import Host
 from ciaoweb.operations.choices import OperationKind, OperationState, Step
 from ciaoweb.operations.models import Operation
 
+from . import trust
 from .workflows import delete, evacuate, migrate, provision, steps
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def on_instance_report(
         log.info("stale report from %s for operation %s ignored", node, operation_id)
         return
     if node not in operation.waiting:
-        log.warning("operation %s does not wait for %s: report ignored", operation_id, node)
+        trust.refuse(node, f"a report on operation {operation_id}, which does not wait for it")
         return
     WORKFLOWS[operation.kind].on_report(operation, instance, node, result, released)
 

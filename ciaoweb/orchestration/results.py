@@ -25,7 +25,7 @@ from ciaoweb.inventory.services import heartbeat, register_inventory
 from ciaoweb.networks.choices import Ipam, LeaseState
 from ciaoweb.networks.models import Lease, Network
 
-from . import engine, sender
+from . import engine, sender, trust
 from .choices import DhcpServerState
 from .dhcp import place_missing_servers, servers_for_node
 from .models import DhcpServer
@@ -55,9 +55,11 @@ def dhcp_server_applied(
     context: dict[str, Any] | None = None,
     **_: Any,
 ) -> None:
+    if not DhcpServer.objects.filter(network_key=network_id, host__name=node).exists():
+        trust.refuse(node, f"dhcp_server_applied for network {network_id}: no server of it there")
+        return
     _apply_dhcp_outcome(network_id, ok, error, netns, removed)
-    runs_there = DhcpServer.objects.filter(network_key=network_id, host__name=node).exists()
-    if context and context.get("operation_id") and runs_there:
+    if context and context.get("operation_id"):
         engine.on_dhcp_report(network_id, {"ok": ok, "error": error}, context)
 
 
@@ -126,9 +128,36 @@ def apply_lease_event(event: dict[str, Any]) -> Lease | None:
 # --- inventory, liveness, reconciliation ---------------------------------------------------
 
 
+def lease_event_from(node: str, event: dict[str, Any]) -> Lease | None:
+    """A lease event is believed only from the host that runs that network's server, and
+    only for a MAC the network knows (an attachment's, or a lease it already has)."""
+    network_id, mac = str(event.get("network_id")), str(event.get("mac", "")).lower()
+    if not DhcpServer.objects.filter(network_key=network_id, host__name=node).exists():
+        trust.refuse(node, f"a lease event for network {network_id}: its server is not there")
+        return None
+    known = (
+        Attachment.objects.filter(network_id=network_id, mac=mac).exists()
+        or Lease.objects.filter(network_id=network_id, mac=mac).exists()
+    )
+    if not known:
+        trust.refuse(node, f"a lease event for MAC {mac} on network {network_id}: not its MAC")
+        return None
+    return apply_lease_event(event)
+
+
 def inventory_registered(node: str, inventory: dict[str, Any], owners: dict[str, str]) -> None:
-    """A (re)started agent: record its inventory, then tell it what to correct and
-    re-send whatever its instances are still waiting for."""
+    """A (re)started agent of an enrolled host: record its inventory, then tell it what
+    to correct and re-send whatever its operations are waiting for."""
+    enrolled = Host.objects.filter(name=node).first()
+    if enrolled is None:
+        trust.refuse(node, f"an inventory of host {node!r}, which is not enrolled")
+        return
+    if bool(inventory.get("is_network_node")) != enrolled.is_network_node:
+        trust.refuse(
+            node,
+            f"host {node}'s claim is_network_node={bool(inventory.get('is_network_node'))}"
+            f" (enrolled as {enrolled.is_network_node}); the enrolment stands",
+        )
     host = register_inventory(node, inventory)
     for vf in free_unheld_releasing_vfs(host, owners):
         log.warning(

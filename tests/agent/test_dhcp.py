@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,10 +71,10 @@ class Wire:
 
 
 @pytest.fixture
-def wire(tmp_path) -> Iterator[Wire]:
+def wire(searchable_tmp) -> Iterator[Wire]:
     require(("ip", "dnsmasq", "busybox"), "DHCP tests")
     tag = f"ciao-t{os.getpid()}"
-    made = Wire(f"{tag}-dhcps", f"{tag}-dhcpc", tmp_path / "state")
+    made = Wire(f"{tag}-dhcps", f"{tag}-dhcpc", searchable_tmp / "state")
     servers: list[DhcpServer] = []
     try:
         for ns in (made.server_ns, made.client_ns):
@@ -289,3 +290,36 @@ def test_a_server_known_only_by_its_directory_can_be_removed(wire):
     assert found.pid() == pid
     found.remove()
     assert server.pid() is None and not server.dir.exists()
+
+
+def _status_ids(pid: int, field: str) -> set[int]:
+    line = next(
+        x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field)
+    )
+    return {int(v) for v in line.split()[1:]}
+
+
+def test_dnsmasq_drops_root_and_cannot_touch_what_root_runs(wire):
+    """dnsmasq serves as ciao-dnsmasq (real, effective, saved and fs ids), and still
+    leases; the hook its root helper runs, and its directory, are root's and 0755."""
+    import pwd
+
+    from ciaoweb.agent.dhcp.server import DNSMASQ_USER
+
+    user = pwd.getpwnam(DNSMASQ_USER)
+    server = wire.server(IPAM_DYNAMIC)
+    pid = _start(wire, server)
+    assert _status_ids(pid, "Uid:") == {user.pw_uid}
+    assert _status_ids(pid, "Gid:") == {user.pw_gid}
+    wire.client_mac("02:00:00:00:00:31")
+    assert wire.lease().ip.startswith("10.77.0.")
+    for path in (server.dir, server.hook, server.hosts_dir):
+        st = path.stat()
+        assert (st.st_uid, st.st_mode & 0o777) == (0, 0o755), path
+    # The hook names the agent's own interpreter, isolated from the environment.
+    assert server.hook.read_text().splitlines()[0] == f"#!{sys.executable} -I"
+    # What stays root's: the lease file (opened before the drop) and the events the root
+    # helper appends; the user cannot write either.
+    for path in (server.lease_file, server.events_file):
+        st = path.stat()
+        assert st.st_uid == 0 and not st.st_mode & 0o022, path

@@ -37,12 +37,12 @@ class CountingDriver:
 
 
 @pytest.fixture
-def servers(tmp_path):
+def servers(tmp_path, searchable_tmp):
     with open_sim_rig(tmp_path) as rig:
         runtime = SimRuntime(rig.sim, "node1")
         driver = CountingDriver(rig.driver())
         made = DhcpServers(
-            str(tmp_path / "agent"), driver, runtime, Overlay(runtime.host_netns, None)
+            str(searchable_tmp / "agent"), driver, runtime, Overlay(runtime.host_netns, None)
         )
         yield made, driver
         made.remove(_spec())

@@ -5,8 +5,8 @@ pool children and beat, every agent with its children, dnsmasq, simulator guests
 runs, and its port is free.
 
 The demo runs as a user starts it (`python manage.py demo`, in its own session), under
-its own name, var dir, simulator dir, port and Redis database, so it never touches a
-developer's own demo nor another test's cluster.
+its own name, var dir, simulator dir and port (and, as every cluster, its own Redis), so
+it never touches a developer's own demo nor another test's cluster.
 """
 
 from __future__ import annotations
@@ -31,11 +31,6 @@ from tests.prereqs import require_sim
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-# Redis DBs 4-15 are the e2e and fault clusters' (tests/conftest.py), 3 the demo's, 0 the
-# default: this test takes 1 or 2.
-REDIS_URL = os.environ.get(
-    "CIAO_DEMO_CRASH_REDIS_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 2}"
-)
 UP_TIMEOUT = 360.0  # 20-60 s on an idle machine; generous for a loaded one
 SETTLE = 120.0
 
@@ -153,10 +148,12 @@ def marked(run_dir: Path) -> list[int]:
 
 
 @pytest.mark.timeout(UP_TIMEOUT + SETTLE + 120)
-def test_make_clean_ends_everything_of_a_demo_killed_by_sigkill(tmp_path):
+def test_make_clean_ends_everything_of_a_demo_killed_by_sigkill(searchable_tmp):
     require_sim()
     name = f"crash{os.getpid() % 10000}"
     prefix = f"ciao-{name}-"
+    # Not tmp_path: its 0700 parents would keep the demo's dnsmasq (ciao-dnsmasq) out.
+    tmp_path = searchable_tmp
     var, sim_base = tmp_path / "var", tmp_path / "sim"
     run_dir, sim_dir = var / "cluster" / name, sim_base / name
     port = _free_port()
@@ -169,8 +166,7 @@ def test_make_clean_ends_everything_of_a_demo_killed_by_sigkill(tmp_path):
         CIAO_VAR_DIR=str(var),
         CIAO_SIM_DIR=str(sim_base),
         CIAO_DEMO_NAME=name,
-        CIAO_PORT=str(port),
-        CIAO_DEMO_REDIS_URL=REDIS_URL,  # and the database: a fresh SQLite under var
+        CIAO_PORT=str(port),  # the database: a fresh SQLite under var; Redis: its own
     )
     clean_argv = [sys.executable, "-m", "ciaoweb.localcluster", "clean", "--name", name]
     log = tmp_path / "demo.log"
@@ -226,6 +222,7 @@ def test_make_clean_ends_everything_of_a_demo_killed_by_sigkill(tmp_path):
         # Everything the test is about is there and alive right before the kill.
         assert namespaces, "the demo made no namespace"
         assert count("cluster pids/server.pid") == 1, labels
+        assert count("cluster pids/redis.pid") == 1, labels  # the demo's own broker
         assert count("cluster pids/controller.pid") == 1, labels
         assert count("cluster pids/agent-") == 4, labels
         # pool children of the controller (-c 2) and its embedded beat; agents' pools
@@ -270,7 +267,3 @@ def test_make_clean_ends_everything_of_a_demo_killed_by_sigkill(tmp_path):
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait(timeout=30)
         subprocess.run(clean_argv, cwd=REPO, env=env, capture_output=True)
-        import redis
-
-        with contextlib.suppress(redis.RedisError):
-            redis.Redis.from_url(REDIS_URL).flushdb()  # this test's own DB only

@@ -136,7 +136,7 @@ def worker(django_capture_on_commit_callbacks):
         while queue.recorded:
             name, args = queue.recorded.pop(0)
             with django_capture_on_commit_callbacks(execute=True):
-                app.tasks[name](*args)
+                app.tasks[name](*args, sender="web")  # as the web process signed it
 
     yield drain
     queue.recorded.clear()

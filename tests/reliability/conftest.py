@@ -1,6 +1,7 @@
 """Fault-injection fixtures: a cluster of our own (short heartbeat and reconcile
-intervals, so recovery is quick), a tenant with SR-IOV networks, instance helpers, the
-seeded RNG, and a private Redis for the broker-restart test.
+intervals, so recovery is quick), a tenant with SR-IOV networks, instance helpers and
+the seeded RNG. Every cluster runs its own Redis (LocalCluster.restart_redis kills and
+restarts it for the broker faults).
 
 Reproducible: `CIAO_FAULT_SEED` fixes every random delay and choice (default fixed);
 `CIAO_SOAK=1` (make soak) multiplies the number of runs.
@@ -13,15 +14,12 @@ import logging
 import os
 import random
 import secrets
-import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import _free_port, _fresh_database_url, cluster_redis_url
+from tests.conftest import _free_port, _fresh_database_url
 from tests.worlds import LiveWorld, ok
 
 __all__ = ["ok"]  # re-exported for the fault tests
@@ -38,14 +36,13 @@ def runs(ci: int, soak: int) -> int:
     return soak if SOAK else ci
 
 
-def fault_config(name: str, redis_url: str):
+def fault_config(name: str):
     from ciaoweb.localcluster.cluster import ClusterConfig
 
     return ClusterConfig(
         name=name,
         port=_free_port(),
         database_url=_fresh_database_url(f"ciaoweb_{name}"),
-        redis_url=redis_url,
         heartbeat_interval=1.0,
         heartbeat_timeout=5.0,
         reconcile_interval=4.0,
@@ -94,9 +91,9 @@ def stop_and_check(local) -> None:
 
 
 @contextlib.contextmanager
-def own_cluster(prefix: str, redis_url: str):
-    """A fault cluster `<prefix><pid>` on `redis_url`, stopped and checked for leftovers."""
-    local = started_cluster(fault_config(f"{prefix}{os.getpid() % 10000}", redis_url))
+def own_cluster(prefix: str):
+    """A fault cluster `<prefix><pid>` (its own Redis), stopped and checked for leftovers."""
+    local = started_cluster(fault_config(f"{prefix}{os.getpid() % 10000}"))
     try:
         yield local
     finally:
@@ -106,7 +103,7 @@ def own_cluster(prefix: str, redis_url: str):
 @pytest.fixture(scope="session")
 def fault_cluster():
     """Our own cluster: faults must not disturb the shared `cluster` of other tests."""
-    with own_cluster("rel", cluster_redis_url("CIAO_FAULT_REDIS_URL", first_db=10)) as local:
+    with own_cluster("rel") as local:
         yield local
 
 
@@ -180,75 +177,3 @@ def wait_online(local, host: str, online: bool = True, timeout: float = 30.0) ->
         timeout=timeout,
         what=f"{host} {'online' if online else 'offline'}",
     )
-
-
-# --- a private Redis (the broker-restart test never touches the shared one) ---------------
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
-class PrivateRedis:
-    def __init__(self, port: int, directory: Path) -> None:
-        self.port = port
-        self.dir = directory
-        self.pid_file = directory / "redis.pid"
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> PrivateRedis:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server"),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-                "--pidfile",
-                str(self.pid_file),
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while _port_free(self.port):
-            assert self.process.poll() is None, "private redis-server exited"
-            assert time.monotonic() < deadline, "private redis-server did not listen"
-            time.sleep(0.05)
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: without persistence every queued and unacked message is lost."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        while not _port_free(self.port):
-            time.sleep(0.05)
-
-
-@pytest.fixture(scope="module")
-def private_redis():
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is missing (apt install redis-server)")
-    port = next(p for p in range(6391, 6420) if _port_free(p))
-    server = PrivateRedis(port, REPO / "var" / f"redis-{os.getpid()}-{port}").start()
-    try:
-        yield server
-    finally:
-        server.kill()
-        shutil.rmtree(server.dir, ignore_errors=True)

@@ -46,8 +46,8 @@ SETTLE = 120.0
 
 
 @pytest.fixture(scope="module")
-def ops_cluster(private_redis):
-    local = started_cluster(fault_config(f"relo{os.getpid() % 10000}", private_redis.url))
+def ops_cluster():
+    local = started_cluster(fault_config(f"relo{os.getpid() % 10000}"))
     try:
         yield local
     finally:
@@ -102,15 +102,14 @@ def _ended(cluster, operation_id: str) -> dict:
     return body
 
 
-def _kill(cluster, redis, victim: str, host: str) -> None:
+def _kill(cluster, victim: str, host: str) -> None:
     if victim == "controller":
         cluster.restart_controller(kill=True)
     elif victim == "agent":
         restart_agent(cluster, host)
     else:
-        redis.kill()
-        time.sleep(0.5)  # down for a moment: publishes and heartbeats in between fail
-        redis.start()
+        # Down for a moment: publishes and heartbeats in between fail.
+        cluster.restart_redis(kill=True, down=0.5)
 
 
 def _launch(world, tenant, networks, host: str, kind: str = "container") -> dict:
@@ -131,9 +130,7 @@ def _settled_and_clean(world, cluster, instance_ids, ips, what: str) -> list[dic
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 @pytest.mark.parametrize(("workflow", "step", "victim"), MATRIX)
-def test_kill_at_each_step(
-    ops_cluster, ops_world, private_redis, rng, workflow, step, victim, round_
-):
+def test_kill_at_each_step(ops_cluster, ops_world, rng, workflow, step, victim, round_):
     world, tenant, networks = ops_world
     cluster = ops_cluster
     delay = rng.uniform(0, 0.3) if round_ else 0.0
@@ -144,7 +141,7 @@ def test_kill_at_each_step(
         seen = operation["step"] or operation["state"]
         time.sleep(delay)
         victim_host = "netnode" if step == "dhcp" else source
-        _kill(cluster, private_redis, victim, victim_host)
+        _kill(cluster, victim, victim_host)
         _ended(cluster, operation["id"])
         kept = [instance["id"]]
         ips = None
@@ -159,7 +156,7 @@ def test_kill_at_each_step(
         seen = operation["step"] or operation["state"]
         time.sleep(delay)
         victim_host = source if step == "unplug-source" else target
-        _kill(cluster, private_redis, victim, victim_host)
+        _kill(cluster, victim, victim_host)
         _ended(cluster, operation["id"])
         kept = [instance["id"]]
     else:
@@ -172,7 +169,7 @@ def test_kill_at_each_step(
         seen = operation["step"] or operation["state"]
         time.sleep(delay)
         victim_host = source
-        _kill(cluster, private_redis, victim, victim_host)
+        _kill(cluster, victim, victim_host)
         parent = _ended(cluster, operation["id"])
         for child in results(cluster.api, "operations", kind="migrate", host=host_id):
             if child.get("parent") == parent["id"]:

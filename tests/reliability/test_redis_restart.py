@@ -1,6 +1,7 @@
-"""The broker restarts (a private redis-server of this test, no persistence: every
-queued and unacked message is lost). Agents and the controller reconnect, the periodic
-re-registration re-sends what was lost, and the instances end running with their IPs."""
+"""The broker restarts (the cluster's own redis-server, killed; no persistence: every
+queued and unacked message is lost; same port and ACL file when it comes back). Agents
+and the controller reconnect, the periodic re-registration re-sends what was lost, and
+the instances end running with their IPs."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
-def redis_cluster(private_redis):
-    with own_cluster("relr", private_redis.url) as local:
+def redis_cluster():
+    with own_cluster("relr") as local:
         yield local
 
 
-def test_redis_restart_loses_nothing(redis_cluster, private_redis):
+def test_redis_restart_loses_nothing(redis_cluster):
     world = make_world(redis_cluster, "broker")
     instances = Instances(redis_cluster, world)
     kept = [instances.running(), instances.running()]
@@ -31,9 +32,7 @@ def test_redis_restart_loses_nothing(redis_cluster, private_redis):
     # Fault injection, not waits for a condition: kill the broker 0.3 s into the launches
     # and the migration (messages queued, some taken, none finished), keep it down 2 s.
     time.sleep(0.3)
-    private_redis.kill()
-    time.sleep(2.0)
-    private_redis.start()
+    redis_cluster.restart_redis(kill=True, down=2.0)
     for instance in kept + in_flight:
         settled = instances.wait(instance["id"], timeout=90)
         assert settled["state"] == "running", settled

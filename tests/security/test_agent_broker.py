@@ -1,5 +1,6 @@
 """Agents take tasks only from the broker they are configured with, only from their own
-queue `node.<name>`, only JSON (never pickle), and only the agent's own tasks; the controller
+queue `node.<name>`, as their host's broker user, only signed messages (never pickle or
+plain JSON: ciaoweb.core.signing), and only the agent's own tasks; the controller
 routes every agent task to a node queue and refuses one without a node."""
 
 import json
@@ -11,6 +12,8 @@ import pytest
 
 from ciaoweb import taskrouting
 from ciaoweb.agent.app import make_app
+from ciaoweb.core.credentials import Credential
+from ciaoweb.core.signing import SERIALIZER
 from ciaoweb.taskrouting import route_task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,8 +27,18 @@ def test_the_agent_app_uses_exactly_the_broker_it_is_given(monkeypatch):
     assert app.conf.broker_url == "redis://10.9.8.7:6390/5"
     assert app.conf.broker_read_url == app.conf.broker_write_url == "redis://10.9.8.7:6390/5"
     assert app.connection_for_read().as_uri() == "redis://10.9.8.7:6390/5"
-    assert app.conf.accept_content == ["json"] and app.conf.task_serializer == "json"
+    assert app.conf.accept_content == [SERIALIZER] and app.conf.task_serializer == SERIALIZER
     assert route_task in app.conf.task_routes
+
+
+def test_an_agent_talks_to_the_broker_as_its_own_user_with_its_own_unacked_keys():
+    credential = Credential("node3", "s" * 43)
+    app = make_app("redis://127.0.0.1:6390/0", credential)
+    url = app.conf.broker_url
+    assert url.startswith("redis://agent-node3:") and url.endswith("@127.0.0.1:6390/0")
+    assert credential.broker_password in url
+    options = app.conf.broker_transport_options
+    assert options["unacked_key"].endswith("node.node3") and options["visibility_timeout"] == 120
 
 
 def _run(code: str, env: dict) -> dict:
@@ -56,7 +69,10 @@ def worker_main(self, argv):
                 tasks=sorted(t for t in self.tasks if not t.startswith("celery.")))
 celery.Celery.worker_main = worker_main
 from ciaoweb.agent.__main__ import main
+from ciaoweb.core.credentials import Credential
+Credential("node7", "x" * 43).write({str(tmp_path / "credential.json")!r})
 main(["--node", "node7", "--broker", "redis://127.0.0.1:6399/9",
+      "--credential-file", {str(tmp_path / "credential.json")!r},
       "--state-dir", {str(tmp_path)!r}])
 print(json.dumps(seen))
 """
@@ -67,11 +83,12 @@ print(json.dumps(seen))
         "CIAO_VAR_DIR": str(tmp_path),
     }
     seen = _run(code, env)
-    assert seen["broker"] == "redis://127.0.0.1:6399/9"
+    assert seen["broker"].startswith("redis://agent-node7:")
+    assert seen["broker"].endswith("@127.0.0.1:6399/9")
     argv = seen["argv"]
     assert argv[argv.index("--queues") + 1] == "node.node7"
     assert argv.count("--queues") == 1 and "-Q" not in argv
-    assert seen["accept"] == ["json"]
+    assert seen["accept"] == [SERIALIZER]
     assert seen["tasks"] and all(t.startswith(taskrouting.AGENT_PREFIX) for t in seen["tasks"])
 
 
@@ -119,10 +136,22 @@ def test_the_controller_sends_node_tasks_through_the_router():
     from ciaoweb.orchestration import sender
 
     assert route_task in app.conf.task_routes
-    assert app.conf.accept_content == ["json"]
+    assert app.conf.accept_content == [SERIALIZER]
     signature = sender.signature(taskrouting.ENSURE_INSTANCE, "node3", spec={})
     assert signature.kwargs["node"] == "node3"
     assert (
         app.amqp.router.route({}, signature.task, signature.args, signature.kwargs)["queue"].name
         == "node.node3"
     )
+
+
+def test_an_agent_without_a_credential_does_not_start(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "ciaoweb.agent", "--node", "node7", "--state-dir", str(tmp_path)],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "CIAO_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "enrol the host" in done.stderr

@@ -9,6 +9,14 @@ Everything of one server lives in its own directory::
 dnsmasq daemonises (so a dead agent leaves no zombie and start-up errors come back
 synchronously as its exit status); we find it again through its pid file and check
 the pid still belongs to *this* server before signalling it.
+
+dnsmasq parses every tenant's DHCP and DNS packets, so it does not keep root: it binds
+its sockets in the namespace as root, then runs as `ciao-dnsmasq` (made by
+scripts/bootstrap.sh), keeping only the capabilities it asks for itself. It opened the
+lease file as root before that, so the only files it can write afterwards are the pid
+file and log it chowns itself. Its lease-change script runs in the helper dnsmasq forks
+before the drop, as root: the hook is root's, in this root-owned 0755 directory, with
+the agent's own interpreter (hooks.py checks both are where nobody else can write).
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ import contextlib
 import ipaddress
 import logging
 import os
+import pwd
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -28,13 +38,25 @@ from pathlib import Path
 from ..drivers.base import DriverError, InvalidArgument
 from . import validate
 from .events import LeaseEventReader
-from .hooks import install_hook
+from .hooks import UntrustedPath, install_hook
 
 log = logging.getLogger(__name__)
 
 IPAM_CONTROLLER = "controller"  # reservations only: dnsmasq serves no one else
 IPAM_DYNAMIC = "dynamic"  # a range; reservations still honoured
 IPAM_MODES = (IPAM_CONTROLLER, IPAM_DYNAMIC)
+# The unprivileged user (and group) dnsmasq runs as once its sockets are bound.
+DNSMASQ_USER = "ciao-dnsmasq"
+
+
+def dnsmasq_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(DNSMASQ_USER)
+    except KeyError:
+        raise DriverError(
+            f"user {DNSMASQ_USER} is missing: run scripts/bootstrap.sh as root (useradd "
+            f"--system --user-group --no-create-home --shell /usr/sbin/nologin {DNSMASQ_USER})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -152,8 +174,12 @@ class DhcpServer:
             f"--domain={spec.dns_domain}",
             f"--local=/{spec.dns_domain}/",
             "--expand-hosts",
-            "--user=root",
-            "--group=root",
+            # Root only to bind in the namespace, then this user (never root: checked).
+            f"--user={DNSMASQ_USER}",
+            f"--group={DNSMASQ_USER}",
+            # The lease hook runs in the helper forked before the drop (dnsmasq's default,
+            # said explicitly): the agent's interpreter may be one only root can reach.
+            "--dhcp-scriptuser=root",
         ]
         if spec.gateway:
             args.append(f"--dhcp-option=option:router,{spec.gateway}")
@@ -177,9 +203,7 @@ class DhcpServer:
         pid = self.pid()
         if pid:
             return pid
-        self.hosts_dir.mkdir(parents=True, exist_ok=True)
-        install_hook("lease_hook", self.hook)
-        self.lease_file.touch(exist_ok=True)  # kept across restarts: MAC -> IP survives
+        self._prepare_files()
         self._kill_leftovers()
         with contextlib.suppress(FileNotFoundError):
             self.pid_file.unlink()
@@ -227,6 +251,33 @@ class DhcpServer:
             path.rmdir() if path.is_dir() else path.unlink()
         with contextlib.suppress(FileNotFoundError):
             self.dir.rmdir()
+
+    def _prepare_files(self) -> None:
+        """The server's directory: root's, 0755 (dnsmasq, as its user, reads hosts.d but
+        can neither write here nor replace the hook root runs); leases kept across
+        restarts (MAC -> IP survives), root's, opened by dnsmasq before it drops root."""
+        user = dnsmasq_user()
+        if user.pw_uid == 0:
+            raise DriverError(f"{DNSMASQ_USER} is root: dnsmasq would not drop privileges")
+        self.hosts_dir.mkdir(parents=True, exist_ok=True)
+        for directory in (self.dir, self.hosts_dir):
+            os.chmod(directory, 0o755)
+        try:
+            install_hook("lease_hook", self.hook)
+        except UntrustedPath as exc:
+            raise DriverError(f"dnsmasq for {self.spec.network_id}: {exc}") from None
+        self.lease_file.touch(exist_ok=True)
+        self._check_reachable()
+
+    def _check_reachable(self) -> None:
+        """dnsmasq reads hosts.d as its own user after the drop: every directory above it
+        must let others through (a 0700 one would leave it without reservations)."""
+        for directory in [self.hosts_dir, *self.hosts_dir.parents]:
+            if not os.stat(directory).st_mode & stat.S_IXOTH:
+                raise DriverError(
+                    f"dnsmasq for {self.spec.network_id} runs as {DNSMASQ_USER}, which cannot "
+                    f"reach {self.hosts_dir}: {directory} is not searchable by others"
+                )
 
     # --- reservations -----------------------------------------------------------
 
@@ -337,6 +388,7 @@ class DhcpServer:
         self.hosts_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / f".{path.name}.tmp"
         tmp.write_text(line)
+        os.chmod(tmp, 0o644)  # dnsmasq reads it as its own user, whatever our umask
         os.replace(tmp, path)
 
     def _kill_leftovers(self, timeout: float = 2.0) -> None:

@@ -20,6 +20,21 @@ class HostSerializer(serializers.ModelSerializer):
         read_only_fields = ["state", "last_seen", "created", "updated"]
 
 
+class CredentialSerializer(serializers.Serializer):
+    node = serializers.CharField()
+    secret = serializers.CharField(help_text="shown once: store it as the agent's 0600 file")
+
+
+class EnrolledHostSerializer(HostSerializer):
+    """The answer to an enrolment: the host, its credential and its broker user."""
+
+    credential = CredentialSerializer(read_only=True)
+    broker_user = serializers.CharField(read_only=True)
+
+    class Meta(HostSerializer.Meta):
+        fields = [*HostSerializer.Meta.fields, "credential", "broker_user"]
+
+
 class PhysicalFunctionSerializer(serializers.ModelSerializer):
     free_vfs = serializers.IntegerField(read_only=True)
 

@@ -1,14 +1,16 @@
 from django.db import transaction
 from django.db.models import Count, Q
 from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from ciaoweb.core.api.scoping import TenantScopedMixin
+from ciaoweb.core.credentials import agent_broker_user
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
 from ciaoweb.inventory.api.serializers import (
+    EnrolledHostSerializer,
     HostSerializer,
     PhysicalFunctionSerializer,
     VirtualFunctionSerializer,
@@ -20,11 +22,12 @@ from ciaoweb.inventory.filtersets import (
     VirtualFunctionFilterSet,
 )
 from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
-from ciaoweb.inventory.services import evacuate_host, restore_host
+from ciaoweb.inventory.services import enrol_host, evacuate_host, restore_host
 
 
 class HostViewSet(TenantScopedMixin, viewsets.ModelViewSet):
-    """Cluster admins only. Agents register hosts; admins may pre-create or rename them."""
+    """Cluster admins only. Creating a host enrols it: the answer carries the host's
+    credential, once (its agent's `--credential-file`); nothing else ever shows it."""
 
     queryset = Host.objects.all()
     serializer_class = HostSerializer
@@ -32,10 +35,20 @@ class HostViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     admin_only = True
     tenant_lookup = None
 
-    @transaction.atomic
-    def perform_create(self, serializer):
-        host = serializer.save()
-        record(EventKind.HOST_CREATED, host, f"host {host} created")
+    @extend_schema(request=HostSerializer, responses={201: EnrolledHostSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        host, secret = enrol_host(data["name"], bool(data.get("is_network_node", False)))
+        return Response(enrolled(host, secret), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=EnrolledHostSerializer)
+    @action(detail=True, methods=["post"])
+    def credential(self, request, pk=None):
+        """Issue a new credential (the old one stops working at once)."""
+        host, secret = enrol_host(self.get_object().name)
+        return Response(enrolled(host, secret))
 
     @transaction.atomic
     def perform_update(self, serializer):
@@ -57,6 +70,16 @@ class HostViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
         return Response(HostSerializer(restore_host(self.get_object())).data)
+
+
+def enrolled(host: Host, secret: str) -> dict:
+    return EnrolledHostSerializer(
+        {
+            **HostSerializer(host).data,
+            "credential": {"node": host.name, "secret": secret},
+            "broker_user": agent_broker_user(host.name),
+        }
+    ).data
 
 
 class PhysicalFunctionViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):

@@ -48,7 +48,8 @@ class Command(BaseCommand):
             name=os.environ.get("CIAO_DEMO_NAME", "demo"),
             port=int(os.environ.get("CIAO_PORT", "8000")),
             database_url=demo_database_url(),
-            redis_url=os.environ.get("CIAO_DEMO_REDIS_URL", "redis://127.0.0.1:6379/3"),
+            # The broker is the cluster's own Redis with ACL users (a free port; its URL,
+            # without credentials, is var/demo.json's "broker").
         )
         cluster = LocalCluster(config, progress=self.stdout.write)
         try:
