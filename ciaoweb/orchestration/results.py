@@ -188,7 +188,16 @@ def agent_event(node: str, event: dict[str, Any]) -> None:
         data={k: v for k, v in event.items() if k not in ("kind", "message")},
     )
     if event.get("kind") == "vf.orphan_released":
-        pf, index = str(event["vf"]).rsplit("/", 1)
-        vf = VirtualFunction.objects.filter(pf__host=host, pf__name=pf, index=int(index)).first()
-        if vf is not None and not DhcpServer.objects.filter(vf=vf).exists():
+        vf = _own_vf(host, event.get("vf"))
+        if vf is None:
+            trust.refuse(node, f"a release of VF {str(event.get('vf'))[:40]!r}: none of its VFs")
+        elif not DhcpServer.objects.filter(vf=vf).exists():
             vf_released(vf.pk)
+
+
+def _own_vf(host: Host, key: Any) -> VirtualFunction | None:
+    """The host's VF named `"<pf>/<index>"`, or None (malformed, or another host's)."""
+    pf, _, index = str(key).rpartition("/")
+    if not pf or not index.isdigit():
+        return None
+    return VirtualFunction.objects.filter(pf__host=host, pf__name=pf, index=int(index)).first()

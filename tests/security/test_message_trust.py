@@ -198,3 +198,16 @@ def test_enrolment_shows_the_credential_once(world):
     with pytest.raises(signing.SignatureError):  # the old credential stopped working
         trust.controller_signer(signing.CONTROLLER).decode(envelope(old, heartbeat_body("node9")))
     assert world.alice.post(url("hosts"), {"name": "node10"}, format="json").status_code == 403
+
+
+def test_a_node_releases_only_its_own_unattached_vfs(world, enrolled):
+    """VF keys are the sender's own ("pf/index" on its host): one it does not have is
+    refused and recorded; its own VF that an attachment holds is not freed."""
+    vf = world.inst_a.attachments.get(network=world.net_a).vf
+    host = vf.pf.host.name
+    for key in ("pf9/0", "pf0/x", "garbage", f"{vf.pf.name}/{vf.index}"):
+        event = {"kind": "vf.orphan_released", "vf": key, "message": "released"}
+        tasks.agent_event.run(node=host, event=event, sender=host)
+    vf.refresh_from_db()
+    assert vf.state == "reserved"  # still the instance's
+    assert len(refusals()) == 3 and all(r.data["sender"] == host for r in refusals())
