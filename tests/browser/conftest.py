@@ -13,11 +13,16 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
+
+from ciaoweb.core.broker_acl import WEB_USER
+from ciaoweb.localcluster.broker import OwnRedis
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -126,8 +131,9 @@ def _wait_listening(port: int, process: subprocess.Popen, log: Path, timeout: fl
 @pytest.fixture(scope="module")
 def dashboard_server(static_collected, django_db_setup, django_db_blocker) -> Iterator[str]:
     """daphne serving ciaoweb.asgi on pytest-django's (already migrated) test database,
-    with the Redis channel layer and recorded node tasks; yields its base URL."""
-    from django.conf import settings
+    with a Redis channel layer of its own (ACLs on: daphne and this test process speak as
+    the `web` user, like a cluster's API process) and recorded node tasks; yields its
+    base URL."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
@@ -138,10 +144,23 @@ def dashboard_server(static_collected, django_db_setup, django_db_blocker) -> It
     allow_sync.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     port = _free_port()
     log = REPO / "var" / f"browser-daphne-{port}.log"
+    broker = OwnRedis(Path(tempfile.mkdtemp(prefix="ciao-browser-")), lambda: dict(os.environ))
+    broker.start()
+    web_url = broker.url(WEB_USER)
+    layer = override_settings(
+        REDIS_URL=web_url,
+        CHANNEL_LAYERS={
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [web_url]},
+            }
+        },
+    )
+    layer.enable()  # this process publishes what the tests change, as the web process would
     env = {k: v for k, v in os.environ.items() if k != "CIAO_CHANNEL_LAYER"}
     env.update(
         DATABASE_URL=_database_url(connection.settings_dict),
-        REDIS_URL=settings.REDIS_URL,
+        REDIS_URL=web_url,
         CIAO_DISPATCH="record",
         DJANGO_SETTINGS_MODULE="ciaoweb.settings",
         PYTHONUNBUFFERED="1",
@@ -175,3 +194,6 @@ def dashboard_server(static_collected, django_db_setup, django_db_blocker) -> It
             process.wait()
         log.unlink(missing_ok=True)
         allow_sync.undo()
+        layer.disable()
+        broker.stop()
+        shutil.rmtree(broker.run_dir, ignore_errors=True)
