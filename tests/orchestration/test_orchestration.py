@@ -163,6 +163,13 @@ def _last(sent, task):
     return next((t, n, k) for t, n, k in reversed(sent()) if t == task)
 
 
+def _dhcp_reported(run, node: str, network_id: str, context: dict) -> None:
+    """`node` reports that the network's server is up, for the operation step `context`."""
+    run(
+        results.dhcp_server_applied, node, network_id, ok=True, error="", netns="n", context=context
+    )
+
+
 def _dhcp_ok(run, sent, network):
     _, node, kwargs = next(
         x
@@ -170,15 +177,7 @@ def _dhcp_ok(run, sent, network):
         if x[0] == names.ENSURE_DHCP_SERVER and x[2]["spec"]["network_id"] == str(network.pk)
     )
     context = kwargs["spec"]["context"]
-    run(
-        results.dhcp_server_applied,
-        node,
-        str(network.pk),
-        ok=True,
-        error="",
-        netns="n",
-        context=context,
-    )
+    _dhcp_reported(run, node, str(network.pk), context)
     return context
 
 
@@ -252,28 +251,12 @@ def test_a_report_for_another_step_or_operation_changes_nothing(cloud, run, sent
         {"operation_id": str(operation.pk), "step": Step.PLUG},
         {"operation_id": "6d0f8c55-0000-4000-8000-000000000000", "step": Step.DHCP},
     ):
-        run(
-            results.dhcp_server_applied,
-            "netnode",
-            network_id,
-            ok=True,
-            error="",
-            netns="n",
-            context=context,
-        )
+        _dhcp_reported(run, "netnode", network_id, context)
     operation.refresh_from_db()
     assert (operation.step, operation.waiting) == (Step.DHCP, [network_id])
     # the right step, reported by a node that does not run the server
     context = {"operation_id": str(operation.pk), "step": Step.DHCP}
-    run(
-        results.dhcp_server_applied,
-        "node2",
-        network_id,
-        ok=True,
-        error="",
-        netns="n",
-        context=context,
-    )
+    _dhcp_reported(run, "node2", network_id, context)
     operation.refresh_from_db()
     assert operation.step == Step.DHCP
     assert names.ENSURE_INSTANCE not in [t for t, _, _ in sent()]

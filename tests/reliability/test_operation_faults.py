@@ -10,7 +10,6 @@ repeats it with seeded random delays after the step is reached (CIAO_FAULT_SEED)
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 
@@ -22,10 +21,8 @@ from .conftest import (
     COMPUTE,
     SEED,
     SOAK,
-    fault_config,
+    own_cluster,
     restart_agent,
-    started_cluster,
-    stop_and_check,
     wait_online,
 )
 from .invariants import assert_recovered, snapshot_ips
@@ -47,11 +44,8 @@ SETTLE = 120.0
 
 @pytest.fixture(scope="module")
 def ops_cluster():
-    local = started_cluster(fault_config(f"relo{os.getpid() % 10000}"))
-    try:
+    with own_cluster("relo") as local:
         yield local
-    finally:
-        stop_and_check(local)
 
 
 @pytest.fixture(scope="module")
