@@ -60,18 +60,22 @@ def active_instance_operation(instance) -> Operation | None:
     )
 
 
-def end_superseded(operation: Operation, reason: str) -> None:
-    """Another operation takes the instance over (a delete): this one ends, failed."""
-    operation.state, operation.error, operation.finished = (
-        OperationState.FAILED,
-        reason,
-        timezone.now(),
-    )
+def finish(operation: Operation, state: str, error: str = "") -> None:
+    """End the operation (succeeded or failed) and let its parent evacuation count it.
+    Saves only what finishing changes: its instance may be gone (the FK set null)."""
+    operation.state, operation.error, operation.finished = state, error, timezone.now()
     operation.step, operation.waiting, operation.deadline = "", [], None
-    operation.save()
-    record(EventKind.OPERATION_UPDATED, operation, f"{operation.kind} failed: {reason}")
+    operation.save(
+        update_fields=["state", "error", "step", "waiting", "deadline", "finished", "updated"]
+    )
     if operation.parent_id:
         advance_on_commit(operation.parent_id)  # an evacuation counts its children
+
+
+def end_superseded(operation: Operation, reason: str) -> None:
+    """Another operation takes the instance over (a delete): this one ends, failed."""
+    finish(operation, OperationState.FAILED, reason)
+    record(EventKind.OPERATION_UPDATED, operation, f"{operation.kind} failed: {reason}")
 
 
 def _subject(operation: Operation) -> str:

@@ -55,12 +55,17 @@ def dhcp_server_applied(
     context: dict[str, Any] | None = None,
     **_: Any,
 ) -> None:
-    if not DhcpServer.objects.filter(network_key=network_id, host__name=node).exists():
+    if not _serves(node, network_id):
         trust.refuse(node, f"dhcp_server_applied for network {network_id}: no server of it there")
         return
     _apply_dhcp_outcome(network_id, ok, error, netns, removed)
     if context and context.get("operation_id"):
         engine.on_dhcp_report(network_id, {"ok": ok, "error": error}, context)
+
+
+def _serves(node: str, network_id: str) -> bool:
+    """The network's DHCP server is placed on `node`: only then is its word believed."""
+    return DhcpServer.objects.filter(network_key=network_id, host__name=node).exists()
 
 
 @transaction.atomic
@@ -132,7 +137,7 @@ def lease_event_from(node: str, event: dict[str, Any]) -> Lease | None:
     """A lease event is believed only from the host that runs that network's server, and
     only for a MAC the network knows (an attachment's, or a lease it already has)."""
     network_id, mac = str(event.get("network_id")), str(event.get("mac", "")).lower()
-    if not DhcpServer.objects.filter(network_key=network_id, host__name=node).exists():
+    if not _serves(node, network_id):
         trust.refuse(node, f"a lease event for network {network_id}: its server is not there")
         return None
     known = (

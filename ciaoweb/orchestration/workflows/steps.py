@@ -14,15 +14,13 @@ from typing import Any
 from celery import Signature
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
 from ciaoweb.instances.models import Instance
 from ciaoweb.operations.choices import OperationState
 from ciaoweb.operations.models import Operation
-from ciaoweb.operations.queue import advance_on_commit
-from ciaoweb.operations.services import step_deadline
+from ciaoweb.operations.services import finish, step_deadline
 
 from .. import sender
 
@@ -105,28 +103,13 @@ def send_on_commit(signatures: Iterable[Signature]) -> None:
         transaction.on_commit(lambda s=signature: sender.send(s))
 
 
-def _finish(operation: Operation, state: str, error: str) -> None:
-    operation.state = state
-    operation.error = error
-    operation.step = ""
-    operation.waiting = []
-    operation.deadline = None
-    operation.finished = timezone.now()
-    # Only what finishing changes: the instance may be gone (its FK set null meanwhile).
-    operation.save(
-        update_fields=["state", "error", "step", "waiting", "deadline", "finished", "updated"]
-    )
-    if operation.parent_id:
-        advance_on_commit(operation.parent_id)  # an evacuation counts its children
-
-
 def succeed(operation: Operation, remark: str = "") -> None:
-    _finish(operation, OperationState.SUCCEEDED, remark)
+    finish(operation, OperationState.SUCCEEDED, remark)
     note(operation, f"{operation.kind} succeeded" + (f": {remark}" if remark else ""))
 
 
 def fail(operation: Operation, error: str) -> None:
-    _finish(operation, OperationState.FAILED, error)
+    finish(operation, OperationState.FAILED, error)
     note(operation, f"{operation.kind} failed: {error}")
 
 
