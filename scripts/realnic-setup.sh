@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${CIAO_REALNIC_DIR:-$PWD/var/realnic}
 INIT=ciaoweb/localcluster/qemu/initramfs-init.sh
-MODULES="virtio_pci virtio_console virtio_net 9pnet_virtio 9p overlay igb igbvf 8021q veth bridge"
+MODULES="virtio_pci virtio_console virtio_net 9pnet_virtio 9p overlay igb igbvf 8021q veth bridge vxlan"
 export DEBIAN_FRONTEND=noninteractive
 say() { echo "realnic-setup: $*"; }
 

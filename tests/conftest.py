@@ -4,6 +4,7 @@ In CI (`CIAO_REQUIRE_SIM=1`) a skipped test is a failed test: a missing prerequi
 (root, dnsmasq, PostgreSQL, Chromium...) must break the build instead of hiding.
 """
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -30,8 +31,21 @@ def _record_node_tasks(request, settings):
     yield
 
 
-@pytest.fixture
-def searchable_tmp():
+@pytest.fixture(autouse=True)
+def _no_sign_ins_counted():
+    """The sign-in throttles (ciaoweb.core.api.throttling) count in the cache, which lives
+    as long as the process: every test starts with nothing counted (a locmem cache only;
+    never flush a shared one)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+    yield
+
+
+@contextlib.contextmanager
+def searchable_dir():
     """A scratch dir whose parents let others through (pytest's tmp_path sits under 0700
     dirs): dnsmasq drops root to ciao-dnsmasq and must still reach its hosts.d."""
     import shutil
@@ -43,6 +57,12 @@ def searchable_tmp():
         yield made
     finally:
         shutil.rmtree(made, ignore_errors=True)
+
+
+@pytest.fixture
+def searchable_tmp():
+    with searchable_dir() as made:
+        yield made
 
 
 def _free_port() -> int:

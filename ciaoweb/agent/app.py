@@ -64,6 +64,10 @@ def make_app(broker_url: str, credential: Credential | None = None) -> Celery:
         )
     # A node's worker serves its own queue only; it never runs controller tasks.
     app.conf.task_create_missing_queues = True
+    # A pool child that has not said "up" within this long is killed (Celery's default
+    # is 4 s). On a slow node (QEMU under TCG) a fresh child took longer, and the pool
+    # killed and replaced its children in a loop.
+    app.conf.worker_proc_alive_timeout = 60.0
     return app
 
 

@@ -36,6 +36,9 @@ class AgentConfig:
     overlay_local_ip: str = ""
     # The host's credential from its enrolment (ciaoweb.core.credentials), a 0600 file.
     credential_file: str = ""
+    # No hypervisor here: run a VM as a namespace with a stand-in guest that does its own
+    # DHCP (runtime.NetnsRuntime); the emulated-igb nodes use it.
+    vm_guests: bool = False
     heartbeat_interval: float = 5.0
     reconcile_interval: float = 60.0
     concurrency: int = 2

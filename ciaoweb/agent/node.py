@@ -94,6 +94,10 @@ class NodeAgent:
                     "physnet": pf.physnet,
                     "total_vfs": pf.total_vfs,
                     "num_vfs": pf.num_vfs,
+                    # Optional knobs the PF's driver implements, as probed: link_state,
+                    # min_tx_rate, vlan_8021ad -> bool (igb: all False); {} until the PF
+                    # has a VF to probe on. The controller keeps known knobs only.
+                    "capabilities": {str(k): bool(v) for k, v in pf.capabilities.items()},
                     "vfs": [
                         {
                             "index": vf.index,

@@ -8,6 +8,7 @@ guest process that does its own DHCP).
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import Protocol
 
 from .names import instance_netns
@@ -27,9 +28,17 @@ class InstanceRuntime(Protocol):
 
 
 class NetnsRuntime:
-    """Plain `ip netns` namespaces on the node itself (containers on real hosts)."""
+    """Plain `ip netns` namespaces on the node itself (containers on real hosts).
+
+    `vm_guests`: a directory for stand-in VM guests. A node without a hypervisor (the
+    emulated-igb nodes: no nested virtualisation under TCG) runs a VM as a namespace
+    with the simulator's guest daemon in it, which does its own DHCP on every
+    interface like a VM's OS would; the VF is still a real igbvf netdev."""
 
     host_netns = None
+
+    def __init__(self, vm_guests: Path | None = None) -> None:
+        self.vm_guests = vm_guests
 
     def create(self, name: str, kind: str) -> str:
         netns = instance_netns(name)
@@ -39,10 +48,29 @@ class NetnsRuntime:
             subprocess.run(
                 ["ip", "-n", netns, "link", "set", "lo", "up"], check=True, capture_output=True
             )
+        if kind == "vm" and self.vm_guests is not None:
+            from simulator import guest
+
+            hook = guest.write_hook(self.vm_guests / "guest-dhcp-hook.sh")
+            guest.start(
+                netns,
+                self._guest_pidfile(name),
+                hook,
+                self.vm_guests,
+                name,
+                self.vm_guests / f"guest-{name}.log",
+            )
         return netns
 
     def delete(self, name: str) -> None:
+        if self.vm_guests is not None:
+            from simulator import guest
+
+            guest.stop(self._guest_pidfile(name))
         subprocess.run(["ip", "netns", "del", instance_netns(name)], capture_output=True)
+
+    def _guest_pidfile(self, name: str) -> Path:
+        return self.vm_guests / f"guest-{name}.pid"
 
 
 class SimRuntime:

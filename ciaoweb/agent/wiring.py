@@ -48,7 +48,10 @@ def _parts(pid: int) -> tuple[NodeAgent, object]:
             physnets=config.physical_device_mappings or None,
             exclude=config.exclude_devices or None,
         )
-        runtime = NetnsRuntime()
+        guests = Path(config.state_dir) / "vm-guests" if config.vm_guests else None
+        if guests is not None:
+            guests.mkdir(parents=True, exist_ok=True)
+        runtime = NetnsRuntime(vm_guests=guests)
         tunnel_ip = config.overlay_local_ip or None
     hook_dir = Path(config.state_dir) / "hooks"
     hook_dir.mkdir(parents=True, exist_ok=True)

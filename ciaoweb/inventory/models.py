@@ -4,6 +4,7 @@ from django.db.models import Q
 from ciaoweb.core.exceptions import register_constraint_message
 from ciaoweb.core.models import BaseModel
 from ciaoweb.core.validators import DNS_LABEL_PATTERN, validate_dns_label
+from ciaoweb.inventory.capabilities import LABELS, unsupported
 from ciaoweb.inventory.choices import HostState, VfState
 
 
@@ -66,6 +67,9 @@ class PhysicalFunction(BaseModel):
     physnet = models.CharField(max_length=64)
     total_vfs = models.PositiveIntegerField(default=0)
     num_vfs = models.PositiveIntegerField(default=0)
+    # Optional knobs of the PF's driver, as its agent probed them: knob -> bool
+    # (ciaoweb.inventory.capabilities; False: cannot, missing: not known yet).
+    capabilities = models.JSONField(default=dict, blank=True)
 
     class Meta(BaseModel.Meta):
         ordering = ["host__name", "name"]
@@ -81,6 +85,11 @@ class PhysicalFunction(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.host.name}/{self.name}"
+
+    @property
+    def unsupported_capabilities(self) -> list[str]:
+        """Readable names of the knobs this PF lacks (e.g. ["link_state", "802.1ad"])."""
+        return [LABELS[knob] for knob in unsupported(self.capabilities)]
 
 
 class VirtualFunction(BaseModel):

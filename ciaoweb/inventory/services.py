@@ -1,5 +1,6 @@
 """Inventory as agents report it, host liveness and host maintenance."""
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -9,13 +10,16 @@ from django.utils import timezone
 
 from ciaoweb.core.credentials import new_secret
 from ciaoweb.events.choices import EventKind
-from ciaoweb.events.services import record
+from ciaoweb.events.services import record, record_security
+from ciaoweb.inventory.capabilities import clean_capabilities
 from ciaoweb.inventory.choices import HostState, VfState
 from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
 from ciaoweb.operations.choices import OperationKind, OperationState
 from ciaoweb.operations.models import Operation
 from ciaoweb.operations.queue import advance_on_commit
 from ciaoweb.operations.services import open_operation, record_finished
+
+log = logging.getLogger(__name__)
 
 
 def _sync_vfs(pf: PhysicalFunction, reported: list[dict[str, Any]]) -> None:
@@ -56,8 +60,13 @@ def register_inventory(host_name: str, inventory: dict[str, Any]) -> Host:
     """Upsert the Host, its PFs and VFs from an agent's report; idempotent.
 
     `inventory = {"host": name, "is_network_node": bool, "pfs": [{"name", "pci_address",
-    "physnet", "total_vfs", "num_vfs", "vfs": [{"index", "pci_address", "netdev", "mac",
-    "vlan"}]}]}`. A host in maintenance stays in maintenance.
+    "physnet", "total_vfs", "num_vfs", "capabilities": {knob: bool}, "vfs": [{"index",
+    "pci_address", "netdev", "mac", "vlan"}]}]}`. A host in maintenance stays in maintenance.
+
+    `capabilities` (ciaoweb.inventory.capabilities) is cleaned, not trusted: unknown knobs
+    are left out (logged: a newer agent), non-boolean values are left out and a value that
+    is not an object counts as `{}` (both recorded as a security event); a PF reported
+    without the key (an older agent) keeps what it had.
     """
     # NO KEY UPDATE: creating an instance on this host takes KEY SHARE on the row (the
     # foreign key) while holding VF locks; a plain FOR UPDATE here deadlocked with it.
@@ -76,15 +85,30 @@ def register_inventory(host_name: str, inventory: dict[str, Any]) -> Host:
     reported_pfs = set()
     for item in inventory.get("pfs", []):
         reported_pfs.add(item["name"])
+        defaults = {
+            "pci_address": item.get("pci_address", ""),
+            "physnet": item["physnet"],
+            "total_vfs": int(item.get("total_vfs", 0)),
+            "num_vfs": int(item.get("num_vfs", 0)),
+        }
+        if "capabilities" in item:
+            defaults["capabilities"], ignored, problems = clean_capabilities(item["capabilities"])
+            if ignored:
+                log.info(
+                    "host %s PF %s: unknown capabilities ignored: %s",
+                    host_name,
+                    item["name"],
+                    ", ".join(ignored[:10]),
+                )
+            if problems:
+                record_security(
+                    f"host {host_name} PF {str(item['name'])[:15]}: "
+                    f"capabilities partly refused: {'; '.join(problems[:5])}",
+                    sender=host_name,
+                    pf=str(item["name"])[:15],
+                )
         pf, _ = PhysicalFunction.objects.update_or_create(
-            host=host,
-            name=item["name"],
-            defaults={
-                "pci_address": item.get("pci_address", ""),
-                "physnet": item["physnet"],
-                "total_vfs": int(item.get("total_vfs", 0)),
-                "num_vfs": int(item.get("num_vfs", 0)),
-            },
+            host=host, name=item["name"], defaults=defaults
         )
         _sync_vfs(pf, item.get("vfs", []))
     for pf in host.pfs.exclude(name__in=reported_pfs):

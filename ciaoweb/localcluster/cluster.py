@@ -1,10 +1,12 @@
-"""A whole ciaoweb cluster on this machine, on the simulator: what `make demo` runs and
-what the end-to-end tests, browser tests and benchmarks drive.
+"""A whole ciaoweb cluster on this machine: what `make demo` runs and what the
+end-to-end tests, browser tests and benchmarks drive.
 
 Every process is real: daphne (REST API, dashboard, websockets), the controller's
-Celery worker (with beat for heartbeat checks), one agent per simulated host, Redis,
-the database, dnsmasq. Teardown runs in reverse order of start-up and leaves no
-namespace, link or process behind.
+Celery worker (with beat for heartbeat checks), one agent per host, Redis, the
+database, dnsmasq. The hosts are the simulator's (`nodes="sim"`, the default) or QEMU
+guests with emulated igb SR-IOV NICs whose agents drive the real kernel (`nodes="qemu"`,
+ciaoweb.localcluster.qemu.nodes). Teardown runs in reverse order of start-up and leaves
+no namespace, link, socket or process behind.
 
 The broker is the cluster's own redis-server (ciaoweb.localcluster.broker) with an ACL
 user per process: the web and controller processes get their URL with their password in
@@ -71,6 +73,8 @@ def demo_topology() -> dict[str, Any]:
 @dataclass
 class ClusterConfig:
     name: str = "demo"
+    # "sim": the simulator's hosts; "qemu": QEMU guests with igb NICs (topology: qemu_topology)
+    nodes: str = "sim"
     port: int = 8000
     database_url: str = ""
     # Empty: the cluster runs its own Redis with ACL users (what everything uses). A URL:
@@ -86,6 +90,9 @@ class ClusterConfig:
     watchdog_interval: float = 5.0
     agent_concurrency: int = 2
     controller_concurrency: int = 2
+    # Sign-in throttling (CIAO_AUTH_THROTTLE...) as configured; off by default: the tests
+    # and benchmarks sign in far more often than people do. The demo turns it on.
+    sign_in_throttle: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -107,6 +114,7 @@ class LocalCluster:
         self.admin_password = ""
         self.admin_token = ""
         self.sim = None
+        self.qemu = None  # QemuNodes when config.nodes == "qemu"
         self.server: ManagedProcess | None = None
         self.controller: ManagedProcess | None = None
         self.agents: dict[str, ManagedProcess] = {}
@@ -167,6 +175,9 @@ class LocalCluster:
             **{RUN_DIR_ENV: str(self.run_dir)},
         )
         env.pop("CIAO_CHANNEL_LAYER", None)
+        if not self.config.sign_in_throttle:
+            env.setdefault("CIAO_AUTH_THROTTLE", "off")
+            env.setdefault("CIAO_AUTH_ADDRESS_THROTTLE", "off")
         if self.config.database_url:
             env["DATABASE_URL"] = self.config.database_url
         env.update(self.config.extra_env)
@@ -222,16 +233,18 @@ class LocalCluster:
         return self
 
     def _start(self) -> None:
-        from simulator import Simulator, Topology
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._clear_leftovers()
-        self.progress(f"[1/6] simulator {self.config.name}: building hosts, PFs and VFs")
         started = time.monotonic()
-        self.sim = Simulator.up(Topology.from_dict(self.config.topology), name=self.config.name)
-        self.progress(
-            f"      {len(self.sim.hosts())} hosts up in {time.monotonic() - started:.1f}s"
-        )
+        if self.config.nodes == "qemu":
+            self._start_guests()
+        else:
+            from simulator import Simulator, Topology
+
+            self.progress(f"[1/6] simulator {self.config.name}: building hosts, PFs and VFs")
+            topology = Topology.from_dict(self.config.topology)
+            self.sim = Simulator.up(topology, name=self.config.name)
+        self.progress(f"      {len(self.hosts())} hosts up in {time.monotonic() - started:.1f}s")
         self.progress("[2/6] database: migrating")
         self._manage("migrate", "--noinput")
         self.progress("[3/6] admin account")
@@ -259,8 +272,8 @@ class LocalCluster:
             user=WEB_USER,
         )
         self.controller = self._spawn("controller", self._controller_argv(), user=CONTROLLER_USER)
-        self.progress("[5/6] node agents: " + ", ".join(self.sim.hosts()))
-        for host in self.sim.hosts():
+        self.progress("[5/6] node agents: " + ", ".join(self.hosts()))
+        for host in self.hosts():
             self.start_agent(host)
         self.progress("[6/6] waiting for every host to register")
         self._wait_ready()
@@ -301,52 +314,92 @@ class LocalCluster:
         return self.controller
 
     def start_agent(self, host: str) -> ManagedProcess:
-        network_node = bool(self.sim.topology.host(host).network_node)
-        argv = [
-            PYTHON,
-            "-m",
-            "ciaoweb.agent",
+        # No password on any command line: the agent derives its broker password (and
+        # its signing key) from the credential file.
+        flags = [
             "--node",
             host,
-            "--driver",
-            "sim",
-            "--sim-name",
-            self.config.name,
-            # No password on the command line: the agent derives its broker password
-            # (and its signing key) from the credential file.
-            "--broker",
-            self.broker_url,
-            "--credential-file",
-            str(self.credential_path(host)),
-            "--state-dir",
-            str(self.agent_state_dir(host)),
             "--concurrency",
             str(self.config.agent_concurrency),
             "--heartbeat-interval",
             str(self.config.heartbeat_interval),
             "--reconcile-interval",
             str(self.config.reconcile_interval),
-        ] + (["--network-node"] if network_node else [])
+        ] + (["--network-node"] if self.is_network_node(host) else [])
+        if self.qemu is not None:
+            argv = self.qemu.agent_argv(host, flags, self.redis.port)
+        else:
+            argv = [
+                PYTHON,
+                "-m",
+                "ciaoweb.agent",
+                "--driver",
+                "sim",
+                "--sim-name",
+                self.config.name,
+                "--broker",
+                self.broker_url,
+                "--credential-file",
+                str(self.credential_path(host)),
+                "--state-dir",
+                str(self.agent_state_dir(host)),
+                *flags,
+            ]
         process = ManagedProcess(f"agent-{host}", argv, self._agent_env(), self.run_dir).start()
         self.agents[host] = process
         return process
+
+    # --- hosts ----------------------------------------------------------------------
+
+    def _start_guests(self) -> None:
+        from .qemu.nodes import QemuNodes
+
+        if self.redis is None:
+            raise ClusterError("QEMU nodes reach the cluster's own Redis only (no redis_url)")
+        self.progress(f"[1/6] QEMU guests {self.config.name}: booting hosts with igb NICs")
+        self.qemu = QemuNodes(self.config.name, self.run_dir, self.config.topology)
+        self.qemu.up(self.progress)
+
+    def hosts(self) -> list[str]:
+        """The cluster's host names (none before it starts)."""
+        if self.qemu is not None:
+            return self.qemu.names()
+        return list(self.sim.hosts()) if self.sim is not None else []
+
+    def is_network_node(self, host: str) -> bool:
+        if self.qemu is not None:
+            return self.qemu.is_network_node(host)
+        return bool(self.sim.topology.host(host).network_node)
+
+    def exec_prefix(self, host: str) -> list[str]:
+        """An argv prefix that runs a command on `host` (var/demo.json's `exec`)."""
+        if self.qemu is not None:
+            return self.qemu.exec_prefix(host)
+        return ["ip", "netns", "exec", self.sim.host_netns(host)]
 
     def agent_state_dir(self, host: str) -> Path:
         """Inside the simulator's state dir, so `simulator clean` finds its pid files."""
         return Path(self.sim.state_dir) / "agents" / host
 
+    def agent_log(self, host: str) -> Path:
+        if self.qemu is not None:
+            return self.qemu.agent_log(host)
+        return self.agents[host].log_path
+
     def credential_path(self, host: str) -> Path:
+        if self.qemu is not None:
+            return self.qemu.credential_path(host)
         return self.agent_state_dir(host) / "credential.json"
 
     def _enroll_hosts(self) -> None:
-        """Enrol every simulated host (as an admin would), write each agent's credential
-        file, and let each agent's broker user in."""
-        hosts = list(self.sim.hosts())
+        """Enrol every host (as an admin would), write each agent's credential file, and
+        let each agent's broker user in."""
+        hosts = self.hosts()
         if not hosts:
             return
         args = ["localcluster_enroll", "--json"]
         for host in hosts:
-            if self.sim.topology.host(host).network_node:
+            if self.is_network_node(host):
                 args += ["--network-node", host]
         issued = json.loads(self._manage(*args, *hosts))
         missing = set(hosts) - set(issued)
@@ -371,7 +424,10 @@ class LocalCluster:
     def stop(self) -> None:
         """Reverse order of start-up; safe to call twice and after a failed start."""
         # Agents first (they report to the controller), then controller, then server; each
-        # group asked to stop at once, so a slow warm shutdown does not add up.
+        # group asked to stop at once, so a slow warm shutdown does not add up. A guest's
+        # agent goes with its guest (its host-side process only watches it).
+        if self.qemu is not None:
+            self.qemu.down()
         for group in (list(self.agents.values()), [self.controller], [self.server]):
             stop_all([process for process in group if process is not None])
         self.agents.clear()
@@ -384,6 +440,7 @@ class LocalCluster:
             self._stop_agent_daemons()
             self.sim.down()
             self.sim = None
+        self.qemu = None
         stop_from_pid_files(self.run_dir)
 
     def _stop_agent_daemons(self) -> None:
@@ -404,6 +461,8 @@ class LocalCluster:
     # --- readiness and API ------------------------------------------------------------
 
     def _wait_ready(self, timeout: float = 180.0) -> None:
+        if self.qemu is not None:
+            timeout = 600.0  # agents import Celery and pyroute2 under TCG
         deadline = time.monotonic() + timeout
         while True:
             self.check_alive()
@@ -421,7 +480,7 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise ClusterError("API server did not come up:\n" + self.server.log_tail())
             time.sleep(0.2)
-        expected = set(self.sim.hosts())
+        expected = set(self.hosts())
         self.wait_for(
             lambda: expected <= self.online_hosts(),
             timeout=max(5.0, deadline - time.monotonic()),
@@ -430,9 +489,18 @@ class LocalCluster:
 
     def check_alive(self) -> None:
         redis = self.redis.process if self.redis is not None else None
-        for process in [redis, self.server, self.controller, *self.agents.values()]:
+        for process in [redis, self.server, self.controller]:
             if process is not None and not process.alive():
                 raise ClusterError(f"{process.name} exited:\n{process.log_tail()}")
+        for host, process in self.agents.items():
+            if not process.alive():
+                try:
+                    log = self.agent_log(host).read_text(errors="replace").splitlines()[-30:]
+                except FileNotFoundError:
+                    log = []
+                raise ClusterError(
+                    f"{process.name} exited:\n{process.log_tail()}\n" + "\n".join(log)
+                )
 
     def online_hosts(self) -> set[str]:
         hosts = self.api.get("/api/v1/hosts/", params={"page_size": 1000}).json()["results"]
@@ -495,6 +563,9 @@ class LocalCluster:
                     "username": self.admin_username,
                     "password": self.admin_password,
                     "broker": self.broker_url,  # no credentials
+                    "node_kind": self.config.nodes,
+                    # DESIGN.md §3a: exec + [argv...] runs argv on that host.
+                    "nodes": {host: {"exec": self.exec_prefix(host)} for host in self.hosts()},
                 },
                 indent=2,
             )

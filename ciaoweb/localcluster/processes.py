@@ -182,7 +182,11 @@ def clean_clusters(name: str | None = None) -> dict[str, list[str]]:
     else:
         clusters = []
     for cluster in clusters:
-        stop_from_pid_files(runs_dir() / cluster)
+        # The cluster's own processes, and its QEMU guests' (qemu/<host>/pids).
+        for pids in sorted((runs_dir() / cluster).glob("**/pids")):
+            stop_from_pid_files(pids.parent)
+        for socket in (runs_dir() / cluster).glob("**/*.sock"):
+            socket.unlink(missing_ok=True)
         # A cluster's simulator has its name (LocalCluster starts it so).
         stop_agent_daemons(names.base_dir() / cluster)
     if name is None:

@@ -2,12 +2,19 @@
 
 `validate_network(attrs, instance)` takes the serializer's proposed values (merged with
 the current ones on update) and raises InvalidInput with one message per offending field.
+
+`required_capabilities(network)` is which optional PF knobs (ciaoweb.inventory.
+capabilities) a network's VFs need; a network needing one that every PF of its physnet
+lacks is refused here, and the scheduler skips PFs that lack one (`requires`).
 """
 
 import ipaddress
+from collections.abc import Mapping
 from typing import Any
 
 from ciaoweb.core.exceptions import InvalidInput
+from ciaoweb.inventory.capabilities import LABELS
+from ciaoweb.inventory.models import PhysicalFunction
 from ciaoweb.networks.choices import Ipam, NetworkKind
 from ciaoweb.networks.models import Network
 
@@ -53,6 +60,32 @@ def _overlapping(attrs: dict[str, Any], net: ipaddress.IPv4Network, instance) ->
     return None
 
 
+def required_capabilities(network: Network | Mapping[str, Any]) -> set[str]:
+    """The optional PF knobs the VFs of `network` (a Network, or proposed attributes)
+    need. Empty today: the agent programs a VF with MAC, 802.1Q VLAN, spoofchk on and
+    trust off only, and no network attribute asks for more. When one does, it maps here:
+    a VF link state other than auto -> "link_state", a guaranteed minimum rate ->
+    "min_tx_rate", an 802.1ad (QinQ) VLAN protocol -> "vlan_8021ad"."""
+    return set()
+
+
+def capability_problems(physnet: str, knobs: set[str]) -> list[str]:
+    """A message per knob that every PF on `physnet` reports lacking (False). A physnet
+    without PFs yet, or with one PF that has the knob or has not reported it, is fine."""
+    flags = list(
+        PhysicalFunction.objects.filter(physnet=physnet).values_list("capabilities", flat=True)
+    )
+    problems = []
+    for knob in sorted(knobs):
+        if flags and all(isinstance(c, dict) and c.get(knob) is False for c in flags):
+            label = LABELS.get(knob, knob)
+            problems.append(
+                f"this network needs {label}, which no PF on physnet {physnet} supports "
+                f"(all {len(flags)} report {label}: not supported)"
+            )
+    return problems
+
+
 def validate_network(attrs: dict[str, Any], instance: Network | None) -> None:
     errors: dict[str, list[str]] = {}
 
@@ -93,6 +126,11 @@ def validate_network(attrs: dict[str, Any], instance: Network | None) -> None:
             fail("vlan", f"VLAN {vlan} is already used on physnet {attrs['physnet']} by {other}")
     elif kind == NetworkKind.SRIOV and vlan is None and instance is not None:
         fail("vlan", "an sriov network needs a VLAN")
+
+    if kind == NetworkKind.SRIOV and attrs.get("physnet"):
+        if knobs := required_capabilities(attrs):
+            for problem in capability_problems(attrs["physnet"], knobs):
+                fail("physnet", problem)
 
     if instance is not None and attrs.get("tenant") is None and not attrs.get("shared"):
         fail("shared", "a network without tenant must be shared")

@@ -93,6 +93,16 @@ class TestPhysicalFunctions(ResourceCase):
         pf = PhysicalFunction.objects.get(host=world.hosts[0], physnet="physnet1")
         assert world.admin.get(f"/api/v1/physical-functions/{pf.pk}/").data["free_vfs"] == 4
 
+    def test_capabilities(self, world):
+        pf = PhysicalFunction.objects.get(host=world.hosts[0], physnet="physnet1")
+        assert world.admin.get(f"/api/v1/physical-functions/{pf.pk}/").data["capabilities"] == {}
+        report = inventory(world.hosts[0].name, {"physnet1": 4, "physnet2": 2})
+        report["pfs"][0]["capabilities"] = {"link_state": False, "min_tx_rate": True}
+        register_inventory(world.hosts[0].name, report)
+        answer = world.admin.get("/api/v1/physical-functions/", {"host": world.hosts[0].pk})
+        by_name = {item["name"]: item["capabilities"] for item in answer.data["results"]}
+        assert by_name[pf.name] == {"link_state": False, "min_tx_rate": True}
+
 
 class TestVirtualFunctions(ResourceCase):
     path = "virtual-functions"

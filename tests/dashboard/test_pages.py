@@ -85,6 +85,14 @@ def test_hosts_page_is_admin_only(pages):
     assert "Evacuate node1" in body
 
 
+def test_hosts_page_shows_what_a_pf_does_not_support(pages):
+    igb = {"link_state": False, "min_tx_rate": False, "vlan_8021ad": False}
+    pages.hosts[0].pfs.filter(physnet="physnet2").update(capabilities=igb)
+    body = pages.admin_page.get("/hosts/").content.decode()
+    assert body.count('data-field="capabilities"') == 1
+    assert "Not supported by its driver: link_state, min_tx_rate, 802.1ad" in body
+
+
 def test_member_navigation_has_no_hosts_link(pages):
     assert b'href="/hosts/"' not in pages.alice_page.get("/").content
     assert b'href="/hosts/"' in pages.admin_page.get("/").content

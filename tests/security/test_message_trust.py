@@ -211,3 +211,13 @@ def test_a_node_releases_only_its_own_unattached_vfs(world, enrolled):
     vf.refresh_from_db()
     assert vf.state == "reserved"  # still the instance's
     assert len(refusals()) == 3 and all(r.data["sender"] == host for r in refusals())
+
+
+def test_malformed_capabilities_in_an_inventory_are_refused_not_fatal(world, enrolled):
+    report = inventory("node1", {"physnet1": 4, "physnet2": 2})
+    report["pfs"][0]["capabilities"] = {"link_state": "DROP TABLE", "min_tx_rate": False}
+    report["pfs"][1]["capabilities"] = ["link_state"]
+    tasks.register_inventory.run(node="node1", inventory=report, owners={}, sender="node1")
+    pfs = {pf.name: pf.capabilities for pf in Host.objects.get(name="node1").pfs.all()}
+    assert pfs == {"ens0": {"min_tx_rate": False}, "ens1": {}}
+    assert len(refusals()) == 2 and all("capabilities" in e.message for e in refusals())

@@ -39,3 +39,73 @@ def test_heartbeat_and_offline(settings):
     assert heartbeat("node1")
     host.refresh_from_db()
     assert (host.state, host.last_seen > seen) == ("maintenance", True)
+
+
+# --- PF capabilities (ciaoweb.inventory.capabilities) ----------------------------------
+
+IGB = {"link_state": False, "min_tx_rate": False, "vlan_8021ad": False}
+
+
+def with_capabilities(report: dict, capabilities) -> dict:
+    for pf in report["pfs"]:
+        pf["capabilities"] = capabilities
+    return report
+
+
+def security_events() -> list[Event]:
+    return list(Event.objects.filter(kind="security.refused"))
+
+
+def test_the_controller_knows_the_agents_knobs():
+    from ciaoweb.agent.drivers.netlink import OPTIONAL_KNOBS
+    from ciaoweb.inventory.capabilities import KNOBS
+
+    assert KNOBS == OPTIONAL_KNOBS
+
+
+@pytest.mark.django_db
+def test_capabilities_are_stored_and_a_report_without_them_keeps_them():
+    register_inventory("node1", with_capabilities(inventory("node1", {"physnet1": 2}), IGB))
+    pf = PhysicalFunction.objects.get()
+    assert pf.capabilities == IGB
+    assert pf.unsupported_capabilities == ["link_state", "min_tx_rate", "802.1ad"]
+    register_inventory("node1", inventory("node1", {"physnet1": 2}))  # an older agent
+    pf.refresh_from_db()
+    assert pf.capabilities == IGB
+    supported = {"link_state": True, "min_tx_rate": False}
+    register_inventory("node1", with_capabilities(inventory("node1", {"physnet1": 2}), supported))
+    pf.refresh_from_db()
+    assert pf.capabilities == supported and pf.unsupported_capabilities == ["min_tx_rate"]
+    assert security_events() == []
+
+
+@pytest.mark.django_db
+def test_unknown_knobs_of_a_newer_agent_are_ignored_quietly():
+    caps = {"link_state": False, "xdp_offload": True}
+    register_inventory("node1", with_capabilities(inventory("node1", {"physnet1": 1}), caps))
+    assert PhysicalFunction.objects.get().capabilities == {"link_state": False}
+    assert security_events() == []
+
+
+@pytest.mark.parametrize(
+    ("reported", "stored"),
+    [
+        ("all of them", {}),
+        (["link_state"], {}),
+        (None, {}),
+        (42, {}),
+        ({"link_state": "false"}, {}),
+        ({"link_state": 0, "min_tx_rate": False}, {"min_tx_rate": False}),
+        ({"link_state": None, "vlan_8021ad": {"deep": [1]}}, {}),
+    ],
+)
+@pytest.mark.django_db
+def test_malformed_capabilities_are_cleaned_and_recorded_not_fatal(reported, stored):
+    host = register_inventory(
+        "node1", with_capabilities(inventory("node1", {"physnet1": 2}), reported)
+    )
+    pf = PhysicalFunction.objects.get()
+    assert pf.capabilities == stored
+    assert pf.vfs.count() == 2 and host.state == "online"  # the rest of the report stands
+    [event] = security_events()
+    assert "node1" in event.message and "capabilities" in event.message

@@ -505,3 +505,57 @@ def test_drift_and_recount(tenant):
     assert load.recount() == 1
     assert load.drift() == {} and _loads() == {"node1": 1, "node2": 0}
     assert load.recount() == 0
+
+
+# --- PF capabilities (`requires`) --------------------------------------------------------
+
+LINK = {"physnet1": {"link_state"}}
+
+
+def set_capabilities(host_: Host, capabilities: dict) -> None:
+    host_.pfs.update(capabilities=capabilities)
+
+
+@pytest.mark.django_db
+def test_placement_skips_pfs_that_lack_a_required_knob():
+    lacking = host("node1", {"physnet1": 2})
+    unknown = host("node2", {"physnet1": 2})
+    capable = host("node3", {"physnet1": 2})
+    set_capabilities(lacking, {"link_state": False})
+    set_capabilities(capable, {"link_state": True, "min_tx_rate": False})
+    needs = Counter(physnet1=1)
+    # node1 first without requirements (least loaded, by name); never with them
+    assert names(candidate_hosts(needs)) == ["node1", "node2", "node3"]
+    assert names(candidate_hosts(needs, requires=LINK)) == ["node2", "node3"]
+    assert choose_host(needs, requires=LINK).name == "node2"
+    with transaction.atomic():
+        placement = place(needs, requires=LINK)
+        assert placement.host.name == "node2"
+    with pytest.raises(InvalidInput, match="host node1 has 0 free VF.* supporting link_state"):
+        check_host(lacking, needs, requires=LINK)
+    with pytest.raises(InvalidInput, match="physnet physnet1 on a PF supporting link_state"):
+        place(needs, host=lacking, requires=LINK)
+    check_host(lacking, needs)  # without the requirement it fits
+    set_capabilities(unknown, {"link_state": False})
+    set_capabilities(capable, {"link_state": False})
+    with pytest.raises(NoCapacity, match="on physnet physnet1 on a PF supporting link_state"):
+        place(needs, requires=LINK)
+    with pytest.raises(NoCapacity, match="supporting link_state"):
+        choose_host(needs, requires=LINK)
+
+
+@pytest.mark.django_db
+def test_a_host_claims_only_from_its_capable_pf():
+    report = inventory("node1", {"physnet1": 2})
+    second = {**report["pfs"][0], "name": "ens9", "pci_address": "0000:09:00.0"}
+    second["vfs"] = [{**vf, "pci_address": f"0000:09:00.{vf['index'] + 1}"} for vf in second["vfs"]]
+    report["pfs"][0]["capabilities"] = {"link_state": False}  # igb, ens0
+    second["capabilities"] = {"link_state": True}
+    report["pfs"].append(second)
+    node = register_inventory("node1", report)
+    with pytest.raises(InvalidInput, match="has 2 free VF.* supporting link_state, needs 3"):
+        check_host(node, Counter(physnet1=3), requires=LINK)
+    check_host(node, Counter(physnet1=3))  # 4 VFs without the requirement
+    with transaction.atomic():
+        placement = place(Counter(physnet1=2), host=node, requires=LINK)
+    assert {vf.pf.name for vf in placement.vfs["physnet1"]} == {"ens9"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -82,12 +83,8 @@ class PyrouteNetlink:
 
     @contextlib.contextmanager
     def _ipr(self, netns: str | None = None) -> Iterator[Any]:
-        from pyroute2 import IPRoute
-
-        # flags=0: never create a namespace by accident (IPRoute's default is O_CREAT).
-        kwargs: dict[str, Any] = {"netns": netns, "flags": 0} if netns else {}
         try:
-            ipr = IPRoute(**kwargs)
+            ipr = _netlink_socket(netns)
         except Exception as exc:  # noqa: BLE001 - mapped to domain errors
             _raise_domain(exc, f"open netlink in {netns or 'host'}")
         try:
@@ -143,15 +140,21 @@ class PyrouteNetlink:
     def move_to_netns(
         self, pf: str, index: int, netdev: str, netns: str, ifname: str, mac: str
     ) -> None:
+        """Under a name of its own while it moves (like sriov-cni): igbvf netdevs are
+        ethN in the host namespace, and the instance may have an eth0 already."""
         with self._ipr() as ipr:
             idx = self._index(ipr, netdev)
             try:
                 ipr.link("set", index=idx, state="down")
+                ipr.link("set", index=idx, ifname=transit_name(pf, index))
                 ipr.link("set", index=idx, net_ns_fd=netns)
             except Exception as exc:  # noqa: BLE001
                 _raise_domain(exc, f"move {netdev} to {netns}")
         with self._ipr(netns) as nsr:
-            idx = self._index(nsr, netdev)
+            found = _vf_links(nsr, pf, index, (transit_name(pf, index), ifname))
+            if not found:
+                raise InterfaceNotFound(f"{pf} vf {index}: not in {netns} after the move")
+            idx = found[0]
             try:
                 nsr.link("set", index=idx, ifname=ifname)
                 # The manager made the VF driver take the admin MAC already; writing it
@@ -163,20 +166,25 @@ class PyrouteNetlink:
                 _raise_domain(exc, f"rename {netdev} to {ifname} in {netns}")
 
     def move_back(self, pf: str, index: int, netdev: str, netns: str, ifname: str) -> None:
+        """Home under the transit name, then its old name if nobody took it meanwhile
+        (the manager finds VF netdevs by PCI address, not by name)."""
         home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        transit = transit_name(pf, index)
         try:
             with self._ipr(netns) as nsr:
-                found = _vf_links(nsr, pf, index, (ifname, netdev))
+                found = _vf_links(nsr, pf, index, (ifname, netdev, transit))
                 if not found:
                     raise InterfaceNotFound(f"{ifname}/{netdev} not in {netns}")
                 try:
                     nsr.link("set", index=found[0], state="down")
-                    nsr.link("set", index=found[0], ifname=netdev)
+                    nsr.link("set", index=found[0], ifname=transit)
                     nsr.link("set", index=found[0], net_ns_fd=home)
                 except Exception as exc:  # noqa: BLE001
                     _raise_domain(exc, f"move {ifname} back from {netns}")
         finally:
             os.close(home)
+        with self._ipr() as ipr, contextlib.suppress(Exception):
+            ipr.link("set", index=self._index(ipr, transit), ifname=netdev)
 
     def is_plugged(self, pf: str, index: int, netns: str, ifname: str) -> bool:
         try:
@@ -241,6 +249,36 @@ class PyrouteNetlink:
                     except Exception as exc:  # noqa: BLE001
                         _raise_domain(exc, f"{pf} vf {index} undo probe {knob}")
         return found
+
+
+def _netlink_socket(netns: str | None) -> Any:
+    """An IPRoute whose socket lives in `netns`, made in this thread without a fork.
+
+    pyroute2's `IPRoute(netns=...)` forks a child per socket to enter the namespace; in a
+    Celery prefork worker under a slow CPU (TCG) the child was SIGTERMed on a timeout,
+    ran the pool's inherited handlers, and the pool then killed the worker mid-task.
+    Entering the namespace in this thread only (setns is per thread), opening the
+    socket, and coming back does the same with no child. flags=0: a missing namespace
+    is an error, never created by accident."""
+    from pyroute2 import IPRoute
+    from pyroute2 import netns as pyroute_netns
+
+    if netns is None:
+        return IPRoute()
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        pyroute_netns.setns(netns, flags=0, fork=False)
+        try:
+            return IPRoute()
+        finally:
+            pyroute_netns.setns(home, flags=0)
+    finally:
+        os.close(home)
+
+
+def transit_name(pf: str, index: int) -> str:
+    """A name no other link has while a VF moves between namespaces (<= 15 chars)."""
+    return "ciaovf" + hashlib.sha1(f"{pf}/{index}".encode()).hexdigest()[:8]
 
 
 def _vf_links(ipr: Any, pf: str, index: int, names: tuple[str, ...]) -> list[int]:

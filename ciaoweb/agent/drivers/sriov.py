@@ -16,7 +16,11 @@ What the real igb/igbvf pair taught us (shared/realnic-probe, kept by tests/real
   the PF reports (`PfInfo.capabilities`); a config that needs one is refused before any
   write (`NotSupported`).
 - Release restores the saved config and binding, then reads the config back from the
-  kernel: a restore that did not take leaves the record (phase failed) and raises.
+  kernel: a restore that did not take leaves the record (phase failed) and raises. A VF
+  that was unbound is unbound before its config is restored: igbvf left bound without
+  an admin MAC registers a random one with the PF, and the PF keeps it.
+- igbvf netdevs are ethN in the host namespace, and an instance has an eth0: a VF moves
+  between namespaces under a transit name of its own (`netlink.transit_name`).
 """
 
 from __future__ import annotations
@@ -310,8 +314,14 @@ class SriovDriver:
             self.store.save(state)
             original = VfConfig.from_dict(rec["original"])
             try:
-                self._program(pf, index, original)
-                self._restore_binding(pf, index, rec)
+                if rec.get("original_driver", "") is None:
+                    # Unbind first: igbvf left bound without an admin MAC registers a
+                    # random one with the PF, which would stay after the unbind.
+                    self._restore_binding(pf, index, rec)
+                    self._program(pf, index, original)
+                else:
+                    self._program(pf, index, original)
+                    self._restore_binding(pf, index, rec)
                 self._verify(pf, index, original)
             except DriverError:
                 rec["phase"] = FAILED  # the owner's retry or the reconciler finishes it

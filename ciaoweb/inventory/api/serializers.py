@@ -37,6 +37,15 @@ class EnrolledHostSerializer(HostSerializer):
 
 class PhysicalFunctionSerializer(serializers.ModelSerializer):
     free_vfs = serializers.IntegerField(read_only=True)
+    capabilities = serializers.DictField(
+        child=serializers.BooleanField(),
+        read_only=True,
+        help_text=(
+            "optional knobs of the PF's driver, as its agent probed them: link_state, "
+            "min_tx_rate, vlan_8021ad -> true/false (igb: all false); a knob left out is "
+            "not known yet ({} until the PF has a VF)"
+        ),
+    )
 
     class Meta:
         model = PhysicalFunction
@@ -49,6 +58,7 @@ class PhysicalFunctionSerializer(serializers.ModelSerializer):
             "total_vfs",
             "num_vfs",
             "free_vfs",
+            "capabilities",
         ]
 
 

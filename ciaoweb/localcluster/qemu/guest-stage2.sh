@@ -4,6 +4,7 @@
 #   ciao.rename=MAC=IF,...  rename the netdev with MAC to IF (PFs get their topology names)
 #   ciao.mgmt=MAC           the virtio-net NIC on QEMU user networking: 10.0.2.15/24,
 #                           default route via 10.0.2.2 (the host's loopback services)
+#   ciao.tunnel=IP/LEN      the address of the NIC renamed ciao-tun (the VXLAN underlay)
 #   ciao.share=PATH         mount the 9p tag "ciaoshare" read-write at PATH (same path as
 #                           on the host, so files written there appear on the host)
 # then starts qemu-ga on the virtio-serial port org.qemu.guest_agent.0 (how the host runs
@@ -38,6 +39,11 @@ if [ -n "$mgmt" ]; then
       ip route add default via 10.0.2.2
     fi
   done
+fi
+tunnel=$(arg tunnel)
+if [ -n "$tunnel" ]; then
+  ip addr add "$tunnel" dev ciao-tun && ip link set ciao-tun up \
+    || echo "[ciao-stage2] tunnel address $tunnel failed"
 fi
 share=$(arg share)
 if [ -n "$share" ]; then

@@ -11,9 +11,12 @@
   inside at the paths they have on the host. `share` (read-write 9p) appears at its host
   path too, for results.
 - PF wiring: PFs of one guest on the same wire share a QEMU hub; a wire that leaves the
-  guest goes over `-netdev dgram` unix sockets (`Wire`). Each wire is one emulated L2
-  segment carrying the NICs' 802.1Q tags. A virtio-net NIC on QEMU user networking
-  (10.0.2.15, gateway 10.0.2.2 = the host's loopback) is the management path.
+  guest goes over `-netdev dgram` unix sockets (`Wire`), one per peer guest, all ports of
+  that hub (so one guest's QEMU can be the switch of a star). Each wire is one emulated
+  L2 segment carrying the NICs' 802.1Q tags. A virtio-net NIC on QEMU user networking
+  (10.0.2.15, gateway 10.0.2.2 = the host's loopback) is the management path; `tunnel`
+  adds a virtio-net NIC `ciao-tun` on the wire "tunnel" with that address (the VXLAN
+  underlay of overlay networks between guests).
 - Commands run through qemu-ga (`qga.py`). Stop: poweroff inside, then SIGKILL by the
   pid file. Every name carries the `ciao` prefix; each QEMU has a pid file in the run dir.
 """
@@ -59,6 +62,8 @@ class GuestSpec:
     memory_mib: int = 384
     mgmt: bool = True
     share: Path | None = None
+    # "10.99.0.1/24": a NIC `ciao-tun` on the wire "tunnel" with this address.
+    tunnel: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -71,6 +76,10 @@ class GuestSpec:
 
     def pf_mac(self, n: int) -> str:
         return f"52:54:00:c1:{self.index:02x}:{n:02x}"
+
+    @property
+    def tunnel_mac(self) -> str:
+        return f"52:54:00:c1:{self.index:02x}:f0"
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ class Guest:
         spec: GuestSpec,
         run_dir: Path,
         *,
-        wires: dict[str, Wire] | None = None,
+        wires: dict[str, list[Wire]] | None = None,
         assets: Assets | None = None,
         accel: str | None = None,
     ) -> None:
@@ -110,7 +119,7 @@ class Guest:
         self.console_log = self.run_dir / "console.log"
         self.process = ManagedProcess(spec.name, [], {}, self.run_dir)
         self.boot_seconds: float | None = None
-        for path in [self.qga_socket, self.qmp_socket, *(w.local for w in self.wires.values())]:
+        for path in [self.qga_socket, self.qmp_socket, *self._wire_sockets()]:
             if len(str(path)) > UNIX_PATH_MAX:
                 raise ValueError(f"unix socket path too long (> {UNIX_PATH_MAX}): {path}")
 
@@ -126,6 +135,9 @@ class Guest:
             f"ciao.name={spec.name}",
         ]
         renames = [f"{spec.pf_mac(n)}={pf.name}" for n, pf in enumerate(spec.pfs)]
+        if spec.tunnel:
+            renames.append(f"{spec.tunnel_mac}=ciao-tun")
+            append.append(f"ciao.tunnel={spec.tunnel}")
         if renames:
             append.append("ciao.rename=" + ",".join(renames))
         argv = [
@@ -184,40 +196,45 @@ class Guest:
                 f"virtio-net-pci,netdev=mgmt0,mac={mac}",
             ]
             append.append(f"ciao.mgmt={mac}")
-        argv += self._pf_args()
+        argv += self._nic_args()
         return [*argv, "-append", " ".join(append)]
 
-    def _pf_args(self) -> list[str]:
-        """igb PFs; a PF is on a hub of its wire's PFs in this guest, and the hub on the
-        wire's dgram socket when the wire leaves the guest."""
+    def _wire_sockets(self) -> list[Path]:
+        return [w.local for ends in self.wires.values() for w in ends]
+
+    def _nic_args(self) -> list[str]:
+        """igb PFs (and the tunnel NIC); a NIC is on a hub of its wire's NICs in this
+        guest, and the hub has a dgram port per peer guest of the wire."""
+        nics = [
+            (f"igb,bus=rp{n}", pf.wire, self.spec.pf_mac(n)) for n, pf in enumerate(self.spec.pfs)
+        ]
+        if self.spec.tunnel:
+            nics.append(("virtio-net-pci", "tunnel", self.spec.tunnel_mac))
         args: list[str] = []
         by_wire: dict[str, list[int]] = {}
-        for n, pf in enumerate(self.spec.pfs):
-            if pf.wire is not None:
-                by_wire.setdefault(pf.wire, []).append(n)
+        for n, (_device, wire, _mac) in enumerate(nics):
+            if wire is not None:
+                by_wire.setdefault(wire, []).append(n)
         netdev_of: dict[int, str] = {}
         for hub, (wire, members) in enumerate(sorted(by_wire.items())):
-            remote = self.wires.get(wire)
-            if len(members) == 1 and remote is not None:
-                netdev_of[members[0]] = self._dgram(args, f"w{hub}", remote)
+            remotes = self.wires.get(wire, [])
+            if len(members) == 1 and len(remotes) == 1:
+                netdev_of[members[0]] = self._dgram(args, f"w{hub}", remotes[0])
                 continue
             for n in members:
-                args += ["-netdev", f"hubport,id=pfnet{n},hubid={hub}"]
-                netdev_of[n] = f"pfnet{n}"
-            if remote is not None:
-                uplink = self._dgram(args, f"w{hub}", remote)
-                args += ["-netdev", f"hubport,id=hub{hub}up,hubid={hub},netdev={uplink}"]
-        for n, _pf in enumerate(self.spec.pfs):
+                args += ["-netdev", f"hubport,id=nic{n},hubid={hub}"]
+                netdev_of[n] = f"nic{n}"
+            for k, remote in enumerate(remotes):
+                uplink = self._dgram(args, f"w{hub}p{k}", remote)
+                args += ["-netdev", f"hubport,id=hub{hub}p{k},hubid={hub},netdev={uplink}"]
+        for n, (device, _wire, mac) in enumerate(nics):
             if n not in netdev_of:  # unwired: a hub of its own (carrier, no peer)
                 hub = 100 + n
-                args += ["-netdev", f"hubport,id=pfnet{n},hubid={hub}"]
-                netdev_of[n] = f"pfnet{n}"
-            args += [
-                "-device",
-                f"pcie-root-port,id=rp{n},chassis={n + 1}",
-                "-device",
-                f"igb,bus=rp{n},netdev={netdev_of[n]},mac={self.spec.pf_mac(n)}",
-            ]
+                args += ["-netdev", f"hubport,id=nic{n},hubid={hub}"]
+                netdev_of[n] = f"nic{n}"
+            if device.startswith("igb"):
+                args += ["-device", f"pcie-root-port,id=rp{n},chassis={n + 1}"]
+            args += ["-device", f"{device},netdev={netdev_of[n]},mac={mac}"]
         return args
 
     @staticmethod
@@ -275,11 +292,29 @@ class Guest:
     @property
     def exec_prefix(self) -> list[str]:
         """An argv prefix that runs the rest inside this guest (exit code and output)."""
+        return self.exec_command()
+
+    def exec_command(
+        self,
+        *,
+        timeout: float | None = None,
+        poll: float | None = None,
+        env: dict[str, str] | None = None,
+    ) -> list[str]:
+        """exec_prefix with options: a timeout, a slower status poll, environment."""
+        options: list[str] = []
+        if timeout is not None:
+            options += ["--timeout", str(timeout)]
+        if poll is not None:
+            options += ["--poll", str(poll)]
+        for key, value in (env or {}).items():
+            options += ["-e", f"{key}={value}"]
         return [
             sys.executable,
             "-m",
             "ciaoweb.localcluster.qemu",
             "exec",
+            *options,
             str(self.qga_socket),
             "--",
         ]
@@ -295,7 +330,7 @@ class Guest:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(timeout=timeout)
         self.process.stop(timeout=3.0)
-        for path in (self.qga_socket, self.qmp_socket, *(w.local for w in self.wires.values())):
+        for path in (self.qga_socket, self.qmp_socket, *self._wire_sockets()):
             path.unlink(missing_ok=True)
 
     def diagnostics(self, lines: int = 40) -> str:

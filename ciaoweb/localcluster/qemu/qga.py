@@ -69,8 +69,11 @@ class QgaClient:
         env: dict[str, str] | None = None,
         input: bytes | None = None,  # noqa: A002 - like subprocess.run
         timeout: float = 120.0,
+        poll_max: float = 0.05,
     ) -> ExecResult:
-        """Run argv in the guest; its exit code and output (like subprocess.run)."""
+        """Run argv in the guest; its exit code and output (like subprocess.run).
+        `poll_max`: the longest pause between status polls (a long-running command, an
+        agent, polls seldom so other callers get the socket)."""
         if not argv:
             raise ValueError("empty argv")
         t0 = time.monotonic()
@@ -94,7 +97,7 @@ class QgaClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{argv!r} still running in the guest after {timeout} s")
             time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, poll_max)
         code = status.get("exitcode")
         if code is None:  # killed by a signal
             code = -int(status.get("signal", 9))

@@ -1,4 +1,7 @@
-"""`make demo`: a simulated cluster with every process running, seeded, until Ctrl-C."""
+"""`make demo`: a cluster with every process running, seeded, until Ctrl-C.
+
+`CIAO_NODES=qemu make demo`: the same, with QEMU guests (emulated igb SR-IOV NICs, the
+real igb/igbvf drivers) as its hosts instead of the simulator's."""
 
 import os
 import signal
@@ -7,9 +10,9 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from ciaoweb.localcluster.cluster import ClusterConfig, LocalCluster
+from ciaoweb.localcluster.cluster import ClusterConfig, LocalCluster, demo_topology
 from ciaoweb.localcluster.seed import seed_demo
 
 
@@ -22,6 +25,18 @@ def demo_database_url() -> str:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path}"
+
+
+def qemu_settings() -> dict:
+    """Guests run under TCG here: agents are slower to start and to answer."""
+    from ciaoweb.localcluster.qemu.nodes import qemu_topology
+
+    return {
+        "nodes": "qemu",
+        "topology": qemu_topology(),
+        "heartbeat_timeout": 30.0,
+        "operation_step_timeout": 60.0,
+    }
 
 
 class Command(BaseCommand):
@@ -43,13 +58,18 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, interrupt)
         info_path = Path(settings.VAR_DIR) / "demo.json"
+        nodes = os.environ.get("CIAO_NODES", "sim")
+        if nodes not in ("sim", "qemu"):
+            raise CommandError(f"CIAO_NODES must be sim or qemu, not {nodes!r}")
         config = ClusterConfig(
             # Another name runs a demo beside a developer's own (the crash test does).
             name=os.environ.get("CIAO_DEMO_NAME", "demo"),
             port=int(os.environ.get("CIAO_PORT", "8000")),
             database_url=demo_database_url(),
+            sign_in_throttle=True,  # as deployed (the test clusters turn it off)
             # The broker is the cluster's own Redis with ACL users (a free port; its URL,
             # without credentials, is var/demo.json's "broker").
+            **(qemu_settings() if nodes == "qemu" else {"topology": demo_topology()}),
         )
         cluster = LocalCluster(config, progress=self.stdout.write)
         try:
