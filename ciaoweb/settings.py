@@ -102,6 +102,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         transaction_mode="IMMEDIATE",
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     )
+    # Created 0600, never with the umask's 0644: it holds password hashes and tokens.
+    from ciaoweb.core.sqlite import private_database_files
+
+    private_database_files(DATABASES["default"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -141,6 +145,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ciaoweb.core.api.exception_handler",
+    # The client's address is REMOTE_ADDR; an X-Forwarded-For header is believed only
+    # behind that many proxies of our own (else anyone could pick the address throttled).
+    "NUM_PROXIES": int(os.environ.get("CIAO_NUM_PROXIES", "0")),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ciaoweb API",
@@ -183,6 +190,21 @@ CIAO_DISPATCH = os.environ.get("CIAO_DISPATCH", "celery")
 # A physnet not listed uses CIAO_VLAN_DEFAULT_RANGE.
 CIAO_VLAN_RANGES = os.environ.get("CIAO_VLAN_RANGES", "")
 CIAO_VLAN_DEFAULT_RANGE = os.environ.get("CIAO_VLAN_DEFAULT_RANGE", "100:3999")
+# Both are checked at start-up (system check networks.E001, ciaoweb/networks/checks.py).
+# Per-tenant quotas (docs/api.md, "Quotas"): the limits of a tenant an admin set none for.
+# A value that is not a non-negative integer is kept as given and reported by the check
+# tenancy.E001 (a clear start-up error, not a traceback here).
+
+
+def _quota_default(name: str, default: str) -> int | str:
+    raw = os.environ.get(name, default).strip()
+    return int(raw) if raw.isdigit() else raw
+
+
+CIAO_QUOTA_NETWORKS = _quota_default("CIAO_QUOTA_NETWORKS", "20")
+CIAO_QUOTA_INSTANCES = _quota_default("CIAO_QUOTA_INSTANCES", "200")
+CIAO_QUOTA_VFS = _quota_default("CIAO_QUOTA_VFS", "400")
+
 # A host that has not sent a heartbeat for this many seconds is marked offline.
 CIAO_HEARTBEAT_INTERVAL = float(os.environ.get("CIAO_HEARTBEAT_INTERVAL", "5"))
 CIAO_HEARTBEAT_TIMEOUT = float(os.environ.get("CIAO_HEARTBEAT_TIMEOUT", "20"))
@@ -194,6 +216,26 @@ CIAO_OPERATION_ATTEMPTS = int(os.environ.get("CIAO_OPERATION_ATTEMPTS", "3"))
 # (ciaoweb.core.signing). Agents never see it: each has its host's own key.
 CIAO_CONTROL_KEY = os.environ.get("CIAO_CONTROL_KEY", "")
 CIAO_WATCHDOG_INTERVAL = float(os.environ.get("CIAO_WATCHDOG_INTERVAL", "5"))
+
+# Authentication hardening (docs/security.md, "Authentication hardening").
+# Sign-in throttling, for POST /api/v1/auth/token/ and the dashboard's /login/ (a 429 with
+# Retry-After; "off" disables a limit): failed sign-ins per client address and username,
+# and every sign-in request per client address.
+CIAO_AUTH_THROTTLE = os.environ.get("CIAO_AUTH_THROTTLE", "10/min")
+CIAO_AUTH_ADDRESS_THROTTLE = os.environ.get("CIAO_AUTH_ADDRESS_THROTTLE", "60/min")
+# An API token answers 401 this many seconds after it was issued (or after the last
+# sign-in with the password, which renews it).
+CIAO_TOKEN_TTL = float(os.environ.get("CIAO_TOKEN_TTL", str(12 * 3600)))
+# The throttles count in this cache: per process (locmem) unless CIAO_CACHE_URL names a
+# Redis shared by every web process (needed when several serve the same site).
+CIAO_CACHE_URL = os.environ.get("CIAO_CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CIAO_CACHE_URL}
+        if CIAO_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,8 @@ from django.db.models import Count, Q, QuerySet
 
 from ciaoweb.inventory.choices import VfState
 from ciaoweb.inventory.models import PhysicalFunction
+from ciaoweb.tenancy.models import Tenant
+from ciaoweb.tenancy.quotas import QUOTAS, limits, usage
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,14 @@ class Usage:
 
     @property
     def percent(self) -> int:
-        return round(100 * self.used / self.total) if self.total else 0
+        """The bar's fill, at most full (a quota lowered below its use is over 100%)."""
+        if not self.total:
+            return 100 if self.used else 0
+        return min(100, round(100 * self.used / self.total))
+
+    @property
+    def over(self) -> bool:
+        return self.used >= self.total
 
     @property
     def free(self) -> int:
@@ -52,3 +61,12 @@ def usage_per_physnet(pfs: QuerySet | None = None) -> list[Usage]:
         used_total[0] += pf.vf_count - pf.free_count
         used_total[1] += pf.vf_count
     return [Usage(physnet, used, total) for physnet, (used, total) in sorted(totals.items())]
+
+
+QUOTA_LABELS = {"networks": "Networks", "instances": "Instances", "vfs": "VFs"}
+
+
+def quota_usage(tenant: Tenant) -> list[Usage]:
+    """The tenant's use of each quota against its limit (`tenants/{id}/quota/`)."""
+    allowed, used = limits(tenant), usage(tenant)
+    return [Usage(QUOTA_LABELS[name], used[name], allowed[name]) for name in QUOTAS]

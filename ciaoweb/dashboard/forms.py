@@ -53,7 +53,11 @@ class NetworkForm(ApiForm):
 
     name = _text("Name", help_text="A DNS label, e.g. storage")
     physnet = _text("Physical network", widget=forms.TextInput(attrs={"list": "physnets"}))
-    vlan = _text("VLAN", help_text="Leave empty to allocate one from the physnet's range")
+    vlan = _text(
+        "VLAN",
+        help_text="Leave empty to allocate one from the physnet's range; underlay networks "
+        "need the physical network's VLAN",
+    )
     cidr = _text("CIDR", help_text="IPv4, e.g. 10.20.0.0/24")
     gateway = _text("Gateway", help_text="Leave empty for the first usable address")
     ipam = LenientChoiceField(label="IP address management", choices=Ipam.CHOICES, required=False)
@@ -62,7 +66,12 @@ class NetworkForm(ApiForm):
 
     def __init__(self, *args: Any, tenants: list | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if tenants is not None:  # cluster admins only
+        if tenants is None:
+            # Members: the VLAN comes from the physnet's tenant range, and underlay
+            # networks (which need the physical network's VLAN) are made by admins.
+            del self.fields["vlan"]
+            self.fields["ipam"].choices = [c for c in Ipam.CHOICES if c[0] != Ipam.UNDERLAY]
+        else:  # cluster admins only
             self.fields["tenant"] = LenientChoiceField(
                 label="Tenant",
                 required=False,

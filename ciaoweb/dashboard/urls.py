@@ -3,19 +3,22 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from ciaoweb.dashboard.views import events, hosts, instances, networks, overview, tenant, topology
+from ciaoweb.dashboard.views import (
+    events,
+    hosts,
+    instances,
+    login,
+    networks,
+    overview,
+    tenant,
+    topology,
+)
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="dashboard/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("login/", login.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tenant/", tenant.choose_tenant, name="choose-tenant"),
     path("topology/", topology.topology, name="topology"),

@@ -1,4 +1,8 @@
-"""Websocket authentication: the session cookie, or `?token=<api token>`."""
+"""Websocket authentication: the session cookie, or `?token=<api token>`.
+
+A token must be valid (known, its user active, not expired: an expired one is deleted);
+the scope then carries its digest and expiry, so the consumer can close the socket when
+the token is revoked or expires."""
 
 from __future__ import annotations
 
@@ -10,17 +14,19 @@ from django.contrib.auth.models import AnonymousUser
 
 
 @database_sync_to_async
-def _user_for_token(key: str):
-    from rest_framework.authtoken.models import Token
+def _token_scope(key: str) -> dict:
+    from ciaoweb.core.api.authentication import token_expires_at, valid_token
+    from ciaoweb.events.revocation import token_digest
 
-    from ciaoweb.core.api.authentication import is_token_key
-
-    if not is_token_key(key):  # e.g. a NUL byte, which PostgreSQL would refuse with an error
-        return AnonymousUser()
-    try:
-        return Token.objects.select_related("user").get(key=key).user
-    except Token.DoesNotExist:
-        return AnonymousUser()
+    # valid_token refuses e.g. a NUL byte before the database (PostgreSQL would fail).
+    token = valid_token(key)
+    if token is None:
+        return {"user": AnonymousUser()}
+    return {
+        "user": token.user,
+        "ciao_token_digest": token_digest(token.key),
+        "ciao_token_expires": token_expires_at(token),
+    }
 
 
 class TokenQueryAuthMiddleware:
@@ -32,7 +38,7 @@ class TokenQueryAuthMiddleware:
     async def __call__(self, scope, receive, send):
         query = parse_qs(scope.get("query_string", b"").decode())
         if token := query.get("token", [None])[0]:
-            scope = dict(scope, user=await _user_for_token(token))
+            scope = dict(scope, **await _token_scope(token))
         return await self.inner(scope, receive, send)
 
 

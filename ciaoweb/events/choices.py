@@ -4,6 +4,7 @@ class EventKind:
     TENANT_CREATED = "tenant.created"
     TENANT_UPDATED = "tenant.updated"
     TENANT_DELETED = "tenant.deleted"
+    TENANT_QUOTA_CHANGED = "tenant.quota_changed"
     HOST_CREATED = "host.created"
     HOST_UPDATED = "host.updated"
     HOST_DELETED = "host.deleted"

@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
 
 from .broadcast import ADMIN_GROUP, tenant_group
+from .revocation import CLOSE_UNAUTHENTICATED, user_group
+
+MAX_SLEEP = 30 * 24 * 3600.0  # a huge CIAO_TOKEN_TTL must not overflow the loop's timer
 
 
 @database_sync_to_async
@@ -20,19 +26,37 @@ def _groups_for(user) -> list[str]:
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
-    """Clients only listen; what they receive is decided by their tenant at connect."""
+    """Clients only listen; what they receive is decided by their tenant at connect.
+
+    A socket also joins its user's group, where `ciao.close` messages end it when its
+    access ends (`ciaoweb.events.revocation`): its token revoked, the password changed,
+    the user deactivated (4401) or removed from its tenant (4403). A socket opened with a
+    token closes (4401) when that token expires."""
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        self.groups_joined = await _groups_for(user)
-        for group in self.groups_joined:
+        # The user's group first: a membership removed while the groups are looked up
+        # still reaches this socket.
+        self.groups_joined = [user_group(user.pk)]
+        await self.channel_layer.group_add(self.groups_joined[0], self.channel_name)
+        for group in await _groups_for(user):
             await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
         await self.accept()
+        if expires := self.scope.get("ciao_token_expires"):
+            self.expiry = asyncio.create_task(self._close_at(expires))
+
+    async def _close_at(self, expires) -> None:
+        while (remaining := (expires - timezone.now()).total_seconds()) > 0:
+            await asyncio.sleep(min(remaining, MAX_SLEEP))
+        await self.close(code=CLOSE_UNAUTHENTICATED, reason="token expired")
 
     async def disconnect(self, code: int) -> None:
+        if expiry := getattr(self, "expiry", None):
+            expiry.cancel()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -43,3 +67,11 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def ciao_event(self, event: dict) -> None:
         await self.send_json(event["message"])
+
+    async def ciao_close(self, event: dict) -> None:
+        """The user's access ended (or, naming a token, that token's)."""
+        if event.get("token") and event["token"] != self.scope.get("ciao_token_digest"):
+            return  # another token of the user's, or this socket used the session
+        if not getattr(self, "closing", False):  # e.g. a password change: two messages
+            self.closing = True
+            await self.close(code=event["code"], reason=event.get("reason"))

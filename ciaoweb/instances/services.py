@@ -37,6 +37,7 @@ from ciaoweb.operations.services import (
     end_superseded,
     open_operation,
 )
+from ciaoweb.tenancy.quotas import check_quota
 
 MAC_INSERT_ATTEMPTS = 3
 
@@ -154,8 +155,12 @@ def create_instance(
     networks: list[NetworkRequest],
     host: Host | None = None,
 ) -> Instance:
-    """Validate, schedule, claim VFs, allocate MACs and IPs; the instance starts `pending`."""
+    """Validate, schedule, claim VFs, allocate MACs and IPs; the instance starts `pending`.
+    The tenant's `instances` and `vfs` quotas are checked first, under its row lock (409
+    past one, nothing made); that lock comes before the networks', hosts' and VFs'."""
     requests = _ordered_requests(tenant, networks)
+    vfs = sum(1 for r in requests if r.network.kind == NetworkKind.SRIOV)
+    check_quota(tenant, instances=1, vfs=vfs)
     locked = lock_networks(r.network.id for r in requests)
     targets = [locked[r.network.id] for r in requests]
     placement = place(physnet_needs(targets), host=host, new_instance=True)

@@ -17,6 +17,8 @@ class NetworksConfig(AppConfig):
     label = "networks"
 
     def ready(self) -> None:
+        from ciaoweb.networks import checks  # noqa: F401 - registers the start-up checks
+
         # Serializers import models: only once the app registry is ready.
         from ciaoweb.networks.api.serializers import LeaseSerializer, NetworkSerializer
 

@@ -15,6 +15,7 @@ from ciaoweb.networks.ipam import reserve_infrastructure_ips
 from ciaoweb.networks.models import PRIMARY_NETWORK_NAME, Network
 from ciaoweb.networks.vlans import next_free_vlan
 from ciaoweb.operations.queue import enqueue_on_commit
+from ciaoweb.tenancy.quotas import check_quota
 
 VLAN_ALLOCATION_ATTEMPTS = 5
 # Every tenant's overlay is isolated, so they may all use the same range.
@@ -44,8 +45,11 @@ def _save_allocating_vlan(network: Network) -> None:
 
 @transaction.atomic
 def create_network(**fields: Any) -> Network:
-    """Create a network from validated fields; allocates the VLAN when none is given."""
+    """Create a network from validated fields; allocates the VLAN when none is given.
+    A tenant's network counts against its `networks` quota (409 past it, nothing made)."""
     network = Network(**fields)
+    if network.tenant_id is not None:
+        check_quota(network.tenant_id, networks=1)
     if network.tenant is None:
         network.shared = True
     if network.gateway is None and network.ipam in Ipam.MANAGED:

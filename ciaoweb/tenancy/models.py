@@ -9,6 +9,10 @@ from ciaoweb.tenancy.choices import MembershipRole
 
 class Tenant(BaseModel):
     name = models.CharField(max_length=63, unique=True, validators=[validate_dns_label])
+    # Quotas (ciaoweb.tenancy.quotas): null = the setting's default (CIAO_QUOTA_<NAME>).
+    quota_networks = models.PositiveIntegerField(null=True, blank=True)
+    quota_instances = models.PositiveIntegerField(null=True, blank=True)
+    quota_vfs = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta(BaseModel.Meta):
         ordering = ["name"]

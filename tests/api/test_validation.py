@@ -40,7 +40,10 @@ GOOD_NETWORK = {"name": "storage", "kind": "sriov", "physnet": "physnet2", "cidr
     ],
 )
 def test_network_create_rejects(world, change, field, message):
-    answer = world.alice.post(url("networks"), {**GOOD_NETWORK, **change}, format="json")
+    client, body = world.alice, {**GOOD_NETWORK, **change}
+    if "vlan" in change:  # admin-only (members: 403, tests/security/test_tenant_limits.py)
+        client, body = world.admin, {**body, "tenant": str(world.tenant_a.pk)}
+    answer = client.post(url("networks"), body, format="json")
     assert answer.status_code == 400, answer.data
     assert message in " ".join(str(m) for m in answer.data[field]), answer.data
 
@@ -76,7 +79,8 @@ def _in_use(world):
 )
 def test_network_in_use_cannot_change(world, field, value):
     _in_use(world)
-    answer = world.alice.patch(url("networks", world.net_a), {field: value}, format="json")
+    client = world.admin if field == "vlan" else world.alice  # members may not set a VLAN
+    answer = client.patch(url("networks", world.net_a), {field: value}, format="json")
     assert answer.status_code == 400
     assert f"in use by 1 attachments: {field} cannot change" in answer.data[field][0]
 
@@ -225,3 +229,39 @@ def test_malformed_bodies_are_400_not_500(world):
         answer = world.alice.post(url("instances"), body, format="json")
         assert answer.status_code == 400, (body, answer.status_code)
     assert world.alice.post(url("networks"), [], format="json").status_code == 400
+
+
+# --- PF capabilities a network needs (ciaoweb.networks.validation) ----------------------
+
+
+def test_no_network_attribute_needs_a_pf_capability_today(world):
+    from ciaoweb.instances.scheduler import requirements
+    from ciaoweb.networks.validation import required_capabilities
+
+    assert required_capabilities(world.net_a) == set()
+    assert required_capabilities(GOOD_NETWORK) == set()
+    assert requirements([world.net_a, world.net_b]) == {}
+
+
+def test_a_network_needing_a_knob_no_pf_of_its_physnet_has_is_refused(world, monkeypatch):
+    from ciaoweb.inventory.models import PhysicalFunction
+
+    monkeypatch.setattr(
+        "ciaoweb.networks.validation.required_capabilities", lambda network: {"vlan_8021ad"}
+    )
+    pfs = PhysicalFunction.objects.filter(physnet="physnet2")
+    pfs.update(capabilities={"link_state": True, "vlan_8021ad": False})
+    answer = world.alice.post(url("networks"), GOOD_NETWORK, format="json")
+    assert answer.status_code == 400, answer.data
+    [message] = answer.data["physnet"]
+    assert "needs 802.1ad" in message and "no PF on physnet physnet2" in message
+    # an update is refused the same way
+    patched = world.alice.patch(url("networks", world.net_a), {"name": "renamed"}, format="json")
+    assert patched.status_code == 200, patched.data  # physnet1's PFs have not said
+    PhysicalFunction.objects.filter(physnet="physnet1").update(capabilities={"vlan_8021ad": False})
+    patched = world.alice.patch(url("networks", world.net_a), {"name": "again"}, format="json")
+    assert patched.status_code == 400 and "physnet physnet1" in str(patched.data["physnet"])
+    # one PF of the physnet that has the knob (or has not reported it) is enough
+    first = pfs.order_by("host__name").first()
+    PhysicalFunction.objects.filter(pk=first.pk).update(capabilities={"vlan_8021ad": True})
+    assert world.alice.post(url("networks"), GOOD_NETWORK, format="json").status_code == 201

@@ -60,8 +60,7 @@ def test_member_creates_a_network_in_its_tenant(pages):
 
 @pytest.mark.parametrize(
     "changes",
-    [
-        {"vlan": "5000"},
+    [  # a VLAN is an admin's: tests/dashboard/test_tenant_limits_pages.py
         {"name": "Bad_Name"},
         {"cidr": "10.50.0.0/33"},
         {"cidr": "192.168.10.0/25", "name": "overlap"},  # overlaps tenant a's `data`

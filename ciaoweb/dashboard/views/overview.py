@@ -3,8 +3,8 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 
 from ciaoweb.dashboard.api_bridge import visible
-from ciaoweb.dashboard.capacity import usage_per_pf, usage_per_physnet
-from ciaoweb.dashboard.tenant_choice import selected_tenant
+from ciaoweb.dashboard.capacity import quota_usage, usage_per_pf, usage_per_physnet
+from ciaoweb.dashboard.tenant_choice import acting_tenant, selected_tenant
 from ciaoweb.dashboard.views.common import page_context, render_page
 from ciaoweb.events.api.views import EventViewSet
 from ciaoweb.instances.api.views import InstanceViewSet
@@ -36,6 +36,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         events=visible(EventViewSet, request, narrow).order_by("-created")[:RECENT_EVENTS],
         physnet_usage=usage_per_physnet(),
     )
+    # Quotas of the member's own tenant (or the tenant an admin selected), never another's.
+    if (tenant := acting_tenant(request)) is not None:
+        context["quota_tenant"], context["quota"] = tenant, quota_usage(tenant)
     if is_cluster_admin(request.user):
         per_pf = usage_per_pf(PhysicalFunction.objects.all())
         context["hosts"] = [(host, per_pf.get(host.pk, [])) for host in Host.objects.all()]

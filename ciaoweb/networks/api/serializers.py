@@ -9,10 +9,14 @@ from ciaoweb.networks import services
 from ciaoweb.networks.choices import Ipam, NetworkKind
 from ciaoweb.networks.models import MTU_MAX, MTU_MIN, VLAN_MAX, VLAN_MIN, Lease, Network
 from ciaoweb.networks.validation import parse_cidr, validate_network
+from ciaoweb.networks.vlans import next_free_vlan
 from ciaoweb.tenancy.models import Tenant
 
 VLAN_MESSAGE = f"VLAN must be between {VLAN_MIN} and {VLAN_MAX}"
 MTU_MESSAGE = f"MTU must be between {MTU_MIN} and {MTU_MAX}"
+UNDERLAY_VLAN_MESSAGE = (
+    "an underlay network needs an explicit VLAN (the one the physical network's DHCP serves)"
+)
 
 
 class NetworkSerializer(serializers.ModelSerializer):
@@ -87,8 +91,29 @@ class NetworkSerializer(serializers.ModelSerializer):
         proposed.setdefault("tenant", None)
         return proposed
 
+    def _member_moves_physnet(self, proposed: dict[str, Any]) -> bool:
+        """A member's network moving (unused) to another physnet: it gets a VLAN of that
+        physnet's tenant range, never keeps one the range did not give it there."""
+        network = self.instance
+        return bool(
+            self.context.get("allocate_vlan")
+            and network is not None
+            and network.kind == NetworkKind.SRIOV
+            and proposed.get("physnet")
+            and proposed["physnet"] != network.physnet
+            and not network.attachments.exists()
+        )
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         proposed = self._proposed(attrs)
+        if (
+            self.instance is None
+            and proposed.get("ipam") == Ipam.UNDERLAY
+            and proposed.get("vlan") is None
+        ):
+            raise serializers.ValidationError({"vlan": [UNDERLAY_VLAN_MESSAGE]})
+        if self._member_moves_physnet(proposed):
+            proposed["vlan"] = attrs["vlan"] = next_free_vlan(proposed["physnet"])
         if proposed.get("gateway") is None and proposed.get("ipam") in Ipam.MANAGED:
             proposed["gateway"] = None  # chosen by the service: first usable address
         try:

@@ -4,6 +4,7 @@ from rest_framework.exceptions import PermissionDenied
 
 from ciaoweb.core.api.scoping import TenantScopedMixin
 from ciaoweb.networks.api.serializers import LeaseSerializer, NetworkSerializer
+from ciaoweb.networks.choices import Ipam
 from ciaoweb.networks.filtersets import LeaseFilterSet, NetworkFilterSet
 from ciaoweb.networks.models import Lease, Network
 from ciaoweb.networks.services import delete_network
@@ -23,19 +24,51 @@ class NetworkViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         context = super().get_serializer_context()
         if self.action == "create" and not self.is_admin:
             context["tenant"] = self.requesting_tenant()
+        if not self.is_admin:
+            # A member moving its network to another physnet gets a VLAN of that one's
+            # tenant range (it never keeps one it did not get from the range).
+            context["allocate_vlan"] = True
         return context
 
     def _deny_foreign_network(self, network: Network) -> None:
         if not self.is_admin and network.tenant_id != self.requesting_tenant().pk:
             raise PermissionDenied("shared networks are managed by cluster administrators")
 
+    def _deny_provider_attributes(self, network: Network | None = None) -> None:
+        """Members may not choose a VLAN (403, like Neutron's provider attributes): their
+        networks get one from the physnet's tenant range. `ipam=underlay` networks need
+        the physical network's own VLAN, so only cluster admins make them. Sending a
+        network's current value back (a PUT of what GET returned) is not choosing."""
+        if self.is_admin:
+            return
+        data = self.request.data
+        if not isinstance(data, dict):
+            return  # the serializer answers 400 for a body that is not an object
+        vlan = data.get("vlan")
+        if vlan not in (None, "") and not (
+            network is not None and str(vlan).strip() == str(network.vlan)
+        ):
+            raise PermissionDenied(
+                "only cluster administrators may set vlan: a member's network gets a VLAN "
+                "from the physnet's tenant range (leave vlan out)"
+            )
+        ipam = data.get("ipam")
+        if ipam == Ipam.UNDERLAY and (network is None or network.ipam != Ipam.UNDERLAY):
+            raise PermissionDenied(
+                "only cluster administrators may create ipam=underlay networks: they need "
+                "the physical network's own VLAN, which is a provider attribute"
+            )
+
     def create(self, request, *args, **kwargs):
         self.deny_admin_only_fields("tenant", "shared")
+        self._deny_provider_attributes()
         return super().create(request, *args, **kwargs)
 
     def update(self, request, *args, **kwargs):
         self.deny_admin_only_fields("tenant", "shared")
-        self._deny_foreign_network(self.get_object())
+        network = self.get_object()
+        self._deny_foreign_network(network)
+        self._deny_provider_attributes(network)
         return super().update(request, *args, **kwargs)
 
     def perform_destroy(self, instance):

@@ -9,13 +9,15 @@ from ciaoweb.core.api.scoping import TenantScopedMixin
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
 from ciaoweb.networks.models import Network
-from ciaoweb.tenancy.access import can_manage_members
+from ciaoweb.tenancy.access import can_manage_members, is_cluster_admin
 from ciaoweb.tenancy.api.serializers import (
     MemberSerializer,
     MembershipSerializer,
+    QuotaSerializer,
     TenantSerializer,
 )
 from ciaoweb.tenancy.models import Tenant
+from ciaoweb.tenancy.quotas import quota_of, set_quota
 from ciaoweb.tenancy.services import add_member, create_tenant
 
 
@@ -26,7 +28,7 @@ class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     serializer_class = TenantSerializer
     tenant_lookup = "pk"
     admin_only_writes = True
-    member_actions = ("members",)
+    member_actions = ("members", "quota")
 
     def perform_create(self, serializer):
         serializer.instance = create_tenant(serializer.validated_data["name"])
@@ -38,7 +40,10 @@ class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
     @transaction.atomic
     def perform_destroy(self, instance):
-        # Its networks first, in id order, as `delete_network` and the lease-event handler
+        # The tenant's row first, as every creation does (ciaoweb.tenancy.quotas): a
+        # creation holding it while waiting for a network would deadlock with us.
+        Tenant.objects.select_for_update().filter(pk=instance.pk).first()
+        # Then its networks, in id order, as `delete_network` and the lease-event handler
         # lock them before their leases: the cascade alone deletes leases before networks,
         # which deadlocked with a lease event of the same network.
         list(Network.objects.select_for_update().filter(tenant=instance).order_by("pk"))
@@ -60,3 +65,18 @@ class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         data = serializer.validated_data
         membership = add_member(tenant, data["username"], data.get("password"), data["role"])
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["GET"], request=None, responses=QuotaSerializer)
+    @extend_schema(methods=["PUT", "PATCH"], request=QuotaSerializer, responses=QuotaSerializer)
+    @action(detail=True, methods=["get", "put", "patch"])
+    def quota(self, request, pk=None):
+        """The tenant's limits and use (its members and cluster admins); PUT sets every
+        limit, PATCH some (cluster admins only)."""
+        tenant = self.get_object()  # another tenant's: 404
+        if request.method != "GET":
+            if not is_cluster_admin(request.user):
+                raise PermissionDenied("only cluster administrators change quotas")
+            serializer = QuotaSerializer(data=request.data, partial=request.method == "PATCH")
+            serializer.is_valid(raise_exception=True)
+            tenant = set_quota(tenant, dict(serializer.validated_data))
+        return Response(QuotaSerializer(quota_of(tenant)).data)
