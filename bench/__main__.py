@@ -7,6 +7,8 @@ Phases (each one's result lands in bench/results.json even if a later one fails)
   3. a local cluster `benche2e` (16 hosts + netnode, Redis DB 10, scratch DB)
   4. raw floors on a bare simulator `benchfloor` of the same size, beside the idle cluster
   5. launch to lease (containers, VMs), live path, migration downtime, burst of 256
+  6. the real kernel (issue 13): launch to lease on a QEMU igb guest of a `CIAO_NODES=qemu`
+     cluster against the raw floor measured inside the same guest (child process)
 Environment: CIAO_BENCH_LAUNCHES (50), CIAO_BENCH_MIGRATIONS (20), CIAO_BENCH_BURST (256).
 """
 
@@ -85,6 +87,9 @@ def main() -> int:
         _child("bench.alloc", results, "control_plane")
         save()
         _cluster_phases(results, save)
+        say("real kernel: a CIAO_NODES=qemu cluster, launch to lease against its floor")
+        _child("bench.realnic", results, "realnic")
+        save()
     finally:
         save()
         say(f"done in {results['total_s']:.0f}s: bench/results.json, bench/results.md, bench/*.png")

@@ -186,6 +186,7 @@ def markdown(results: dict) -> str:
                 f"{scale['max_rss_mib']:.0f} MiB RSS",
             )
         )
+    rows += _realnic_rows(results)
     lines = [
         "# Benchmarks (issue 7)",
         "",
@@ -215,6 +216,34 @@ def markdown(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _realnic_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
+    """Issue 13: launch to lease on a QEMU igb guest (igb/igbvf) against its own floor."""
+    real = results.get("realnic") or {}
+    if "launch_to_lease" not in real:
+        return []
+    boots = real.get("boot_s") or {}
+    return [
+        (
+            "Real kernel floor (in the guest): vf vlan+mac, bind igbvf, netns, move, udhcpc",
+            _ms(_get(real, "floor_launch_to_lease", "p50")),
+            _ms(_get(real, "floor_launch_to_lease", "p95")),
+            "",
+            "(reference; steps p50: "
+            + ", ".join(f"{k} {_ms(v)}" for k, v in (real.get("floor_steps_p50") or {}).items())
+            + ")",
+        ),
+        (
+            "Launch to lease on a real-kernel node (QEMU igb guest, TCG), container",
+            _ms(_get(real, "launch_to_lease", "p50")),
+            _ms(_get(real, "launch_to_lease", "p95")),
+            _x(real.get("ratio_p50")),
+            f"cluster of 3 guests up in {real.get('cluster_start_s', 0):.0f} s (boot "
+            + ", ".join(f"{h} {v:.1f} s" for h, v in boots.items())
+            + ")",
+        ),
+    ]
 
 
 def plots(results: dict, out_dir: Path) -> list[str]:

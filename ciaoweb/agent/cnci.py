@@ -122,16 +122,22 @@ class DhcpServers:
                     vf["pf"], vf["index"], server_owner(network_id), config, netns, SERVER_IFNAME
                 )
             prefix = ipaddress.IPv4Network(spec["cidr"]).prefixlen
+            address = f"{spec['server_ip']}/{prefix}"
             for args in (
-                ["addr", "replace", f"{spec['server_ip']}/{prefix}", "dev", SERVER_IFNAME],
+                ["addr", "replace", address, "dev", SERVER_IFNAME],
                 ["link", "set", SERVER_IFNAME, "up"],
             ):
                 subprocess.run(["ip", "-n", netns, *args], check=True, capture_output=True)
+            _drop_other_addresses(netns, address)  # the network's CIDR changed
             server = self._server(spec, netns)
-            restarted = server.ensure_running()
+            # A changed spec (domain, range, IPAM) reaches dnsmasq only through its
+            # command line: restart it then (leases kept); a dead one is started.
+            reconfigured = server.restart_if_changed()
+            restarted = server.ensure_running() and not reconfigured
         except SETUP_ERRORS as exc:
             return _failed(exc)
         outcome = self._reserve(server, spec, restarted)
+        outcome["reconfigured"] = reconfigured
         if outcome["ok"]:
             self._applied[network_id] = (shape, netns)
         return outcome
@@ -191,6 +197,14 @@ class DhcpServers:
                         "message": outcome["error"],
                     }
                 )
+            elif outcome.get("reconfigured"):
+                corrections.append(
+                    {
+                        "kind": "dhcp.reconfigured",
+                        "network_id": spec["network_id"],
+                        "message": "dnsmasq ran an old command line: restarted with its leases",
+                    }
+                )
         for server_dir in self.state_dir.glob("dhcp-*"):
             network_id = server_dir.name.removeprefix("dhcp-")
             if network_id not in wanted and (server_dir / "dnsmasq.pid").exists():
@@ -231,6 +245,24 @@ class DhcpServers:
 
 def _failed(exc: Exception) -> dict[str, Any]:
     return {"ok": False, "error": str(exc), "netns": "", "restarted": False}
+
+
+def _drop_other_addresses(netns: str, keep: str) -> None:
+    """Only the server's current address stays on its interface."""
+    shown = subprocess.run(
+        ["ip", "-n", netns, "-4", "-o", "addr", "show", "dev", SERVER_IFNAME],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    for line in shown.stdout.splitlines():
+        fields = line.split()
+        if "inet" in fields and (address := fields[fields.index("inet") + 1]) != keep:
+            subprocess.run(
+                ["ip", "-n", netns, "addr", "del", address, "dev", SERVER_IFNAME],
+                check=True,
+                capture_output=True,
+            )
 
 
 def _offset(events_file: Path) -> int:

@@ -39,6 +39,9 @@ class AgentConfig:
     # No hypervisor here: run a VM as a namespace with a stand-in guest that does its own
     # DHCP (runtime.NetnsRuntime); the emulated-igb nodes use it.
     vm_guests: bool = False
+    # DHCPDISCOVERs a container's client sends (one a second) before it gives up: more
+    # where the wire or the server is slow (the emulated nodes under TCG).
+    dhcp_tries: int = 3
     heartbeat_interval: float = 5.0
     reconcile_interval: float = 60.0
     concurrency: int = 2

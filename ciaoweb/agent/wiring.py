@@ -57,7 +57,14 @@ def _parts(pid: int) -> tuple[NodeAgent, object]:
     hook_dir.mkdir(parents=True, exist_ok=True)
 
     def dhcp_client(netns: str, ifname: str, hostname: str | None = None) -> str:
-        return obtain_lease(netns, ifname, hook_dir=hook_dir, hostname=hostname).ip
+        return obtain_lease(
+            netns,
+            ifname,
+            hook_dir=hook_dir,
+            hostname=hostname,
+            tries=config.dhcp_tries,
+            timeout=max(30.0, 3.0 * config.dhcp_tries),
+        ).ip
 
     overlay = Overlay(runtime.host_netns, tunnel_ip)
     generations = GenerationLog(config.state_dir)

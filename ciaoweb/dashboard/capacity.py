@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
+from ciaoweb.instances.models import Attachment
 from ciaoweb.inventory.choices import VfState
 from ciaoweb.inventory.models import PhysicalFunction
+from ciaoweb.networks.choices import NetworkKind
 from ciaoweb.tenancy.models import Tenant
 from ciaoweb.tenancy.quotas import QUOTAS, limits, usage
 
@@ -61,6 +63,23 @@ def usage_per_physnet(pfs: QuerySet | None = None) -> list[Usage]:
         used_total[0] += pf.vf_count - pf.free_count
         used_total[1] += pf.vf_count
     return [Usage(physnet, used, total) for physnet, (used, total) in sorted(totals.items())]
+
+
+def tenant_vfs_per_physnet(tenant: Tenant, physnets: set[str]) -> list[Usage]:
+    """A member's view of VF use: the VFs its own tenant holds per physnet (one per
+    attachment on an SR-IOV network, as the `vfs` quota counts them) against that quota,
+    for the physnets it holds VFs on or has networks on. Nothing of other tenants' use
+    or of the cluster's capacity (PFs and VFs are admin-only collections)."""
+    rows = (
+        Attachment.objects.filter(instance__tenant=tenant, network__kind=NetworkKind.SRIOV)
+        .order_by()
+        .values("network__physnet")
+        .annotate(n=Count("pk"))
+    )
+    held = {row["network__physnet"]: row["n"] for row in rows}
+    allowed = limits(tenant)["vfs"]
+    names = sorted((set(physnets) | set(held)) - {""})
+    return [Usage(physnet, held.get(physnet, 0), allowed) for physnet in names]
 
 
 QUOTA_LABELS = {"networks": "Networks", "instances": "Instances", "vfs": "VFs"}

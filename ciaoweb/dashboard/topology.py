@@ -127,19 +127,23 @@ def _place_networks(physnets: list[PhysnetBox]) -> int:
     return y
 
 
-def _chip(vf: VirtualFunction, boxes: dict[str, NetworkBox]) -> VfChip:
+def _chip(vf: VirtualFunction, boxes: dict[str, NetworkBox], hardware: bool = True) -> VfChip:
     attachment = getattr(vf, "attachment", None)
     network_id = str(attachment.network_id) if attachment else None
     box = boxes.get(network_id) if network_id else None
     holder = attachment.instance.name if attachment else vf.state.replace("_", " ")
-    title = f"vf{vf.index} {vf.pci_address} · {vf.state}"
+    if hardware:
+        label, title = f"vf{vf.index} {holder}", f"vf{vf.index} {vf.pci_address} · {vf.state}"
+    else:  # a member: its own attachment's VF, no PF slot or PCI address
+        label = f"{holder} {attachment.ifname}" if attachment else holder
+        title = f"VF · {vf.state}"
     if attachment:
         title += f" · {attachment.instance} {attachment.ifname} · MAC {attachment.mac}"
         if vf.vlan:
             title += f" · VLAN {vf.vlan}"
     return VfChip(
         id=str(vf.pk),
-        label=f"vf{vf.index} {holder}",
+        label=label,
         title=title,
         state=vf.state,
         color=box.color if box else None,
@@ -171,17 +175,23 @@ def _link(chip: VfChip, box: NetworkBox) -> Link:
 
 
 def build_topology(
-    networks: QuerySet, hosts: QuerySet, vfs: QuerySet, show_all_vfs: bool
+    networks: QuerySet,
+    hosts: QuerySet,
+    vfs: QuerySet,
+    show_all_vfs: bool,
+    show_hardware: bool = True,
 ) -> Topology:
     """`networks`, `hosts`, `vfs` are already scoped to what the user may see; members
-    (`show_all_vfs=False`) see only the VFs of their own attachments."""
+    (`show_all_vfs=False`) see only the VFs of their own attachments. Without
+    `show_hardware` (members: PFs and VFs are admin-only collections) a PF row is its
+    physnet only and a VF chip names no PF, VF index or PCI address."""
     physnets, boxes = _network_boxes(networks)
     left_height = _place_networks(physnets)
     vfs = vfs.select_related("pf__host", "attachment__instance", "attachment__network")
     chips_by_pf: dict[object, list[VfChip]] = {}
     for vf in vfs.order_by("pf__host__name", "pf__name", "index"):
         if show_all_vfs or getattr(vf, "attachment", None) is not None:
-            chips_by_pf.setdefault(vf.pf_id, []).append(_chip(vf, boxes))
+            chips_by_pf.setdefault(vf.pf_id, []).append(_chip(vf, boxes, show_hardware))
     host_boxes = []
     y = MARGIN
     pfs = PhysicalFunction.objects.filter(host__in=hosts).select_related("host")
@@ -193,7 +203,10 @@ def build_topology(
         for pf in pfs_by_host.get(host.pk, []):
             chips = chips_by_pf.get(pf.pk, [])
             if chips or show_all_vfs:
-                box.pfs.append(PfRow(f"{pf.name} · {pf.physnet} · {pf.pci_address}", chips=chips))
+                label = (
+                    f"{pf.name} · {pf.physnet} · {pf.pci_address}" if show_hardware else pf.physnet
+                )
+                box.pfs.append(PfRow(label, chips=chips))
         y = _place_host(box, y)
         host_boxes.append(box)
     links = [

@@ -146,6 +146,19 @@ def _attach(
     return attachment
 
 
+def check_shared_hostname(name: str, networks: Iterable[Network]) -> None:
+    """Instance names are unique per tenant only, but an instance's name is its hostname
+    in each network's one DNS domain: on a shared network a second instance of the same
+    name, whichever tenant's, is refused (409; the message names no tenant). Call with
+    the networks' rows locked (`lock_networks`), so two creations cannot both pass."""
+    for network in networks:
+        if network.shared and network.attachments.filter(instance__name=name).exists():
+            raise Conflict(
+                f"the name {name} is taken on shared network {network.name}: instance names "
+                "are its hostnames (DNS), unique across the tenants that use it"
+            )
+
+
 @transaction.atomic
 def create_instance(
     *,
@@ -163,6 +176,7 @@ def create_instance(
     check_quota(tenant, instances=1, vfs=vfs)
     locked = lock_networks(r.network.id for r in requests)
     targets = [locked[r.network.id] for r in requests]
+    check_shared_hostname(name, targets)
     placement = place(physnet_needs(targets), host=host, new_instance=True)
 
     instance = Instance.objects.create(

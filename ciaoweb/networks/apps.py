@@ -6,8 +6,9 @@ from ciaoweb.events.registry import register_live_type
 
 
 def _lease_tenant(lease) -> Any:
-    """The network's tenant; on a shared network, the tenant of the attachment holding it."""
-    if lease.network.tenant_id:
+    """The network's tenant; on a shared network (also one a tenant owns), the tenant of
+    the attachment holding it: an owner sees no other tenant's leases, live or audited."""
+    if lease.network.tenant_id and not lease.network.shared:
         return lease.network.tenant_id
     return lease.attachment.instance.tenant_id if lease.attachment_id else None
 

@@ -169,10 +169,20 @@ def dhcp_reservations(network: Network) -> list[dict]:
         return []
     # Every launch sends the whole list: plain tuples, not model instances (128
     # reservations: 2 ms instead of 10-14).
-    rows = (
+    rows = list(
         network.attachments.filter(~Q(ip=None))
         .exclude(state=AttachmentState.RELEASING)
         .order_by("mac")
-        .values_list("mac", "ip", "instance__name")
+        .values_list("mac", "ip", "instance__name", "created")
     )
-    return [{"mac": mac, "ip": ip, "hostname": hostname} for mac, ip, hostname in rows]
+    # One name, one address: a shared network refuses a second instance of a name
+    # (instances.services.check_shared_hostname); should two exist anyway (made before
+    # that rule), the older keeps the name and the other gets its address without one.
+    owner: dict[str, tuple] = {}
+    for mac, _, hostname, created in rows:
+        if hostname not in owner or (created, mac) < owner[hostname]:
+            owner[hostname] = (created, mac)
+    return [
+        {"mac": mac, "ip": ip, "hostname": hostname if owner[hostname][1] == mac else None}
+        for mac, ip, hostname, _ in rows
+    ]

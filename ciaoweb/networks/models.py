@@ -85,7 +85,10 @@ class Network(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant.name if self.tenant else 'shared'}/{self.name}"
+        # A shared network is every tenant's to see: its name never says who owns it
+        # (event messages and pages of other tenants show it).
+        owner = self.tenant.name if self.tenant_id and not self.shared else "shared"
+        return f"{owner}/{self.name}"
 
     @property
     def ip_network(self) -> ipaddress.IPv4Network:

@@ -104,10 +104,12 @@ def update_network(network: Network, changes: dict[str, Any]) -> Network:
 
 
 @transaction.atomic
-def delete_network(network: Network) -> None:
-    """Refuse (409) while instances are attached or for the tenant's primary network."""
+def delete_network(network: Network, *, with_tenant: bool = False) -> None:
+    """Refuse (409) while instances are attached or for the tenant's primary network
+    (unless the tenant itself is being deleted: `with_tenant`). After commit the worker
+    removes the network's DHCP server and resets its VF (`network_deleted`)."""
     locked = Network.objects.select_for_update().get(pk=network.pk)
-    if locked.is_primary:
+    if locked.is_primary and not with_tenant:
         raise Conflict("the tenant's primary network `default` cannot be deleted")
     if in_use := locked.attachments.count():
         raise Conflict(f"network {locked} is in use by {in_use} attachments and cannot be deleted")

@@ -2,6 +2,8 @@
 
 `validate_network(attrs, instance)` takes the serializer's proposed values (merged with
 the current ones on update) and raises InvalidInput with one message per offending field.
+A message names another network only if it is the proposing tenant's own, or with
+`names_others` (cluster admins): a member never learns another tenant's names.
 
 `required_capabilities(network)` is which optional PF knobs (ciaoweb.inventory.
 capabilities) a network's VFs need; a network needing one that every PF of its physnet
@@ -86,8 +88,18 @@ def capability_problems(physnet: str, knobs: set[str]) -> list[str]:
     return problems
 
 
-def validate_network(attrs: dict[str, Any], instance: Network | None) -> None:
+def validate_network(
+    attrs: dict[str, Any], instance: Network | None, *, names_others: bool = False
+) -> None:
     errors: dict[str, list[str]] = {}
+    tenant = attrs.get("tenant")
+    own_tenant_id = getattr(tenant, "pk", tenant)
+
+    def which(other: Network) -> str:
+        """` by <other>` where the requester may know it; nothing for another tenant's."""
+        if names_others or (other.tenant_id is not None and other.tenant_id == own_tenant_id):
+            return f" by {other}"
+        return ""
 
     def fail(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
@@ -123,7 +135,7 @@ def validate_network(attrs: dict[str, Any], instance: Network | None) -> None:
             kind=NetworkKind.SRIOV, physnet=attrs["physnet"], vlan=vlan
         ).exclude(pk=getattr(instance, "pk", None))
         if other := clash.first():
-            fail("vlan", f"VLAN {vlan} is already used on physnet {attrs['physnet']} by {other}")
+            fail("vlan", f"VLAN {vlan} is already used on physnet {attrs['physnet']}{which(other)}")
     elif kind == NetworkKind.SRIOV and vlan is None and instance is not None:
         fail("vlan", "an sriov network needs a VLAN")
 
@@ -146,7 +158,7 @@ def validate_network(attrs: dict[str, Any], instance: Network | None) -> None:
                 fail("gateway", problem)
             elif attrs.get("ipam") in Ipam.MANAGED and gateway == str(net.broadcast_address - 1):
                 fail("gateway", f"{gateway} is reserved for the network's DHCP server")
-        if other := _overlapping(attrs, net, instance):
+        if other := _overlapping(attrs, net, instance):  # the same tenant's (or shared pool's)
             fail("cidr", f"{net} overlaps {other.cidr} of network {other} on the same physnet")
     if errors:
         raise InvalidInput(errors)

@@ -3,8 +3,11 @@ import uuid
 import django_filters
 from django.db.models import Q, QuerySet
 
+from ciaoweb.core.api.scoping import filter_choices
+from ciaoweb.instances.models import Instance
 from ciaoweb.operations.choices import OperationKind, OperationState
 from ciaoweb.operations.models import Operation
+from ciaoweb.tenancy.models import Tenant
 
 HOST_FIELDS = ("host", "source_host", "target_host")
 
@@ -16,6 +19,10 @@ class OperationFilterSet(django_filters.FilterSet):
         method="filter_host",
         label="A host's id or name: operations on it, from it or to it.",
     )
+    # Choices scoped to the requester: another tenant's id is as unknown as a random one.
+    instance = django_filters.ModelChoiceFilter(queryset=filter_choices(Instance, "tenant"))
+    parent = django_filters.ModelChoiceFilter(queryset=filter_choices(Operation, "tenant"))
+    tenant = django_filters.ModelChoiceFilter(queryset=filter_choices(Tenant, "pk"))
 
     class Meta:
         model = Operation

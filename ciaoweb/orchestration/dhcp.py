@@ -88,9 +88,33 @@ def server_running(network: Network) -> bool:
 
 
 def ensure_server(network_id) -> None:
+    """The network's server as the network now is (created, changed, a node registered).
+
+    A changed spec goes to the agent, which restarts dnsmasq when its command line
+    changes. A server the network no longer wants (now `underlay`), or whose VF is on
+    another physnet than the network's now, is removed through the normal removal; once
+    its host reports it gone, `dhcp_server_applied` calls this again to place a new one."""
     network = Network.objects.filter(pk=network_id).first()
-    if network is not None and (signature := server_signature(network)) is not None:
+    if network is None:
+        return
+    server = _existing(network)
+    if server is not None and server.state != DhcpServerState.REMOVING:
+        if _misplaced(server, network):
+            remove_server(network.pk)
+            return
+        if server.vf is not None and server.vf.vlan != network.vlan:
+            server.vf.vlan = network.vlan  # the VLAN of an unused network changed
+            server.vf.save(update_fields=["vlan", "updated"])
+    if (signature := server_signature(network)) is not None:
         sender.send(signature)
+
+
+def _misplaced(server: DhcpServer, network: Network) -> bool:
+    if not managed(network):
+        return True
+    if network.kind == NetworkKind.SRIOV:
+        return server.vf is None or server.vf.pf.physnet != network.physnet
+    return server.vf is not None
 
 
 def servers_for_node(host: Host) -> list[dict]:

@@ -27,7 +27,7 @@ from ciaoweb.networks.models import Lease, Network
 
 from . import engine, sender, trust
 from .choices import DhcpServerState
-from .dhcp import place_missing_servers, servers_for_node
+from .dhcp import ensure_server, place_missing_servers, servers_for_node
 from .models import DhcpServer
 from .specs import reconcile_plan
 
@@ -59,6 +59,8 @@ def dhcp_server_applied(
         trust.refuse(node, f"dhcp_server_applied for network {network_id}: no server of it there")
         return
     _apply_dhcp_outcome(network_id, ok, error, netns, removed)
+    if removed:  # a network that still wants a server (moved physnet) gets a new one
+        ensure_server(network_id)
     if context and context.get("operation_id"):
         engine.on_dhcp_report(network_id, {"ok": ok, "error": error}, context)
 
@@ -135,17 +137,27 @@ def apply_lease_event(event: dict[str, Any]) -> Lease | None:
 
 def lease_event_from(node: str, event: dict[str, Any]) -> Lease | None:
     """A lease event is believed only from the host that runs that network's server, and
-    only for a MAC the network knows (an attachment's, or a lease it already has)."""
+    only for a MAC of an attachment on that network. On a shared network a client may put
+    any MAC in `chaddr`: one that is no attachment's there (another network's, a deleted
+    instance's, made up) must not create, move or renew a lease. The one exception is a
+    `del` of a lease already recorded (its instance deleted since): it only ends it."""
     network_id, mac = str(event.get("network_id")), str(event.get("mac", "")).lower()
     if not _serves(node, network_id):
         trust.refuse(node, f"a lease event for network {network_id}: its server is not there")
         return None
-    known = (
-        Attachment.objects.filter(network_id=network_id, mac=mac).exists()
-        or Lease.objects.filter(network_id=network_id, mac=mac).exists()
+    attached = Attachment.objects.filter(network_id=network_id, mac=mac).exists()
+    ending = (
+        event.get("action") == "del"
+        and Lease.objects.filter(network_id=network_id, mac=mac).exists()
     )
-    if not known:
-        trust.refuse(node, f"a lease event for MAC {mac} on network {network_id}: not its MAC")
+    if not (attached or ending):
+        trust.refuse(
+            node,
+            f"a lease event ({str(event.get('action'))[:8]}) for MAC {mac[:17]} on network "
+            f"{network_id}: no attachment of that network has it",
+            network_id=network_id,
+            mac=mac[:17],
+        )
         return None
     return apply_lease_event(event)
 

@@ -323,3 +323,24 @@ def test_dnsmasq_drops_root_and_cannot_touch_what_root_runs(wire):
     for path in (server.lease_file, server.events_file):
         st = path.stat()
         assert st.st_uid == 0 and not st.st_mode & 0o022, path
+
+
+def test_a_controller_network_ignores_every_mac_it_has_no_reservation_for(wire):
+    """A client under a random MAC (busybox udhcpc) gets no offer, and dnsmasq does not
+    even answer it: `--dhcp-ignore=tag:!known` drops its packets, so no NAK, no release
+    or decline acted on for a MAC the controller never reserved."""
+    import random
+
+    server = wire.server(IPAM_CONTROLLER)
+    server.set_reservations([Reservation("02:00:00:00:00:81", "10.77.0.81", "known")])
+    _start(wire, server)
+    stranger = "02:" + ":".join(f"{random.randrange(256):02x}" for _ in range(5))
+    wire.client_mac(stranger)
+    with pytest.raises(TransientError):
+        wire.lease(tries=2, request_ip="10.77.0.81")  # even asking for a reserved address
+    assert wire.client_ips() == []
+    log = server.log_file.read_text()
+    assert f"{stranger} ignored" in log or f"{stranger}: ignored" in log, log[-2000:]
+    assert "DHCPOFFER" not in log and "DHCPNAK" not in log
+    wire.client_mac("02:00:00:00:00:81")  # the reserved MAC is still served
+    assert wire.lease().ip == "10.77.0.81"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +99,36 @@ def test_dead_server_changed_spec_or_reconcile_redo_everything(servers):
     assert outcome["ok"] and outcome["restarted"]
     assert driver.setups == 4
     assert server.is_running()
+
+
+def test_a_changed_spec_reaches_the_running_dnsmasq(servers):
+    """The network's domain, CIDR or IPAM changed: dnsmasq is restarted on the new command
+    line (its leases kept in the lease file), the old address leaves the interface; the
+    same spec again, even in full (reconcile), leaves dnsmasq as it was."""
+    made, _ = servers
+    assert made.ensure(_spec())["ok"]
+    server = DhcpServer.on_disk(made.state_dir, NETWORK_ID)
+    pid = server.pid()
+    outcome = made.ensure(_spec(), full=True)
+    assert outcome["ok"] and not outcome["reconfigured"] and server.pid() == pid
+
+    changed = {**_spec(), "dns_domain": "renamed.example", "cidr": "10.92.0.0/24"}
+    changed.update(gateway="10.92.0.1", server_ip="10.92.0.254", reservations=[])
+    outcome = made.ensure(changed)
+    assert outcome["ok"] and outcome["reconfigured"] and not outcome["restarted"]
+    assert server.pid() not in (None, pid)
+    argv = Path(f"/proc/{server.pid()}/cmdline").read_bytes().split(b"\0")
+    assert b"--domain=renamed.example" in argv
+    assert b"--dhcp-range=10.92.0.0,static,255.255.255.0,3600" in argv
+    shown = subprocess.run(
+        ["ip", "-n", outcome["netns"], "-4", "-o", "addr", "show", "dev", "eth0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "10.92.0.254/24" in shown and "10.91.0.254" not in shown
+
+    corrections = made.reconcile([{**changed, "ipam": "dynamic"}])
+    assert [c["kind"] for c in corrections] == ["dhcp.reconfigured"]
+    argv = Path(f"/proc/{server.pid()}/cmdline").read_bytes().split(b"\0")
+    assert b"--dhcp-ignore=tag:!known" not in argv

@@ -229,7 +229,13 @@ def test_members_endpoint(world):
     del world.alice_user._ciao_membership
     answer = world.alice.post(members, {**payload, "username": "dave"}, format="json")
     assert answer.status_code == 201 and answer.data["role"] == "member"
+    # bob is tenant b's: a tenant admin hears only that the name is taken, not where
+    # (tests/security/test_not_yours.py); a cluster admin is told.
     answer = world.alice.post(members, {**payload, "username": "bob"}, format="json")
+    assert answer.status_code == 400 and "is taken" in answer.data["username"][0]
+    answer = world.admin.post(
+        url("tenants", world.tenant_a, "members"), {**payload, "username": "bob"}, format="json"
+    )
     assert answer.status_code == 400 and "already belongs" in answer.data["username"][0]
     answer = world.alice.post(members, {**payload, "username": "root"}, format="json")
     assert answer.status_code == 400

@@ -36,8 +36,18 @@ pytestmark = [pytest.mark.realnic, pytest.mark.e2e]
 REPO = Path(__file__).resolve().parents[2]
 API = "/api/v1"
 UP_TIMEOUT = 600.0  # ~100 s here: three guests under TCG, agents importing Celery
-SETTLE = 240.0
+SETTLE = 480.0  # seconds on an idle machine; TCG guests crawl when the machine is busy
+REACH = 180.0  # first ping over a new path (ARP, VXLAN learning) on a busy machine
 ZERO_MAC = "00:00:00:00:00:00"
+NODES = ("node1", "node2")
+# What a failed overlay ping shows of each host: its VXLAN ports, their flood lists, and
+# the tunnel NIC.
+OVERLAY_VIEWS = (
+    ("ip", "-d", "-br", "link", "show", "type", "vxlan"),
+    ("bridge", "fdb", "show", "dev", "ciao-tun"),
+    ("ip", "-br", "addr", "show", "ciao-tun"),
+    ("sh", "-c", "for d in /sys/class/net/vx*; do bridge fdb show dev ${d##*/}; done"),
+)
 
 
 class QemuDemo:
@@ -52,6 +62,14 @@ class QemuDemo:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def wait_quietly(self, predicate, timeout: float, interval: float = 0.5) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return False
 
     def wait(self, predicate, timeout: float, what: str, interval: float = 0.5):
         deadline = time.monotonic() + timeout
@@ -289,12 +307,14 @@ def test_containers_and_a_vm_on_two_guests_ping_over_their_vfs(demo, tenant_a):
         ip = sriov(dst, network)["ip"]
         demo.wait(
             lambda src=src, ip=ip: demo.pings(src, ip, sriov(src, network)["ifname"]),
-            60,
+            REACH,
             f"{src['name']} -> {dst['name']} ({ip}) over the VF",
         )
     # The overlay (eth0, VXLAN between the guests) too.
     overlay_ip = next(a["ip"] for a in c2["attachments"] if a["ifname"] == "eth0")
-    demo.wait(lambda: demo.pings(c1, overlay_ip, "eth0"), 60, "c1 -> c2 over the overlay")
+    if not demo.wait_quietly(lambda: demo.pings(c1, overlay_ip, "eth0"), REACH):
+        views = {host: [demo.on(host, *argv).stdout for argv in OVERLAY_VIEWS] for host in NODES}
+        pytest.fail(f"c1 -> c2 ({overlay_ip}) over the overlay never answered: {views}")
 
 
 def test_another_tenant_same_cidr_other_vlan_is_isolated(demo, tenant_a):
@@ -318,7 +338,7 @@ def test_another_tenant_same_cidr_other_vlan_is_isolated(demo, tenant_a):
         for name, host in (("b1", "node1"), ("b2", "node2"))
     )
     b_if = sriov(b1, network)["ifname"]
-    demo.wait(lambda: demo.pings(b1, sriov(b2, network)["ip"], b_if), 60, "b1 -> b2")
+    demo.wait(lambda: demo.pings(b1, sriov(b2, network)["ip"], b_if), REACH, "b1 -> b2")
     a_ips = [sriov(body, tenant_a["network"])["ip"] for body in tenant_a["bodies"].values()]
     b_ips = {sriov(b, network)["ip"] for b in (b1, b2)}
     probes = [(b1, ip, b_if) for ip in a_ips if ip not in b_ips]
@@ -343,12 +363,25 @@ def test_migration_to_the_other_guest_keeps_mac_and_ip(demo, tenant_a):
     old_host, old_pf, old_index = places[before["vf"]]
     saved = demo.pf_vfs(old_host, old_pf)
     demo.ok(demo.api.post(f"{API}/instances/{c2['id']}/migrate/", json={"host": "node1"}))
-    demo.wait(
-        lambda: demo.instance(c2["id"])["host_name"] == "node1"
-        and demo.instance(c2["id"])["state"] == "running",
-        SETTLE,
-        "c2 running on node1",
-    )
+
+    def migrated() -> bool:
+        """Running on node1 and the migration finished: the source VF is released after
+        the switch-over, as the operation's last step."""
+        body = demo.instance(c2["id"])
+        operation = body.get("operation") or {}
+        return (
+            body["host_name"],
+            body["state"],
+            operation.get("kind"),
+            operation.get("state"),
+        ) == (
+            "node1",
+            "running",
+            "migrate",
+            "succeeded",
+        )
+
+    demo.wait(migrated, SETTLE, "c2 migrated to node1, its operation succeeded")
     moved = demo.instance(c2["id"])
     after = sriov(moved, network)
     assert (after["mac"], after["ip"]) == (before["mac"], before["ip"])
@@ -360,7 +393,7 @@ def test_migration_to_the_other_guest_keeps_mac_and_ip(demo, tenant_a):
     c1 = tenant_a["bodies"]["c1"]
     demo.wait(
         lambda: demo.pings(c1, after["ip"], sriov(c1, network)["ifname"]),
-        60,
+        REACH,
         "c1 -> migrated c2",
     )
     tenant_a["bodies"]["c2"] = moved

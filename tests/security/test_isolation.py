@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from ciaoweb.events.models import Event
 from ciaoweb.instances.models import Attachment
 from ciaoweb.networks.models import Lease
+from ciaoweb.operations.models import Operation
 from tests.api.helpers import url
 
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -38,17 +39,21 @@ def objects_of_b(world, lease_b) -> dict[str, str]:
         "attachments": str(attachment.pk),
         "leases": str(lease_b.pk),
         "events": str(event.pk),
+        "operations": str(Operation.objects.filter(tenant=world.tenant_b).first().pk),
     }
 
 
+COLLECTIONS = ("tenants", "networks", "instances", "attachments", "leases", "events", "operations")
 # (collection, method, action): every route a member can reach with an object id.
 DETAIL_ROUTES = [
     (collection, method, None)
-    for collection in ("tenants", "networks", "instances", "attachments", "leases", "events")
+    for collection in COLLECTIONS
     for method in ("get", "put", "patch", "delete")
 ] + [
     ("tenants", "get", "members"),
     ("tenants", "post", "members"),
+    ("tenants", "get", "quota"),
+    ("tenants", "put", "quota"),
     ("instances", "post", "migrate"),
 ]
 BODIES = {
@@ -56,6 +61,7 @@ BODIES = {
     "networks": {"name": "stolen", "mtu": 1400},
     "instances": {},
     "members": {"username": "mallory", "password": "long-enough-pw", "role": "admin"},
+    "quota": {"networks": 1000, "instances": 1000, "vfs": 1000},
     "migrate": {},
 }
 
@@ -122,7 +128,7 @@ def test_lists_show_nothing_of_another_tenant(world, lease_b):
     theirs |= {
         str(pk) for pk in Event.objects.filter(tenant=world.tenant_b).values_list("pk", flat=True)
     }
-    for collection in ("tenants", "networks", "instances", "attachments", "leases", "events"):
+    for collection in COLLECTIONS:
         for query in (
             "",
             f"?tenant={world.tenant_b.pk}",

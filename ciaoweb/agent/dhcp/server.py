@@ -181,6 +181,11 @@ class DhcpServer:
             # said explicitly): the agent's interpreter may be one only root can reach.
             "--dhcp-scriptuser=root",
         ]
+        if spec.ipam == IPAM_CONTROLLER:
+            # Known MACs only (a dhcp-host line in hosts.d): the static range already
+            # offers nothing to others, and this also ignores their REQUESTs, INFORMs,
+            # RELEASEs and DECLINEs instead of answering (a NAK) or acting on them.
+            args.append("--dhcp-ignore=tag:!known")
         if spec.gateway:
             args.append(f"--dhcp-option=option:router,{spec.gateway}")
         else:
@@ -228,6 +233,29 @@ class DhcpServer:
         if self.is_running():
             return False
         self.start()
+        return True
+
+    def running_command(self) -> list[str] | None:
+        """The argv of this server's running dnsmasq (from `dnsmasq` on), or None."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            return None
+        return [arg.decode(errors="replace") for arg in argv if arg]
+
+    def restart_if_changed(self) -> bool:
+        """A running dnsmasq started from another spec (the network's domain, range or
+        IPAM changed; an older agent's options) is stopped so that the next start runs
+        the current command line; leases survive in the lease file. True if stopped."""
+        running = self.running_command()
+        wanted = self.command()[4:]  # after `ip netns exec <netns>`: dnsmasq's own argv
+        if running is None or running[1:] == wanted[1:]:
+            return False
+        log.info("dnsmasq of network %s runs an old command line: restart", self.spec.network_id)
+        self.stop()
         return True
 
     def stop(self, timeout: float = 3.0) -> None:

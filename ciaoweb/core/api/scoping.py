@@ -4,7 +4,12 @@ A cluster admin sees everything. A member sees the objects whose `tenant_lookup`
 tenant, plus what `shared_q()` adds (shared networks). Another tenant's object is simply
 not in the queryset, so it answers 404. `admin_only = True` makes a collection 403 for
 members; `admin_only_writes = True` lets members read but not change it.
+
+`filter_choices(model, tenant_lookup)` scopes a filterset's ModelChoiceFilter the same
+way, so another tenant's id in a filter is as unknown as a random one (the same 400).
 """
+
+from collections.abc import Callable
 
 from django.db.models import Q, QuerySet
 from rest_framework import permissions
@@ -39,6 +44,42 @@ class ClusterAdminPermission(permissions.BasePermission):
         return not getattr(view, "admin_only_writes", False)
 
 
+SharedQ = Callable[[Tenant | None], Q | None]
+
+
+def scope(
+    queryset: QuerySet, user, tenant_lookup: str | None, shared: SharedQ | None = None
+) -> QuerySet:
+    """`queryset` narrowed to what `user` may see: everything for a cluster admin; for a
+    member, the rows whose `tenant_lookup` is its tenant plus what `shared(tenant)` adds."""
+    if is_cluster_admin(user):
+        return queryset
+    tenant = tenant_of(user)
+    if tenant is None or tenant_lookup is None:
+        visible = Q(pk__in=[])
+    else:
+        visible = Q(**{tenant_lookup: tenant.pk})
+    if shared is not None and (extra := shared(tenant)) is not None:
+        visible |= extra
+    return queryset.filter(visible).distinct()
+
+
+def filter_choices(
+    model, tenant_lookup: str | None, shared: SharedQ | None = None
+) -> Callable[[object], QuerySet]:
+    """A django-filter `queryset=` callable: the `model` rows the requesting user may
+    see. Without a request (the schema generator) nothing is a valid choice."""
+
+    def choices(request) -> QuerySet:
+        queryset = model._default_manager.all()
+        user = getattr(request, "user", None)
+        if user is None:
+            return queryset.none()
+        return scope(queryset, user, tenant_lookup, shared)
+
+    return choices
+
+
 class TenantScopedMixin:
     """Filters `queryset` to what the requesting user may see."""
 
@@ -53,18 +94,7 @@ class TenantScopedMixin:
         return None
 
     def get_queryset(self) -> QuerySet:
-        queryset = super().get_queryset()
-        user = self.request.user
-        if is_cluster_admin(user):
-            return queryset
-        tenant = tenant_of(user)
-        if tenant is None or self.tenant_lookup is None:
-            visible = Q(pk__in=[])
-        else:
-            visible = Q(**{self.tenant_lookup: tenant.pk})
-        if (extra := self.shared_q(tenant)) is not None:
-            visible |= extra
-        return queryset.filter(visible).distinct()
+        return scope(super().get_queryset(), self.request.user, self.tenant_lookup, self.shared_q)
 
     @property
     def is_admin(self) -> bool:

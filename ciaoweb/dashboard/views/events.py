@@ -25,7 +25,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
     elif not params.get("tenant") and (chosen := selected_tenant(request)) is not None:
         params["tenant"] = str(chosen.pk)
     form = EventFilterForm(params, tenants=list(Tenant.objects.order_by("name")) if admin else None)
-    filterset = EventFilterSet(params, queryset=visible(EventViewSet, request))
+    filterset = EventFilterSet(params, queryset=visible(EventViewSet, request), request=request)
     valid = filterset.is_valid()
     events = filterset.qs.select_related("tenant").order_by("-created") if valid else []
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))

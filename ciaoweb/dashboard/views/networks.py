@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 
 from ciaoweb.dashboard.api_bridge import call_api, visible
 from ciaoweb.dashboard.forms import NetworkForm
-from ciaoweb.dashboard.tenant_choice import selected_tenant
+from ciaoweb.dashboard.tenant_choice import acting_tenant, selected_tenant
 from ciaoweb.dashboard.views.common import (
     create_from_form,
     page_context,
@@ -57,13 +57,16 @@ def network_detail(request: HttpRequest, pk) -> HttpResponse:
         .order_by("instance__name")
     )
     leases = visible(LeaseViewSet, request).filter(network=network).order_by("ip")
+    mine = acting_tenant(request)
     context = page_context(
         request,
         "networks",
         network=network,
         attachments=attachments,
         leases=leases,
-        can_delete=is_cluster_admin(request.user) or network.tenant_id is not None,
+        # Members delete their own tenant's networks (not a shared one another tenant owns).
+        can_delete=is_cluster_admin(request.user)
+        or (network.tenant_id is not None and network.tenant_id == getattr(mine, "pk", None)),
     )
     return render_page(
         request,

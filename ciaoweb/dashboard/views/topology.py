@@ -27,9 +27,10 @@ def topology(request: HttpRequest) -> HttpResponse:
         vfs = VirtualFunction.objects.filter(attachment__in=attachments)
         hosts = hosts_holding(vfs)
         show_all_vfs = False
-    context = page_context(
-        request, "topology", topology=build_topology(networks, hosts, vfs, show_all_vfs)
+    picture = build_topology(
+        networks, hosts, vfs, show_all_vfs, show_hardware=is_cluster_admin(request.user)
     )
+    context = page_context(request, "topology", topology=picture)
     return render_page(
         request,
         "dashboard/topology.html",

@@ -90,17 +90,34 @@ class NetworkRequestSerializer(serializers.Serializer):
         return value
 
 
+# At most this many `networks` per instance: interfaces eth0-eth8 with the primary overlay.
+# An 82576 (igb) PF gives 7 VFs, so 8 is more SR-IOV interfaces than one host's physnet
+# holds; beyond it a request is a 400 before any of its items is looked at.
+MAX_NETWORKS = 8
+
+
 class InstanceCreateSerializer(serializers.Serializer):
     """`{name, kind, networks: [{network, mac?, ip?}], host?, tenant?}`; the view decides
     who may set `host` and `tenant` and passes the acting tenant in context `tenant`."""
 
     name = serializers.CharField(max_length=63, validators=[validate_dns_label])
     kind = serializers.ChoiceField(choices=InstanceKind.CHOICES)
-    networks = NetworkRequestSerializer(many=True, required=False, default=list)
+    networks = NetworkRequestSerializer(
+        many=True, required=False, default=list, max_length=MAX_NETWORKS
+    )
     host = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     tenant = serializers.PrimaryKeyRelatedField(
         queryset=Tenant.objects.all(), required=False, allow_null=True
     )
+
+    def to_internal_value(self, data):
+        """Too many networks is one message on `networks`, before any item is validated."""
+        if isinstance(data, dict) and isinstance(data.get("networks"), list):
+            if (count := len(data["networks"])) > MAX_NETWORKS:
+                raise serializers.ValidationError(
+                    {"networks": [f"at most {MAX_NETWORKS} networks per instance, got {count}"]}
+                )
+        return super().to_internal_value(data)
 
     def validate_host(self, value: str | None) -> Host | None:
         return resolve_host(value) if value else None

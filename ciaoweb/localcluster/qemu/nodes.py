@@ -277,6 +277,9 @@ class QemuNodes:
             "exclude_devices": exclude,
             "overlay_local_ip": node.tunnel_ip,
             "vm_guests": True,
+            # TCG guests on a shared 2-core machine: a DORA across two guests can take
+            # several seconds when the machine is busy.
+            "dhcp_tries": 15,
         }
 
     def down(self) -> None:

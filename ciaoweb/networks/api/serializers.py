@@ -10,6 +10,7 @@ from ciaoweb.networks.choices import Ipam, NetworkKind
 from ciaoweb.networks.models import MTU_MAX, MTU_MIN, VLAN_MAX, VLAN_MIN, Lease, Network
 from ciaoweb.networks.validation import parse_cidr, validate_network
 from ciaoweb.networks.vlans import next_free_vlan
+from ciaoweb.tenancy.access import is_cluster_admin, tenant_of
 from ciaoweb.tenancy.models import Tenant
 
 VLAN_MESSAGE = f"VLAN must be between {VLAN_MIN} and {VLAN_MAX}"
@@ -72,6 +73,21 @@ class NetworkSerializer(serializers.ModelSerializer):
         read_only_fields = ["is_primary", "created", "updated"]
         validators = []  # uniqueness is checked in validate() with readable messages
 
+    def _requester(self):
+        request = self.context.get("request")
+        return getattr(request, "user", None)
+
+    def to_representation(self, instance: Network) -> dict[str, Any]:
+        """A shared network another tenant owns shows members no owner (`tenant` null):
+        its owner's id is not theirs to know. Admins, and the owner, see it."""
+        data = super().to_representation(instance)
+        user = self._requester()
+        if user is not None and instance.shared and not is_cluster_admin(user):
+            mine = tenant_of(user)
+            if mine is None or instance.tenant_id != mine.pk:
+                data["tenant"] = None
+        return data
+
     def validate_cidr(self, value: str) -> str:
         try:
             return str(parse_cidr(value.strip()))
@@ -117,7 +133,9 @@ class NetworkSerializer(serializers.ModelSerializer):
         if proposed.get("gateway") is None and proposed.get("ipam") in Ipam.MANAGED:
             proposed["gateway"] = None  # chosen by the service: first usable address
         try:
-            validate_network(proposed, self.instance)
+            validate_network(
+                proposed, self.instance, names_others=is_cluster_admin(self._requester())
+            )
         except InvalidInput as exc:
             raise as_validation_error(exc) from None
         name_clash = Network.objects.filter(tenant=proposed["tenant"], name=proposed["name"])

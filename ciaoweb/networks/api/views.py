@@ -1,13 +1,15 @@
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from rest_framework import viewsets
 from rest_framework.exceptions import PermissionDenied
 
 from ciaoweb.core.api.scoping import TenantScopedMixin
+from ciaoweb.instances.models import Attachment
 from ciaoweb.networks.api.serializers import LeaseSerializer, NetworkSerializer
 from ciaoweb.networks.choices import Ipam
 from ciaoweb.networks.filtersets import LeaseFilterSet, NetworkFilterSet
 from ciaoweb.networks.models import Lease, Network
 from ciaoweb.networks.services import delete_network
+from ciaoweb.tenancy.access import tenant_of
 
 
 class NetworkViewSet(TenantScopedMixin, viewsets.ModelViewSet):
@@ -77,12 +79,30 @@ class NetworkViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
 
 class LeaseViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
-    """Leases of the tenant's networks, and of its own attachments on shared networks."""
+    """Leases of the tenant's networks, and of its own attachments on shared networks. On
+    a shared network a member sees only its own tenant's leases, even on one it owns."""
 
     queryset = Lease.objects.select_related("network")
     serializer_class = LeaseSerializer
     filterset_class = LeaseFilterSet
     tenant_lookup = "network__tenant"
 
+    @staticmethod
+    def _own_q(tenant) -> Q:
+        """Leases whose MAC is one of the tenant's attachments on that network."""
+        own_mac = Attachment.objects.filter(
+            instance__tenant=tenant.pk, network=OuterRef("network"), mac=OuterRef("mac")
+        )
+        return Q(attachment__instance__tenant=tenant.pk) | Q(Exists(own_mac))
+
     def shared_q(self, tenant):
-        return Q(attachment__instance__tenant=tenant.pk) if tenant else None
+        return self._own_q(tenant) if tenant else None
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.is_admin:
+            return queryset
+        tenant = tenant_of(self.request.user)
+        if tenant is None:
+            return queryset
+        return queryset.filter(Q(network__shared=False) | self._own_q(tenant))

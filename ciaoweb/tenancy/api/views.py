@@ -8,7 +8,6 @@ from rest_framework.response import Response
 from ciaoweb.core.api.scoping import TenantScopedMixin
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
-from ciaoweb.networks.models import Network
 from ciaoweb.tenancy.access import can_manage_members, is_cluster_admin
 from ciaoweb.tenancy.api.serializers import (
     MemberSerializer,
@@ -18,7 +17,7 @@ from ciaoweb.tenancy.api.serializers import (
 )
 from ciaoweb.tenancy.models import Tenant
 from ciaoweb.tenancy.quotas import quota_of, set_quota
-from ciaoweb.tenancy.services import add_member, create_tenant
+from ciaoweb.tenancy.services import add_member, create_tenant, delete_tenant
 
 
 class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
@@ -38,17 +37,10 @@ class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         tenant = serializer.save()
         record(EventKind.TENANT_UPDATED, tenant, f"tenant {tenant} updated")
 
-    @transaction.atomic
     def perform_destroy(self, instance):
-        # The tenant's row first, as every creation does (ciaoweb.tenancy.quotas): a
-        # creation holding it while waiting for a network would deadlock with us.
-        Tenant.objects.select_for_update().filter(pk=instance.pk).first()
-        # Then its networks, in id order, as `delete_network` and the lease-event handler
-        # lock them before their leases: the cascade alone deletes leases before networks,
-        # which deadlocked with a lease event of the same network.
-        list(Network.objects.select_for_update().filter(tenant=instance).order_by("pk"))
-        record(EventKind.TENANT_DELETED, instance, f"tenant {instance} deleted", tenant=None)
-        instance.delete()
+        # 409 while it has instances; its networks go through the network deletion, so
+        # their DHCP servers are removed and their VFs reset (never leaked).
+        delete_tenant(instance)
 
     @extend_schema(request=MemberSerializer, responses=MembershipSerializer(many=True))
     @action(detail=True, methods=["get", "post"])
@@ -63,7 +55,13 @@ class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         serializer = MemberSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        membership = add_member(tenant, data["username"], data.get("password"), data["role"])
+        membership = add_member(
+            tenant,
+            data["username"],
+            data.get("password"),
+            data["role"],
+            by_cluster_admin=is_cluster_admin(request.user),
+        )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(methods=["GET"], request=None, responses=QuotaSerializer)
