@@ -71,7 +71,7 @@ def bench_realnic(launches: int = 8, progress=print) -> dict[str, Any]:
         **qemu_settings(),
     )
     cluster = LocalCluster(config, progress=lambda line: progress(f"  {line.strip()}"))
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
     t0 = time.monotonic()
     try:
         cluster.start()

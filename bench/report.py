@@ -239,7 +239,8 @@ def _realnic_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             _ms(_get(real, "launch_to_lease", "p50")),
             _ms(_get(real, "launch_to_lease", "p95")),
             _x(real.get("ratio_p50")),
-            f"cluster of 3 guests up in {real.get('cluster_start_s', 0):.0f} s (boot "
+            f"run {real.get('started')}; cluster of 3 guests up in "
+            f"{real.get('cluster_start_s', 0):.0f} s (boot "
             + ", ".join(f"{h} {v:.1f} s" for h, v in boots.items())
             + ")",
         ),

@@ -400,3 +400,19 @@ def test_a_vf_plugs_where_its_host_name_is_taken_and_comes_home(rig):
         assert driver.release_vf("pf0", index, owner)
         assert rig.location("pf0", index)[0] is None
     assert driver.owners() == {}
+
+
+def test_a_setup_cut_short_after_the_plug_is_finished_by_the_same_owner(rig):
+    """Seen in the agent-kill e2e test: an agent killed after moving a VF into the
+    instance namespace but before its record said READY. The retry of the same owner
+    (the redelivered task, after the restart) brings it home and plugs it again."""
+    driver = rig.driver()
+    netns = rig.new_netns()
+    driver.setup_vf("pf0", 3, "att-1", CONFIG, netns, "eth1")
+    with driver.store.transaction() as state:  # what the kill leaves behind
+        state["vfs"]["pf0/3"]["phase"] = "claiming"
+    info = driver.setup_vf("pf0", 3, "att-1", CONFIG, netns, "eth1")
+    assert (info.owner, info.netns, info.ifname) == ("att-1", netns, "eth1")
+    assert rig.location("pf0", 3) == (netns, "eth1")
+    assert driver.release_vf("pf0", 3, "att-1")
+    assert rig.location("pf0", 3)[0] is None

@@ -176,13 +176,17 @@ def test_fuzzed_requests_never_get_a_server_error(role):
         key=lambda op: (METHOD_ORDER.get(op.method.upper(), 9), op.path),
     )
     labels = {op.label for op in operations}
-    # The schema covers the whole API, the token revocation included.
+    # The schema covers the whole API: the token endpoint (sign-in and revocation) and the
+    # quota endpoints (issue 15) included.
     assert {
         "POST /api/v1/instances/",
         "POST /api/v1/instances/{id}/migrate/",
+        "POST /api/v1/auth/token/",
         "DELETE /api/v1/auth/token/",
         "POST /api/v1/tenants/{id}/members/",
-    } <= labels
+        "GET /api/v1/tenants/{id}/quota/",
+        "PUT /api/v1/tenants/{id}/quota/",
+    } <= labels, sorted(labels)
     ids = known_ids(world)
     total = 0
     per_operation = {}

@@ -252,6 +252,11 @@ class SriovDriver:
                     return self._vf_info(pf, index, pci, rec)
                 # Same owner, new place (or lost its namespace): bring it home first.
                 self._unplug(pf, index, rec)
+            elif rec.get("owner") == owner and rec.get("netns"):
+                # Our own set-up cut short after the move (the agent was killed before
+                # the record said READY): the netdev may sit in the namespace under its
+                # transit name or its ifname. Home first, then the set-up again.
+                self._unplug(pf, index, rec)
             if "original" not in rec:
                 rec["original"] = self.netlink.get_vf(pf, index).to_dict()
                 rec["original_driver"] = self.sysfs.vf_driver(pf, index)
