@@ -14,7 +14,6 @@ import pytest
 from django.utils import timezone
 
 from ciaoweb import taskrouting as names
-from ciaoweb.celery import app
 from ciaoweb.core.exceptions import Conflict
 from ciaoweb.instances.choices import InstanceState, IpSource
 from ciaoweb.instances.models import Instance
@@ -39,11 +38,6 @@ from ciaoweb.orchestration.models import DhcpServer, OverlaySegment
 from ciaoweb.orchestration.specs import reconcile_plan
 from ciaoweb.tenancy.services import create_tenant
 from tests.api.helpers import inventory
-
-
-@pytest.fixture(autouse=True)
-def no_publish(monkeypatch):
-    monkeypatch.setattr("ciaoweb.events.services.notify", lambda *args: None)
 
 
 @pytest.fixture
@@ -124,35 +118,6 @@ def _ok_result(instance, host, ip_by_ifname=None):
             for a in instance.attachments.all()
         ],
     }
-
-
-@pytest.fixture
-def worker(django_capture_on_commit_callbacks):
-    """Runs what the API side queued for the controller's worker (advance an operation,
-    a network changed), the way the worker would: the same tasks, on-commit sends run."""
-    queue.recorded.clear()
-
-    def drain() -> None:
-        while queue.recorded:
-            name, args = queue.recorded.pop(0)
-            with django_capture_on_commit_callbacks(execute=True):
-                app.tasks[name](*args, sender="web")  # as the web process signed it
-
-    yield drain
-    queue.recorded.clear()
-
-
-@pytest.fixture
-def run(django_capture_on_commit_callbacks, worker):
-    """Call a controller function with its on-commit sends executed, then drain."""
-
-    def call(function, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            value = function(*args, **kwargs)
-        worker()
-        return value
-
-    return call
 
 
 def _op(instance, kind=OperationKind.CREATE) -> Operation:

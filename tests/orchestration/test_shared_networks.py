@@ -14,7 +14,6 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from ciaoweb import taskrouting as names
-from ciaoweb.celery import app
 from ciaoweb.core.exceptions import Conflict
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.models import Event
@@ -28,7 +27,6 @@ from ciaoweb.networks.choices import LeaseState
 from ciaoweb.networks.ipam import dhcp_reservations
 from ciaoweb.networks.models import Lease, Network
 from ciaoweb.networks.services import create_network, delete_network, update_network
-from ciaoweb.operations import queue
 from ciaoweb.orchestration import results, sender, tasks
 from ciaoweb.orchestration.dhcp import ensure_server
 from ciaoweb.orchestration.models import DhcpServer
@@ -36,11 +34,6 @@ from ciaoweb.orchestration.specs import removal_spec
 from ciaoweb.tenancy.models import Tenant
 from ciaoweb.tenancy.services import create_tenant
 from tests.api.helpers import client_for, inventory, url
-
-
-@pytest.fixture(autouse=True)
-def no_publish(monkeypatch):
-    monkeypatch.setattr("ciaoweb.events.services.notify", lambda *args: None)
 
 
 @pytest.fixture
@@ -57,34 +50,6 @@ def sent():
 
     yield Sent()
     sender.recorded.clear()
-
-
-@pytest.fixture
-def worker(django_capture_on_commit_callbacks):
-    """Run what the API side queued for the controller's worker, as the worker would."""
-    queue.recorded.clear()
-
-    def drain() -> None:
-        while queue.recorded:
-            name, args = queue.recorded.pop(0)
-            with django_capture_on_commit_callbacks(execute=True):
-                app.tasks[name](*args, sender="web")
-
-    yield drain
-    queue.recorded.clear()
-
-
-@pytest.fixture
-def run(django_capture_on_commit_callbacks, worker):
-    """Call a controller function with its on-commit sends executed, then drain."""
-
-    def call(function, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            value = function(*args, **kwargs)
-        worker()
-        return value
-
-    return call
 
 
 @pytest.fixture
