@@ -11,6 +11,7 @@ the floor's VF (the PF's last) is never one the scheduler hands out.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -96,7 +97,7 @@ def bench_realnic(launches: int = 8, progress=print) -> dict[str, Any]:
         results["first_launch_s"] = _launch(api, tenant, network, "warm")
         progress(f"  raw floor inside node1: {launches} launches on {FLOOR_PF} VF {FLOOR_VF}")
         out = cluster.run_dir / "nodes" / "node1" / "floor.json"
-        done = subprocess_in(cluster, "node1", out, network["vlan"], launches)
+        done = _floor_in_guest(cluster, "node1", out, network["vlan"], launches)
         rounds = json.loads(out.read_text())["rounds"]
         results["floor_rounds"] = rounds
         results["floor_launch_to_lease"] = summary([r["lease"] for r in rounds])
@@ -117,10 +118,8 @@ def bench_realnic(launches: int = 8, progress=print) -> dict[str, Any]:
     return results
 
 
-def subprocess_in(cluster, host: str, out: Path, vlan: int, count: int) -> float:
+def _floor_in_guest(cluster, host: str, out: Path, vlan: int, count: int) -> float:
     """Run the floor script in the guest through its exec prefix; seconds it took."""
-    import subprocess
-
     t0 = time.monotonic()
     argv = [
         *cluster.exec_prefix(host),

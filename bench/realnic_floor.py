@@ -59,9 +59,9 @@ def one_launch(ipr, pf: str, vf: int, vlan: int, mac: str, hook_dir: Path) -> di
     idx = ipr.link_lookup(ifname=netdev)[0]
     ipr.link("set", index=idx, ifname="ciaofloor")
     ipr.link("set", index=idx, net_ns_fd=ns)
-    from ciaoweb.agent.drivers.netlink import _netlink_socket
+    from ciaoweb.agent.drivers.netlink import netns_socket
 
-    inside = _netlink_socket(ns)
+    inside = netns_socket(ns)
     try:
         idx = inside.link_lookup(ifname="ciaofloor")[0]
         inside.link("set", index=idx, ifname="eth1")
@@ -72,7 +72,7 @@ def one_launch(ipr, pf: str, vf: int, vlan: int, mac: str, hook_dir: Path) -> di
     obtain_lease(ns, "eth1", hook_dir=hook_dir)
     marks["lease"] = time.monotonic()
     # Undo: netdev home, unbound, VF config cleared, namespace gone.
-    inside = _netlink_socket(ns)
+    inside = netns_socket(ns)
     try:
         idx = inside.link_lookup(ifname="eth1")[0]
         home = os.open("/proc/self/ns/net", os.O_RDONLY)

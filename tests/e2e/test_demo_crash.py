@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,11 +25,11 @@ import pytest
 
 from ciaoweb.localcluster.processes import started_by
 from tests.conftest import _free_port
+from tests.demo_runs import clean_demo, demo_env, start_demo, wait_demo
 from tests.prereqs import require_sim
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 UP_TIMEOUT = 360.0  # 20-60 s on an idle machine; generous for a loaded one
 SETTLE = 120.0
 
@@ -93,25 +92,6 @@ def _port_listened(port: int) -> bool:
     return False
 
 
-def _wait(predicate, timeout: float, what: str, demo: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(httpx.HTTPError):
-            if value := predicate():
-                return value
-        if demo.poll() is not None:
-            pytest.fail(f"the demo exited ({demo.returncode}) before {what}:\n{_tail(log)}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}:\n{_tail(log)}")
-        time.sleep(0.5)
-
-
-def _tail(log: Path, lines: int = 40) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    return ""
-
-
 def snapshot(run_dir: Path, sim_dir: Path, prefix: str) -> dict[Ident, str]:
     """Every process the demo started, labelled: what its pid files name (its own, the
     simulator's, the agents' dnsmasq servers), their descendants, and whatever runs in
@@ -157,32 +137,17 @@ def test_make_clean_ends_everything_of_a_demo_killed_by_sigkill(searchable_tmp):
     var, sim_base = tmp_path / "var", tmp_path / "sim"
     run_dir, sim_dir = var / "cluster" / name, sim_base / name
     port = _free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CIAO_", "DJANGO_", "CELERY_")) and k not in ("DATABASE_URL",)
-    }
-    env.update(
+    env = demo_env(
         CIAO_VAR_DIR=str(var),
         CIAO_SIM_DIR=str(sim_base),
         CIAO_DEMO_NAME=name,
         CIAO_PORT=str(port),  # the database: a fresh SQLite under var; Redis: its own
     )
-    clean_argv = [sys.executable, "-m", "ciaoweb.localcluster", "clean", "--name", name]
     log = tmp_path / "demo.log"
     var.mkdir()
-    with open(log, "wb") as out:
-        demo = subprocess.Popen(
-            [sys.executable, "manage.py", "demo"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    demo = start_demo(env, log)
     try:
-        info = _wait(
+        info = wait_demo(
             lambda: (var / "demo.json").exists() and json.loads((var / "demo.json").read_text()),
             UP_TIMEOUT,
             "demo.json",
@@ -203,7 +168,7 @@ def test_make_clean_ends_everything_of_a_demo_killed_by_sigkill(searchable_tmp):
             return bool(rows) and all(row["state"] in ("running", "error") for row in rows)
 
         # The seeded instances up: guests booted, dnsmasq serving, udhcpc holding leases.
-        _wait(settled, SETTLE, "the seeded instances settled", demo, log)
+        wait_demo(settled, SETTLE, "the seeded instances settled", demo, log)
         api.close()
 
         # What the demo started: seen twice, so a short-lived command (an `ip`, an arping)
@@ -253,7 +218,7 @@ def test_make_clean_ends_everything_of_a_demo_killed_by_sigkill(searchable_tmp):
         outlived = [recorded[i] for i in own if _alive(i)]
         assert outlived == [], f"outlived the launcher's SIGKILL: {outlived}"
 
-        done = subprocess.run(clean_argv, cwd=REPO, env=env, capture_output=True, text=True)
+        done = clean_demo(name, env)
         assert done.returncode == 0, done.stderr
 
         assert _namespaces(prefix) == []
@@ -266,4 +231,4 @@ def test_make_clean_ends_everything_of_a_demo_killed_by_sigkill(searchable_tmp):
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait(timeout=30)
-        subprocess.run(clean_argv, cwd=REPO, env=env, capture_output=True)
+        clean_demo(name, env)

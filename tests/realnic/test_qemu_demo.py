@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,10 +29,10 @@ import pytest
 
 from ciaoweb.localcluster.processes import started_by
 from tests.conftest import _free_port, searchable_dir
+from tests.demo_runs import clean_demo, demo_env, poll_demo, start_demo, wait_demo
 
 pytestmark = [pytest.mark.realnic, pytest.mark.e2e]
 
-REPO = Path(__file__).resolve().parents[2]
 API = "/api/v1"
 UP_TIMEOUT = 600.0  # ~100 s here: three guests under TCG, agents importing Celery
 SETTLE = 480.0  # seconds on an idle machine; TCG guests crawl when the machine is busy
@@ -56,34 +55,16 @@ class QemuDemo:
         self.run_dir = var / "cluster" / name
         self.info: dict = {}
         self.api: httpx.Client | None = None
-
-    def tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        # demo.json may be read while written; a guest command may fail while it boots.
+        self.tolerate = (httpx.HTTPError, ValueError, OSError)
 
     def wait_quietly(self, predicate, timeout: float, interval: float = 0.5) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return False
+        args = (predicate, timeout, "a quiet wait", self.process, self.log)
+        return bool(poll_demo(*args, interval=interval, tolerate=self.tolerate))
 
     def wait(self, predicate, timeout: float, what: str, interval: float = 0.5):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if value := predicate():
-                    return value
-            except (httpx.HTTPError, ValueError, OSError):
-                pass
-            if self.process.poll() is not None:
-                pytest.fail(f"the demo exited ({self.process.returncode}):\n{self.tail()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}:\n{self.tail()}")
-            time.sleep(interval)
+        args = (predicate, timeout, what, self.process, self.log)
+        return wait_demo(*args, interval=interval, tolerate=self.tolerate)
 
     # --- on a host, through its exec prefix ------------------------------------------
 
@@ -156,6 +137,24 @@ class QemuDemo:
             )
         )
 
+    def tenant_with_network(self, name: str, cidr: str) -> tuple[dict, dict]:
+        """A tenant and its `controller` network "data" on physnet1."""
+        tenant = self.ok(self.api.post(f"{API}/tenants/", json={"name": name}))
+        network = self.ok(
+            self.api.post(
+                f"{API}/networks/",
+                json={
+                    "tenant": tenant["id"],
+                    "name": "data",
+                    "kind": "sriov",
+                    "physnet": "physnet1",
+                    "cidr": cidr,
+                    "ipam": "controller",
+                },
+            )
+        )
+        return tenant, network
+
     def vf_places(self) -> dict[str, tuple[str, str, int]]:
         """VF id -> (host name, PF name, index)."""
         hosts = {h["id"]: h["name"] for h in self.results(f"{API}/hosts/")}
@@ -183,28 +182,14 @@ def _demo(scratch: Path):
     name = f"rnq{os.getpid() % 10000}"
     var = scratch / "var"
     var.mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CIAO_", "DJANGO_", "CELERY_")) and k != "DATABASE_URL"
-    }
-    env.update(
+    env = demo_env(
         CIAO_NODES="qemu",
         CIAO_VAR_DIR=str(var),
         CIAO_DEMO_NAME=name,
         CIAO_PORT=str(_free_port()),
     )
     log = scratch / "demo.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "demo"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_demo(env, log)
     made = QemuDemo(var, name, process, log)
     made.env = env
     t0 = time.monotonic()
@@ -230,12 +215,7 @@ def _demo(scratch: Path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-        subprocess.run(
-            [sys.executable, "-m", "ciaoweb.localcluster", "clean", "--name", name],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-        )
+        clean_demo(name, env)
 
 
 def test_qemu_demo_settles_and_each_pf_shows_its_attachments(demo):
@@ -270,20 +250,7 @@ def test_qemu_demo_settles_and_each_pf_shows_its_attachments(demo):
 
 @pytest.fixture(scope="module")
 def tenant_a(demo):
-    tenant = demo.ok(demo.api.post(f"{API}/tenants/", json={"name": "rn-a"}))
-    network = demo.ok(
-        demo.api.post(
-            f"{API}/networks/",
-            json={
-                "tenant": tenant["id"],
-                "name": "data",
-                "kind": "sriov",
-                "physnet": "physnet1",
-                "cidr": "10.61.0.0/24",
-                "ipam": "controller",
-            },
-        )
-    )
+    tenant, network = demo.tenant_with_network("rn-a", "10.61.0.0/24")
     made = [
         demo.launch(tenant, "c1", "container", "node1", network),
         demo.launch(tenant, "c2", "container", "node2", network),
@@ -318,20 +285,7 @@ def test_containers_and_a_vm_on_two_guests_ping_over_their_vfs(demo, tenant_a):
 
 
 def test_another_tenant_same_cidr_other_vlan_is_isolated(demo, tenant_a):
-    tenant = demo.ok(demo.api.post(f"{API}/tenants/", json={"name": "rn-b"}))
-    network = demo.ok(
-        demo.api.post(
-            f"{API}/networks/",
-            json={
-                "tenant": tenant["id"],
-                "name": "data",
-                "kind": "sriov",
-                "physnet": "physnet1",
-                "cidr": "10.61.0.0/24",
-                "ipam": "controller",
-            },
-        )
-    )
+    tenant, network = demo.tenant_with_network("rn-b", "10.61.0.0/24")
     assert network["vlan"] != tenant_a["network"]["vlan"]
     b1, b2 = (
         demo.running(demo.launch(tenant, name, "container", host, network)["id"])
@@ -425,13 +379,7 @@ def test_sigkill_then_clean_leaves_no_qemu_socket_or_process(demo):
     assert list(demo.run_dir.glob("**/*.sock"))
     os.killpg(demo.process.pid, signal.SIGKILL)
     demo.process.wait(timeout=30)
-    done = subprocess.run(
-        [sys.executable, "-m", "ciaoweb.localcluster", "clean", "--name", demo.name],
-        cwd=REPO,
-        env=demo.env,
-        capture_output=True,
-        text=True,
-    )
+    done = clean_demo(demo.name, demo.env)
     assert done.returncode == 0, done.stderr
     deadline = time.monotonic() + 30
     while any(Path(f"/proc/{pid}").exists() for pid in qemu_pids) and time.monotonic() < deadline:

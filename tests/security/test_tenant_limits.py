@@ -365,6 +365,17 @@ def _all_at_once(user, bodies: list[tuple[str, dict]]) -> list[tuple[int, dict]]
         return list(pool.map(send, bodies))
 
 
+def _assert_exactly_the_quota_made(results: list[tuple[int, dict]], quota: str) -> None:
+    """QUOTA creations answered 201, every other one a 409 naming the quota, its limit
+    and its use."""
+    assert Counter(status for status, _ in results) == {201: QUOTA, 409: THREADS - QUOTA}
+    for status, data in results:
+        if status == 409:
+            assert data["detail"].startswith(
+                f"quota exceeded: {quota} limit {QUOTA}, in use {QUOTA}"
+            ), data
+
+
 @postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_instance_creations_stop_exactly_at_the_quota():
@@ -379,12 +390,7 @@ def test_concurrent_instance_creations_stop_exactly_at_the_quota():
     ]
     results = _all_at_once(user, bodies)
 
-    assert Counter(status for status, _ in results) == {201: QUOTA, 409: THREADS - QUOTA}
-    for status, data in results:
-        if status == 409:
-            assert data["detail"].startswith(
-                f"quota exceeded: instances limit {QUOTA}, in use {QUOTA}"
-            ), data
+    _assert_exactly_the_quota_made(results, "instances")
     made = Instance.objects.filter(tenant=tenant)
     assert made.count() == QUOTA
     assert Attachment.objects.filter(instance__tenant=tenant).count() == 2 * QUOTA  # eth0, eth1
@@ -410,12 +416,7 @@ def test_concurrent_network_creations_stop_exactly_at_the_quota():
     ]
     results = _all_at_once(user, bodies)
 
-    assert Counter(status for status, _ in results) == {201: QUOTA, 409: THREADS - QUOTA}
-    for status, data in results:
-        if status == 409:
-            assert data["detail"].startswith(
-                f"quota exceeded: networks limit {QUOTA}, in use {QUOTA}"
-            ), data
+    _assert_exactly_the_quota_made(results, "networks")
     networks = Network.objects.filter(tenant=tenant, is_primary=False)
     assert networks.count() == QUOTA
     vlans = list(networks.values_list("vlan", flat=True))

@@ -84,7 +84,7 @@ class PyrouteNetlink:
     @contextlib.contextmanager
     def _ipr(self, netns: str | None = None) -> Iterator[Any]:
         try:
-            ipr = _netlink_socket(netns)
+            ipr = netns_socket(netns)
         except Exception as exc:  # noqa: BLE001 - mapped to domain errors
             _raise_domain(exc, f"open netlink in {netns or 'host'}")
         try:
@@ -251,7 +251,7 @@ class PyrouteNetlink:
         return found
 
 
-def _netlink_socket(netns: str | None) -> Any:
+def netns_socket(netns: str | None) -> Any:
     """An IPRoute whose socket lives in `netns`, made in this thread without a fork.
 
     pyroute2's `IPRoute(netns=...)` forks a child per socket to enter the namespace; in a
