@@ -4,6 +4,7 @@
 import os
 
 from celery import Celery
+from django.conf import settings
 
 from ciaoweb import taskrouting as names
 from ciaoweb.core import signing
@@ -22,7 +23,7 @@ def _signer() -> signing.Signer:
     """The web process signs as "web", the controller worker (and beat) as "controller"."""
     from ciaoweb.orchestration.trust import controller_signer  # needs Django's models
 
-    return controller_signer(os.environ.get("CIAO_SIGNER_IDENTITY", signing.CONTROLLER))
+    return controller_signer(settings.CIAO_SIGNER_IDENTITY)
 
 
 signing.install_lazy(_signer)
@@ -31,13 +32,15 @@ app.conf.worker_consumer = "ciaoweb.orchestration.consumer:RecordingConsumer"
 # Pool children and the embedded beat (-B) die with the worker, even by SIGKILL.
 install_celery_hooks()
 
+# From the validated settings (ciaoweb.core.envconfig): a bad value stops the worker with
+# a line naming it.
 app.conf.beat_schedule = {
     "check-heartbeats": {
         "task": names.CHECK_HEARTBEATS,
-        "schedule": float(os.environ.get("CIAO_HEARTBEAT_INTERVAL", "5")),
+        "schedule": settings.CIAO_HEARTBEAT_INTERVAL,
     },
     "operations-watchdog": {
         "task": names.OPERATIONS_WATCHDOG,
-        "schedule": float(os.environ.get("CIAO_WATCHDOG_INTERVAL", "5")),
+        "schedule": settings.CIAO_WATCHDOG_INTERVAL,
     },
 }

@@ -1,18 +1,24 @@
-"""Django settings. Everything that differs between machines comes from the environment."""
+"""Django settings. Everything that differs between machines comes from the environment.
 
-import os
+Every variable is read once, validated, by ciaoweb.core.envconfig (a bad value stops the
+process with a line naming it); docs/configuration.md lists them all.
+"""
+
 from pathlib import Path
 
 import dj_database_url
 
+from ciaoweb.core.envconfig import environment_or_exit
+
+ENV = environment_or_exit()
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("CIAO_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(ENV.var_dir or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def _secret_key() -> str:
     """A per-checkout random key kept under var/, unless the environment sets one."""
-    if key := os.environ.get("DJANGO_SECRET_KEY"):
+    if key := ENV.secret_key:
         return key
     path = VAR_DIR / "secret_key"
     if not path.exists():
@@ -24,13 +30,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
-ALLOWED_HOSTS = os.environ.get(
-    "DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"
-).split(",")
-CSRF_TRUSTED_ORIGINS = [
-    o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o
-]
+DEBUG = ENV.debug
+ALLOWED_HOSTS = ENV.allowed_hosts
+CSRF_TRUSTED_ORIGINS = ENV.csrf_trusted_origins
 
 INSTALLED_APPS = [
     "daphne",
@@ -61,6 +63,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Request latency per route (ciaoweb.observability): everything below it, not static.
+    "ciaoweb.observability.middleware.RequestMetricsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,7 +93,7 @@ ASGI_APPLICATION = "ciaoweb.asgi.application"
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'ciaoweb.sqlite3'}"),
+        ENV.database_url or f"sqlite:///{VAR_DIR / 'ciaoweb.sqlite3'}",
         conn_max_age=0,
     )
 }
@@ -135,19 +139,18 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": [
-        "ciaoweb.core.api.parsers.JSONParser",
-        "ciaoweb.core.api.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # The API speaks JSON only (the dashboard's writes are internal JSON requests too);
+    # the token endpoint alone also takes a form post (ciaoweb.tenancy.api.auth).
+    "DEFAULT_PARSER_CLASSES": ["ciaoweb.core.api.parsers.JSONParser"],
+    # limit/offset (at most 1000 rows) or page numbers; docs/api.md "Filtering, ..."
+    "DEFAULT_PAGINATION_CLASS": "ciaoweb.core.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "ciaoweb.core.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "ciaoweb.core.api.exception_handler",
     # The client's address is REMOTE_ADDR; an X-Forwarded-For header is believed only
     # behind that many proxies of our own (else anyone could pick the address throttled).
-    "NUM_PROXIES": int(os.environ.get("CIAO_NUM_PROXIES", "0")),
+    "NUM_PROXIES": ENV.num_proxies,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ciaoweb API",
@@ -159,20 +162,36 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # Choice sets sharing a field name ("kind", "state") get readable enum names.
+    # Operation ids and tags start after it (`networks_list`, tag `networks`) whatever
+    # other URLs the project mounts.
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Request bodies are documented as JSON only (what the API parses; docs/api.md).
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    # Every choice set gets a readable enum name, never a numbered one (`State7bdEnum`)
+    # when two share a field name ("kind", "state").
     "ENUM_NAME_OVERRIDES": {
         "NetworkKindEnum": "ciaoweb.networks.choices.NetworkKind.CHOICES",
+        "IpamEnum": "ciaoweb.networks.choices.Ipam.CHOICES",
+        "LeaseStateEnum": "ciaoweb.networks.choices.LeaseState.CHOICES",
         "InstanceKindEnum": "ciaoweb.instances.choices.InstanceKind.CHOICES",
+        "InstanceStateEnum": "ciaoweb.instances.choices.InstanceState.CHOICES",
+        "IpSourceEnum": "ciaoweb.instances.choices.IpSource.CHOICES",
+        "AttachmentStateEnum": "ciaoweb.instances.choices.AttachmentState.CHOICES",
+        "HostStateEnum": "ciaoweb.inventory.choices.HostState.CHOICES",
+        "VirtualFunctionStateEnum": "ciaoweb.inventory.choices.VfState.CHOICES",
         "OperationKindEnum": "ciaoweb.operations.choices.OperationKind.CHOICES",
         "OperationStateEnum": "ciaoweb.operations.choices.OperationState.CHOICES",
+        "OperationStepEnum": "ciaoweb.operations.choices.Step.CHOICES",
+        "MembershipRoleEnum": "ciaoweb.tenancy.choices.MembershipRole.CHOICES",
+        "DhcpServerStateEnum": "ciaoweb.orchestration.choices.DhcpServerState.CHOICES",
     },
 }
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = ENV.redis_url
 CHANNEL_LAYERS = {
     "default": (
         {"BACKEND": "channels.layers.InMemoryChannelLayer"}
-        if os.environ.get("CIAO_CHANNEL_LAYER") == "memory"
+        if ENV.channel_layer == "memory"
         else {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
@@ -180,55 +199,50 @@ CHANNEL_LAYERS = {
     )
 }
 
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_URL = ENV.celery_broker_url or REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = "controller"
 # The rest of the Celery settings are shared with the agents: ciaoweb.taskrouting.
 # Disabled in unit tests, where no broker is running: tasks are then only recorded.
-CIAO_DISPATCH = os.environ.get("CIAO_DISPATCH", "celery")
+CIAO_DISPATCH = ENV.dispatch
+# Who this process signs its messages as (ciaoweb.core.signing): "controller" or "web".
+CIAO_SIGNER_IDENTITY = ENV.signer_identity
 
 # VLAN ranges per physnet for automatic allocation, e.g. "physnet1:100:199,physnet2:200:299".
 # A physnet not listed uses CIAO_VLAN_DEFAULT_RANGE.
-CIAO_VLAN_RANGES = os.environ.get("CIAO_VLAN_RANGES", "")
-CIAO_VLAN_DEFAULT_RANGE = os.environ.get("CIAO_VLAN_DEFAULT_RANGE", "100:3999")
-# Both are checked at start-up (system check networks.E001, ciaoweb/networks/checks.py).
+CIAO_VLAN_RANGES = ENV.vlan_ranges
+CIAO_VLAN_DEFAULT_RANGE = ENV.vlan_default_range
+# Both are validated from the environment (ciaoweb.core.envconfig) and, as settings, by the
+# system check networks.E001 (ciaoweb/networks/checks.py).
 # Per-tenant quotas (docs/api.md, "Quotas"): the limits of a tenant an admin set none for.
-# A value that is not a non-negative integer is kept as given and reported by the check
-# tenancy.E001 (a clear start-up error, not a traceback here).
-
-
-def _quota_default(name: str, default: str) -> int | str:
-    raw = os.environ.get(name, default).strip()
-    return int(raw) if raw.isdigit() else raw
-
-
-CIAO_QUOTA_NETWORKS = _quota_default("CIAO_QUOTA_NETWORKS", "20")
-CIAO_QUOTA_INSTANCES = _quota_default("CIAO_QUOTA_INSTANCES", "200")
-CIAO_QUOTA_VFS = _quota_default("CIAO_QUOTA_VFS", "400")
+# Non-negative integers (envconfig; as settings, the system check tenancy.E001).
+CIAO_QUOTA_NETWORKS = ENV.quota_networks
+CIAO_QUOTA_INSTANCES = ENV.quota_instances
+CIAO_QUOTA_VFS = ENV.quota_vfs
 
 # A host that has not sent a heartbeat for this many seconds is marked offline.
-CIAO_HEARTBEAT_INTERVAL = float(os.environ.get("CIAO_HEARTBEAT_INTERVAL", "5"))
-CIAO_HEARTBEAT_TIMEOUT = float(os.environ.get("CIAO_HEARTBEAT_TIMEOUT", "20"))
+CIAO_HEARTBEAT_INTERVAL = ENV.heartbeat_interval
+CIAO_HEARTBEAT_TIMEOUT = ENV.heartbeat_timeout
 # The operations watchdog: a step with no progress for this long is sent again, and an
 # operation whose step was sent CIAO_OPERATION_ATTEMPTS times fails with a reason.
-CIAO_OPERATION_STEP_TIMEOUT = float(os.environ.get("CIAO_OPERATION_STEP_TIMEOUT", "30"))
-CIAO_OPERATION_ATTEMPTS = int(os.environ.get("CIAO_OPERATION_ATTEMPTS", "3"))
+CIAO_OPERATION_STEP_TIMEOUT = ENV.operation_step_timeout
+CIAO_OPERATION_ATTEMPTS = ENV.operation_attempts
 # The key the web process and the controller worker sign their own messages with
 # (ciaoweb.core.signing). Agents never see it: each has its host's own key.
-CIAO_CONTROL_KEY = os.environ.get("CIAO_CONTROL_KEY", "")
-CIAO_WATCHDOG_INTERVAL = float(os.environ.get("CIAO_WATCHDOG_INTERVAL", "5"))
+CIAO_CONTROL_KEY = ENV.control_key
+CIAO_WATCHDOG_INTERVAL = ENV.watchdog_interval
 
 # Authentication hardening (docs/security.md, "Authentication hardening").
 # Sign-in throttling, for POST /api/v1/auth/token/ and the dashboard's /login/ (a 429 with
 # Retry-After; "off" disables a limit): failed sign-ins per client address and username,
 # and every sign-in request per client address.
-CIAO_AUTH_THROTTLE = os.environ.get("CIAO_AUTH_THROTTLE", "10/min")
-CIAO_AUTH_ADDRESS_THROTTLE = os.environ.get("CIAO_AUTH_ADDRESS_THROTTLE", "60/min")
+CIAO_AUTH_THROTTLE = ENV.auth_throttle
+CIAO_AUTH_ADDRESS_THROTTLE = ENV.auth_address_throttle
 # An API token answers 401 this many seconds after it was issued (or after the last
 # sign-in with the password, which renews it).
-CIAO_TOKEN_TTL = float(os.environ.get("CIAO_TOKEN_TTL", str(12 * 3600)))
+CIAO_TOKEN_TTL = ENV.token_ttl
 # The throttles count in this cache: per process (locmem) unless CIAO_CACHE_URL names a
 # Redis shared by every web process (needed when several serve the same site).
-CIAO_CACHE_URL = os.environ.get("CIAO_CACHE_URL", "")
+CIAO_CACHE_URL = ENV.cache_url
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CIAO_CACHE_URL}
@@ -241,7 +255,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("CIAO_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": ENV.log_level},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},

@@ -36,6 +36,8 @@ api_patterns = [
 urlpatterns = [
     path("api/v1/", include(api_patterns)),
     path("admin/", admin.site.urls),
+    # /healthz, /readyz, /metrics (docs/operations.md)
+    path("", include("ciaoweb.observability.urls")),
 ]
 
 # The dashboard app is built separately; mount it when its urls module exists.

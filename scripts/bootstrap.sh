@@ -52,7 +52,7 @@ stamp=.venv/.installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "installing python packages"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test,bench]'
+  .venv/bin/pip install -q -e '.[controller,test,bench]'
   touch "$stamp"
 fi
 

@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${CIAO_REALNIC_DIR:-$PWD/var/realnic}
 INIT=ciaoweb/localcluster/qemu/initramfs-init.sh
-MODULES="virtio_pci virtio_console virtio_net 9pnet_virtio 9p overlay igb igbvf 8021q veth bridge vxlan"
+# nf_tables: the DHCP servers' chaddr guard (ciaoweb/agent/dhcp/guard.py)
+MODULES="virtio_pci virtio_console virtio_net 9pnet_virtio 9p overlay igb igbvf 8021q veth bridge vxlan nf_tables"
 export DEBIAN_FRONTEND=noninteractive
 say() { echo "realnic-setup: $*"; }
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-TREES = ["ciaoweb", "simulator", "tests", "bench"]
+TREES = ["ciaoweb", "simulator", "tests", "bench", "deploy"]
 
 
 def _ruff() -> str:

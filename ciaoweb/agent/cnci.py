@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .dhcp import guard
 from .dhcp.events import LeaseEventReader
 from .dhcp.server import DhcpServer, DhcpServerSpec, Reservation
 from .drivers.base import DriverError, OwnershipError, VfConfig, VfDriver
@@ -129,6 +130,7 @@ class DhcpServers:
             ):
                 subprocess.run(["ip", "-n", netns, *args], check=True, capture_output=True)
             _drop_other_addresses(netns, address)  # the network's CIDR changed
+            guard.install(netns, SERVER_IFNAME)  # chaddr must be the sender's own MAC
             server = self._server(spec, netns)
             # A changed spec (domain, range, IPAM) reaches dnsmasq only through its
             # command line: restart it then (leases kept); a dead one is started.

@@ -13,8 +13,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from ciaoweb.version import version
+
 from .drivers.base import DriverError, OwnershipError, TransientError, VfConfig, VfDriver
 from .generations import GenerationLog
+from .metrics import step
 from .names import runtime_name
 from .overlay import Overlay
 from .runtime import InstanceRuntime
@@ -114,6 +117,8 @@ class NodeAgent:
             "host": self.node,
             "is_network_node": network_node,
             "mgmt_address": self.overlay.local_ip if self.overlay else None,
+            # Shown on the host (API and dashboard): which agents an upgrade has reached.
+            "agent_version": version(),
             "pfs": pfs,
         }
 
@@ -137,7 +142,8 @@ class NodeAgent:
         name = runtime_name(spec["instance_id"], self.node)
         result = InstanceResult(spec["instance_id"], spec["generation"], self.node, ok=True)
         try:
-            result.netns = self.runtime.create(name, spec["kind"])
+            with step("netns_create"):
+                result.netns = self.runtime.create(name, spec["kind"])
         except Exception as exc:  # noqa: BLE001 - reported to the controller as the reason
             return self._failed(result, f"cannot create instance namespace: {exc}")
         plugged: list[dict[str, Any]] = []
@@ -174,7 +180,8 @@ class NodeAgent:
                 errors.append(f"{att['ifname']}: {exc}")
             result.attachments.append(AttachmentResult(att["attachment_id"], state="released"))
         try:
-            self.runtime.delete(runtime_name(spec["instance_id"], self.node))
+            with step("netns_delete"):
+                self.runtime.delete(runtime_name(spec["instance_id"], self.node))
         except Exception as exc:  # noqa: BLE001
             errors.append(f"namespace: {exc}")
         if errors:
@@ -184,46 +191,50 @@ class NodeAgent:
     def _plug(self, att: dict[str, Any], netns: str) -> None:
         vf = att["vf"]
         config = VfConfig(mac=att["mac"], vlan=att["vlan"] or 0, spoofchk=True, trust=False)
-        self.driver.setup_vf(
-            vf["pf"], vf["index"], att["attachment_id"], config, netns, att["ifname"]
-        )
-        args = ["ip", "-n", netns, "link", "set", att["ifname"]]
-        if att.get("mtu"):
-            args += ["mtu", str(att["mtu"])]
-        subprocess.run(args + ["up"], check=True, capture_output=True)
+        with step("vf_plug"):
+            self.driver.setup_vf(
+                vf["pf"], vf["index"], att["attachment_id"], config, netns, att["ifname"]
+            )
+            args = ["ip", "-n", netns, "link", "set", att["ifname"]]
+            if att.get("mtu"):
+                args += ["mtu", str(att["mtu"])]
+            subprocess.run(args + ["up"], check=True, capture_output=True)
 
     def _plug_overlay(self, att: dict[str, Any], netns: str, configure_ip: bool) -> None:
         """eth0 into the tenant's VXLAN segment. A container's address is set here (we are
         its runtime); a VM's guest asks the segment's DHCP server, like any guest."""
         if self.overlay is None:
             raise RuntimeError("this node has no overlay configured")
-        self.overlay.plug(att, netns)
-        if configure_ip and att.get("ip"):
-            subprocess.run(
-                [
-                    "ip",
-                    "-n",
-                    netns,
-                    "addr",
-                    "replace",
-                    f"{att['ip']}/{att['prefixlen']}",
-                    "dev",
-                    att["ifname"],
-                ],
-                check=True,
-                capture_output=True,
-            )
+        with step("overlay_plug"):
+            self.overlay.plug(att, netns)
+            if configure_ip and att.get("ip"):
+                subprocess.run(
+                    [
+                        "ip",
+                        "-n",
+                        netns,
+                        "addr",
+                        "replace",
+                        f"{att['ip']}/{att['prefixlen']}",
+                        "dev",
+                        att["ifname"],
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
 
     def _unplug(self, att: dict[str, Any]) -> None:
         if att.get("kind") == KIND_OVERLAY:
             if self.overlay is not None:
-                self.overlay.unplug(att)
+                with step("overlay_unplug"):
+                    self.overlay.unplug(att)
             return
         vf = att.get("vf")
         if not vf:
             return
         try:
-            self.driver.release_vf(vf["pf"], vf["index"], att["attachment_id"])
+            with step("vf_unplug"):
+                self.driver.release_vf(vf["pf"], vf["index"], att["attachment_id"])
         except OwnershipError:
             # Someone else owns it now: a late release must never reset their VF.
             log.warning("VF %s/%s not released: owned by another attachment", vf["pf"], vf["index"])
@@ -236,7 +247,8 @@ class NodeAgent:
         if kind == KIND_VM:
             return res
         try:
-            lease = self.dhcp_client(netns, att["ifname"], hostname=att.get("hostname"))
+            with step("dhcp_client"):
+                lease = self.dhcp_client(netns, att["ifname"], hostname=att.get("hostname"))
         except Exception as exc:  # noqa: BLE001
             res.state, res.error = "error", f"DHCP on {att['ifname']} failed: {exc}"
             return res

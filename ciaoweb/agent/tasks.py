@@ -14,10 +14,14 @@ from ciaoweb import taskrouting as names
 
 from .app import app
 from .drivers.base import TransientError
+from .metrics import time_tasks
 from .node import InstanceResult
 from .wiring import dhcp_servers, node_agent
 
 log = logging.getLogger(__name__)
+
+# ciao_agent_task_seconds{task, outcome} for every task below (ciaoweb.agent.metrics).
+time_tasks(names.AGENT_PREFIX)
 
 RETRY = {
     "autoretry_for": (TransientError,),

@@ -43,7 +43,10 @@ class BrokerWatch(bootsteps.StartStopStep):
     def _open(self, c) -> None:
         import redis
 
-        pool = redis.ConnectionPool.from_url(c.connection.as_uri(include_password=True))
+        # The URI leaves out the TLS options (rediss://...?ssl_ca_certs=): kombu keeps them
+        # apart, in `ssl`.
+        ssl = c.connection.ssl if isinstance(c.connection.ssl, dict) else {}
+        pool = redis.ConnectionPool.from_url(c.connection.as_uri(include_password=True), **ssl)
         probe = pool.make_connection()
         probe.connect()
         self.probe = probe

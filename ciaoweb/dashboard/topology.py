@@ -1,6 +1,10 @@
 """The topology picture: physnets and their VLANs (networks) on the left, hosts with
 their PFs and VFs on the right, a line from every held VF to its network.
 
+A PF's VFs are a dense grid of small cells (state by fill, network by outline, details in
+the cell's title), CELLS_PER_ROW to a row, so a host with 64 VFs per PF is two rows tall
+per PF: 16 such hosts fit in about one screen (a labelled chip per VF made it ~10,000 px).
+
 Positions are computed here and drawn by `dashboard/topology_svg.html`, so the SVG is the
 same server-side for the first paint and for each live refresh.
 """
@@ -18,9 +22,9 @@ MARGIN = 12
 NETWORK_W, NETWORK_H, NETWORK_GAP = 250, 46, 8
 PHYSNET_HEADER = 28
 HOSTS_X = NETWORK_W + 120
-CHIP_W, CHIP_H, CHIP_GAP, CHIPS_PER_ROW = 128, 26, 6, 4
-HOST_HEADER, PF_HEADER, HOST_PAD, HOST_GAP = 30, 22, 10, 14
-HOST_W = HOST_PAD * 2 + CHIPS_PER_ROW * CHIP_W + (CHIPS_PER_ROW - 1) * CHIP_GAP
+CELL, CELL_GAP, CELLS_PER_ROW = 10, 3, 32
+HOST_HEADER, PF_HEADER, PF_GAP, HOST_PAD, HOST_GAP = 28, 20, 6, 10, 12
+HOST_W = HOST_PAD * 2 + CELLS_PER_ROW * (CELL + CELL_GAP) - CELL_GAP
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 
 
@@ -52,24 +56,29 @@ class PhysnetBox:
 
 
 @dataclass
-class VfChip:
+class VfCell:
     id: str
-    label: str
     title: str
     state: str
     color: str | None
     network_id: str | None
+    instance_id: str | None
     x: int = 0
     y: int = 0
-    w: int = CHIP_W
-    h: int = CHIP_H
+    w: int = CELL
+    h: int = CELL
 
 
 @dataclass
 class PfRow:
+    id: str
     label: str
     y: int = 0
-    chips: list[VfChip] = field(default_factory=list)
+    cells: list[VfCell] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return -(-len(self.cells) // CELLS_PER_ROW)
 
 
 @dataclass
@@ -127,28 +136,36 @@ def _place_networks(physnets: list[PhysnetBox]) -> int:
     return y
 
 
-def _chip(vf: VirtualFunction, boxes: dict[str, NetworkBox], hardware: bool = True) -> VfChip:
+def _cell(vf: VirtualFunction, boxes: dict[str, NetworkBox], hardware: bool = True) -> VfCell:
     attachment = getattr(vf, "attachment", None)
     network_id = str(attachment.network_id) if attachment else None
     box = boxes.get(network_id) if network_id else None
-    holder = attachment.instance.name if attachment else vf.state.replace("_", " ")
+    state = vf.state.replace("_", " ")
     if hardware:
-        label, title = f"vf{vf.index} {holder}", f"vf{vf.index} {vf.pci_address} · {vf.state}"
+        title = f"vf{vf.index} {vf.pci_address} · {state}"
     else:  # a member: its own attachment's VF, no PF slot or PCI address
-        label = f"{holder} {attachment.ifname}" if attachment else holder
-        title = f"VF · {vf.state}"
+        title = f"VF · {state}"
     if attachment:
         title += f" · {attachment.instance} {attachment.ifname} · MAC {attachment.mac}"
         if vf.vlan:
             title += f" · VLAN {vf.vlan}"
-    return VfChip(
+    return VfCell(
         id=str(vf.pk),
-        label=label,
         title=title,
         state=vf.state,
         color=box.color if box else None,
         network_id=network_id,
+        instance_id=str(attachment.instance_id) if attachment else None,
     )
+
+
+def _pf_label(pf: PhysicalFunction, cells: list[VfCell], show_all: bool, hardware: bool) -> str:
+    """What the cells do not say at a glance: the PF, and how many of its VFs are held."""
+    name = f"{pf.name} · {pf.physnet} · {pf.pci_address}" if hardware else pf.physnet
+    if not show_all:  # a member sees its own VFs only
+        return f"{name} · {len(cells)} VF{'s' if len(cells) != 1 else ''} of yours"
+    held = sum(1 for cell in cells if cell.state != VfState.FREE)
+    return f"{name} · {held} of {len(cells)} VFs held"
 
 
 def _place_host(host: HostBox, y: int) -> int:
@@ -157,19 +174,18 @@ def _place_host(host: HostBox, y: int) -> int:
     for pf in host.pfs:
         pf.y = cursor
         cursor += PF_HEADER
-        for position, chip in enumerate(pf.chips):
-            row, column = divmod(position, CHIPS_PER_ROW)
-            chip.x = host.x + HOST_PAD + column * (CHIP_W + CHIP_GAP)
-            chip.y = cursor + row * (CHIP_H + CHIP_GAP)
-        rows = -(-len(pf.chips) // CHIPS_PER_ROW)
-        cursor += rows * (CHIP_H + CHIP_GAP) + 4
+        for position, cell in enumerate(pf.cells):
+            row, column = divmod(position, CELLS_PER_ROW)
+            cell.x = host.x + HOST_PAD + column * (CELL + CELL_GAP)
+            cell.y = cursor + row * (CELL + CELL_GAP)
+        cursor += pf.rows * (CELL + CELL_GAP) + PF_GAP
     host.h = max(cursor - y + HOST_PAD, HOST_HEADER + HOST_PAD)
     return y + host.h + HOST_GAP
 
 
-def _link(chip: VfChip, box: NetworkBox) -> Link:
+def _link(cell: VfCell, box: NetworkBox) -> Link:
     x1, y1 = box.anchor_x, box.anchor_y
-    x2, y2 = chip.x, chip.y + chip.h // 2
+    x2, y2 = cell.x, cell.y + cell.h // 2
     middle = (x1 + x2) // 2
     return Link(f"M{x1},{y1} C{middle},{y1} {middle},{y2} {x2},{y2}", box.color)
 
@@ -184,14 +200,14 @@ def build_topology(
     """`networks`, `hosts`, `vfs` are already scoped to what the user may see; members
     (`show_all_vfs=False`) see only the VFs of their own attachments. Without
     `show_hardware` (members: PFs and VFs are admin-only collections) a PF row is its
-    physnet only and a VF chip names no PF, VF index or PCI address."""
+    physnet only and a VF cell names no PF, VF index or PCI address."""
     physnets, boxes = _network_boxes(networks)
     left_height = _place_networks(physnets)
-    vfs = vfs.select_related("pf__host", "attachment__instance", "attachment__network")
-    chips_by_pf: dict[object, list[VfChip]] = {}
-    for vf in vfs.order_by("pf__host__name", "pf__name", "index"):
+    vfs = vfs.select_related("attachment__instance__tenant")
+    cells_by_pf: dict[object, list[VfCell]] = {}
+    for vf in vfs.order_by("pf_id", "index"):
         if show_all_vfs or getattr(vf, "attachment", None) is not None:
-            chips_by_pf.setdefault(vf.pf_id, []).append(_chip(vf, boxes, show_hardware))
+            cells_by_pf.setdefault(vf.pf_id, []).append(_cell(vf, boxes, show_hardware))
     host_boxes = []
     y = MARGIN
     pfs = PhysicalFunction.objects.filter(host__in=hosts).select_related("host")
@@ -201,20 +217,18 @@ def build_topology(
     for host in hosts.order_by("name"):
         box = HostBox(id=str(host.pk), name=host.name, state=host.state)
         for pf in pfs_by_host.get(host.pk, []):
-            chips = chips_by_pf.get(pf.pk, [])
-            if chips or show_all_vfs:
-                label = (
-                    f"{pf.name} · {pf.physnet} · {pf.pci_address}" if show_hardware else pf.physnet
-                )
-                box.pfs.append(PfRow(label, chips=chips))
+            cells = cells_by_pf.get(pf.pk, [])
+            if cells or show_all_vfs:
+                label = _pf_label(pf, cells, show_all_vfs, show_hardware)
+                box.pfs.append(PfRow(str(pf.pk), label, cells=cells))
         y = _place_host(box, y)
         host_boxes.append(box)
     links = [
-        _link(chip, boxes[chip.network_id])
+        _link(cell, boxes[cell.network_id])
         for host in host_boxes
         for pf in host.pfs
-        for chip in pf.chips
-        if chip.network_id in boxes and chip.state != VfState.FREE
+        for cell in pf.cells
+        if cell.network_id in boxes and cell.state != VfState.FREE
     ]
     width = HOSTS_X + HOST_W + MARGIN
     return Topology(physnets, host_boxes, links, width, max(left_height, y, 120))

@@ -1,14 +1,16 @@
 import django_filters
 
-from ciaoweb.core.api.scoping import filter_choices
+from ciaoweb.core.api.filtering import BaseFilterSet, IdOrNameFilter
 from ciaoweb.events.models import Event
-from ciaoweb.tenancy.models import Tenant
+from ciaoweb.tenancy.filtersets import visible_tenants
 
 
-class EventFilterSet(django_filters.FilterSet):
+class EventFilterSet(BaseFilterSet):
     since = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    # Choices scoped to the requester: another tenant's id is as unknown as a random one.
-    tenant = django_filters.ModelChoiceFilter(queryset=filter_choices(Tenant, "pk"))
+    # Choices scoped to the requester: another tenant's id or name is as unknown as a random one.
+    tenant = IdOrNameFilter(queryset=visible_tenants)
+    search_fields = ("message",)
+    ordering_fields = ("created", "kind", "object_type")
 
     class Meta:
         model = Event

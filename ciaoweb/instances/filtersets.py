@@ -1,35 +1,52 @@
-import django_filters
-
+from ciaoweb.core.api.filtering import BaseFilterSet, IdOrNameFilter, MultiValueCharFilter
 from ciaoweb.core.api.scoping import filter_choices
-from ciaoweb.instances.choices import AttachmentState, InstanceKind, InstanceState
 from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.inventory.models import Host
 from ciaoweb.networks.filtersets import visible_networks
-from ciaoweb.tenancy.models import Tenant
+from ciaoweb.networks.models import IPv4SortKey
+from ciaoweb.tenancy.filtersets import visible_tenants
 
-# Every choice scoped to the requester: another tenant's id is as unknown as a random one
-# (the same 400). A member knows the hosts its instances run on (their `host`), no other.
+# Every choice scoped to the requester: another tenant's id or name is as unknown as a
+# random one (the same 400). A member knows the hosts its instances run on (their
+# `host`), no other.
 visible_instances = filter_choices(Instance, "tenant")
 visible_hosts = filter_choices(Host, "instances__tenant")
 
 
-class InstanceFilterSet(django_filters.FilterSet):
-    state = django_filters.ChoiceFilter(choices=InstanceState.CHOICES)
-    kind = django_filters.ChoiceFilter(choices=InstanceKind.CHOICES)
-    host = django_filters.ModelChoiceFilter(queryset=visible_hosts)
-    tenant = django_filters.ModelChoiceFilter(queryset=filter_choices(Tenant, "pk"))
+class InstanceFilterSet(BaseFilterSet):
+    host = IdOrNameFilter(queryset=visible_hosts)
+    tenant = IdOrNameFilter(queryset=visible_tenants)
+    search_fields = ("name", "attachments__mac", "attachments__ip")
+    ordering_fields = {
+        "name": "name",
+        "state": "state",
+        "kind": "kind",
+        "host": "host__name",
+        "tenant": "tenant__name",
+        "created": "created",
+        "updated": "updated",
+    }
 
     class Meta:
         model = Instance
-        fields = ["state", "host", "kind", "tenant", "name"]
+        fields = ["name", "state", "kind", "host", "tenant"]
 
 
-class AttachmentFilterSet(django_filters.FilterSet):
-    state = django_filters.ChoiceFilter(choices=AttachmentState.CHOICES)
-    mac = django_filters.CharFilter(lookup_expr="iexact")
-    instance = django_filters.ModelChoiceFilter(queryset=visible_instances)
-    network = django_filters.ModelChoiceFilter(queryset=visible_networks)
+class AttachmentFilterSet(BaseFilterSet):
+    mac = MultiValueCharFilter(lookup_expr="iexact")  # MACs are stored lowercase
+    instance = IdOrNameFilter(queryset=visible_instances)
+    network = IdOrNameFilter(queryset=visible_networks)
+    search_fields = ("mac", "ip", "ifname", "instance__name")
+    ordering_fields = {
+        "instance": "instance__name",
+        "network": "network__name",
+        "ifname": "ifname",
+        "mac": "mac",
+        "ip": IPv4SortKey("ip"),
+        "state": "state",
+        "created": "created",
+    }
 
     class Meta:
         model = Attachment
-        fields = ["instance", "network", "state", "mac"]
+        fields = ["instance", "network", "ifname", "mac", "ip", "state", "ip_source"]

@@ -20,6 +20,8 @@ class Host(BaseModel):
     # The enrolment secret (ciaoweb.core.credentials): the agent's broker password and
     # signing key derive from it. Never serialised; shown once, when issued.
     secret = models.CharField(max_length=64, blank=True, editable=False)
+    # The ciaoweb version its agent reported with its last inventory ("" until it did).
+    agent_version = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta(BaseModel.Meta):
         ordering = ["name"]

@@ -55,13 +55,26 @@ def _sync_vfs(pf: PhysicalFunction, reported: list[dict[str, Any]]) -> None:
     gone.update(state=VfState.ERROR)  # still owned: keep the row so nothing is reused
 
 
+AGENT_VERSION_MAX = Host._meta.get_field("agent_version").max_length
+
+
+def clean_agent_version(reported: Any) -> str:
+    """What an agent says its version is, as shown to admins: printable text, at most
+    the column's length; anything else (a number, a list) is no version at all."""
+    if not isinstance(reported, str):
+        return ""
+    return "".join(c for c in reported if c.isprintable()).strip()[:AGENT_VERSION_MAX]
+
+
 @transaction.atomic
 def register_inventory(host_name: str, inventory: dict[str, Any]) -> Host:
     """Upsert the Host, its PFs and VFs from an agent's report; idempotent.
 
-    `inventory = {"host": name, "is_network_node": bool, "pfs": [{"name", "pci_address",
-    "physnet", "total_vfs", "num_vfs", "capabilities": {knob: bool}, "vfs": [{"index",
-    "pci_address", "netdev", "mac", "vlan"}]}]}`. A host in maintenance stays in maintenance.
+    `inventory = {"host": name, "is_network_node": bool, "agent_version": str, "pfs":
+    [{"name", "pci_address", "physnet", "total_vfs", "num_vfs", "capabilities": {knob:
+    bool}, "vfs": [{"index", "pci_address", "netdev", "mac", "vlan"}]}]}`. A host in
+    maintenance stays in maintenance. An agent that reports no version (an older one)
+    leaves the host's empty: a version is only ever what the running agent said.
 
     `capabilities` (ciaoweb.inventory.capabilities) is cleaned, not trusted: unknown knobs
     are left out (logged: a newer agent), non-boolean values are left out and a value that
@@ -80,6 +93,7 @@ def register_inventory(host_name: str, inventory: dict[str, Any]) -> Host:
         host.state = HostState.ONLINE
     if "mgmt_address" in inventory:
         host.mgmt_address = inventory["mgmt_address"] or None
+    host.agent_version = clean_agent_version(inventory.get("agent_version"))
     host.save()
 
     reported_pfs = set()

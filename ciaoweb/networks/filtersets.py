@@ -1,35 +1,45 @@
-import django_filters
 from django.db.models import Q
 
+from ciaoweb.core.api.filtering import BaseFilterSet, IdOrNameFilter, MultiValueCharFilter
 from ciaoweb.core.api.scoping import filter_choices
 from ciaoweb.instances.models import Attachment
-from ciaoweb.networks.choices import Ipam, LeaseState, NetworkKind
-from ciaoweb.networks.models import Lease, Network
-from ciaoweb.tenancy.models import Tenant
+from ciaoweb.networks.models import IPv4SortKey, Lease, Network
+from ciaoweb.tenancy.filtersets import visible_tenants
 
-# Every choice scoped to the requester, as the collections are: another tenant's id is as
-# unknown as a random one (the same 400), never a 200 with an empty list.
+# Every choice scoped to the requester, as the collections are: another tenant's id or name
+# is as unknown as a random one (the same 400), never a 200 with an empty list.
 visible_networks = filter_choices(Network, "tenant", lambda tenant: Q(shared=True))
 
 
-class NetworkFilterSet(django_filters.FilterSet):
-    kind = django_filters.ChoiceFilter(choices=NetworkKind.CHOICES)
-    ipam = django_filters.ChoiceFilter(choices=Ipam.CHOICES)
-    tenant = django_filters.ModelChoiceFilter(queryset=filter_choices(Tenant, "pk"))
+class NetworkFilterSet(BaseFilterSet):
+    tenant = IdOrNameFilter(queryset=visible_tenants)
+    search_fields = ("name", "physnet", "cidr")
+    # No `tenant`: a member must not learn where the owner of a shared network sorts.
+    ordering_fields = ("name", "kind", "physnet", "vlan", "ipam", "shared", "created")
 
     class Meta:
         model = Network
-        fields = ["kind", "ipam", "tenant", "physnet", "shared", "name"]
+        fields = ["name", "kind", "ipam", "tenant", "physnet", "vlan", "shared"]
 
 
-class LeaseFilterSet(django_filters.FilterSet):
-    mac = django_filters.CharFilter(lookup_expr="iexact")
-    state = django_filters.ChoiceFilter(choices=LeaseState.CHOICES)
-    network = django_filters.ModelChoiceFilter(queryset=visible_networks)
-    attachment = django_filters.ModelChoiceFilter(
-        queryset=filter_choices(Attachment, "instance__tenant")
+class LeaseFilterSet(BaseFilterSet):
+    mac = MultiValueCharFilter(lookup_expr="iexact")  # MACs are stored lowercase
+    network = IdOrNameFilter(queryset=visible_networks)
+    attachment = IdOrNameFilter(
+        queryset=filter_choices(Attachment, "instance__tenant"), name_field=None
     )
+    search_fields = ("mac", "ip", "hostname")
+    ordering_fields = {
+        "network": "network__name",
+        "ip": IPv4SortKey("ip"),  # by number, on SQLite too
+        "mac": "mac",
+        "hostname": "hostname",
+        "state": "state",
+        "expires_at": "expires_at",
+        "created": "created",
+        "updated": "updated",
+    }
 
     class Meta:
         model = Lease
-        fields = ["network", "mac", "state", "attachment"]
+        fields = ["network", "mac", "ip", "hostname", "state", "attachment"]

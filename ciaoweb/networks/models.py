@@ -1,7 +1,9 @@
 import ipaddress
+from functools import reduce
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Cast, StrIndex, Substr
 
 from ciaoweb.core.exceptions import register_constraint_message
 from ciaoweb.core.models import BaseModel
@@ -11,6 +13,28 @@ from ciaoweb.networks.choices import Ipam, IpPurpose, LeaseState, NetworkKind
 VLAN_MIN, VLAN_MAX = 1, 4094
 MTU_MIN, MTU_MAX = 576, 9216
 PRIMARY_NETWORK_NAME = "default"
+
+
+class IPv4SortKey(models.Func):
+    """An IPv4 address field as its 32-bit number, to sort by: SQLite keeps the address as
+    text, where 10.1.0.10 sorts before 10.1.0.2. PostgreSQL's inet minus 0.0.0.0 is that
+    number; on SQLite each octet is read off the text (CAST takes a leading integer)."""
+
+    arity = 1
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        text, octets = self.source_expressions[0], []
+        for _ in range(3):
+            octets.append(Cast(text, models.BigIntegerField()))
+            text = Substr(text, StrIndex(text, Value(".")) + 1)
+        octets.append(Cast(text, models.BigIntegerField()))
+        number = reduce(lambda high, low: high * 256 + low, octets)
+        return compiler.compile(number.resolve_expression(compiler.query))
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} - '0.0.0.0'::inet)", params
 
 
 class Network(BaseModel):
@@ -181,7 +205,7 @@ class Lease(BaseModel):
     )
 
     class Meta(BaseModel.Meta):
-        ordering = ["network", "ip"]
+        ordering = ["network", IPv4SortKey("ip").asc()]
         constraints = [
             models.UniqueConstraint(
                 fields=["network", "mac"], name="networks_lease_unique_network_mac"

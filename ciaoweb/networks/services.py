@@ -15,6 +15,7 @@ from ciaoweb.networks.ipam import reserve_infrastructure_ips
 from ciaoweb.networks.models import PRIMARY_NETWORK_NAME, Network
 from ciaoweb.networks.vlans import next_free_vlan
 from ciaoweb.operations.queue import enqueue_on_commit
+from ciaoweb.orchestration.dhcp import check_capacity
 from ciaoweb.tenancy.quotas import check_quota
 
 VLAN_ALLOCATION_ATTEMPTS = 5
@@ -54,6 +55,7 @@ def create_network(**fields: Any) -> Network:
         network.shared = True
     if network.gateway is None and network.ipam in Ipam.MANAGED:
         network.gateway = default_gateway(network.cidr)
+    check_capacity(network)
     if network.kind == NetworkKind.SRIOV:
         _save_allocating_vlan(network)
     else:
@@ -92,10 +94,15 @@ def update_network(network: Network, changes: dict[str, Any]) -> Network:
         for f in ("cidr", "vlan", "physnet")
     ):
         raise Conflict(f"network {locked} is in use: cidr, vlan and physnet cannot change")
+    newly_managed = locked.ipam not in Ipam.MANAGED or locked.physnet != changes.get(
+        "physnet", locked.physnet
+    )
     for field, value in changes.items():
         setattr(network, field, value)
     if network.gateway is None and network.ipam in Ipam.MANAGED:
         network.gateway = default_gateway(network.cidr)
+    if newly_managed:
+        check_capacity(network)  # it will need a DHCP server it does not have
     network.save()
     reserve_infrastructure_ips(network)
     record(EventKind.NETWORK_UPDATED, network, f"network {network} updated", data=changes)

@@ -5,53 +5,18 @@
 always get theirs this way; admins may name any VLAN). Both are checked at start-up
 (`ciaoweb.networks.checks`, a Django system check: `manage.py check`, `runserver`,
 `migrate`); a bad value that still reaches a request is a 409 naming the setting, never a
-500.
+500. Their grammar is ciaoweb.core.envconfig's, which validates the environment too.
 """
 
 from django.conf import settings
 
 from ciaoweb.core.allocation import first_free_integer
+from ciaoweb.core.envconfig import parse_default_range, parse_vlan_ranges
 from ciaoweb.core.exceptions import Conflict, NoCapacity
 from ciaoweb.networks.choices import NetworkKind
-from ciaoweb.networks.models import VLAN_MAX, VLAN_MIN, Network
+from ciaoweb.networks.models import Network
 
 RANGES_SETTING, DEFAULT_SETTING = "CIAO_VLAN_RANGES", "CIAO_VLAN_DEFAULT_RANGE"
-
-
-def _parse_range(text: str) -> tuple[int, int]:
-    parts = text.split(":")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"bad VLAN range {text!r}: write it low:high, e.g. 100:199")
-    low, high = (int(part) for part in parts)
-    if not VLAN_MIN <= low <= high <= VLAN_MAX:
-        raise ValueError(f"bad VLAN range {text!r}: need {VLAN_MIN} <= low <= high <= {VLAN_MAX}")
-    return low, high
-
-
-def parse_vlan_ranges(spec: str) -> dict[str, tuple[int, int]]:
-    """`"physnet1:100:199,physnet2:200:299"` -> {"physnet1": (100, 199), ...}; raises
-    ValueError naming the bad item."""
-    if not isinstance(spec, str):
-        raise ValueError(f"must be a string like physnet1:100:199, not {type(spec).__name__}")
-    ranges: dict[str, tuple[int, int]] = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        physnet, _, bounds = item.partition(":")
-        physnet = physnet.strip()
-        if not physnet or not bounds:
-            raise ValueError(f"bad item {item!r}: write it physnet:low:high, e.g. physnet1:100:199")
-        if physnet in ranges:
-            raise ValueError(f"bad item {item!r}: physnet {physnet} is listed twice")
-        try:
-            ranges[physnet] = _parse_range(bounds)
-        except ValueError as exc:
-            raise ValueError(f"bad item {item!r}: {exc}") from None
-    return ranges
-
-
-def parse_default_range(text: str) -> tuple[int, int]:
-    if not isinstance(text, str):
-        raise ValueError(f"must be a string like 100:3999, not {type(text).__name__}")
-    return _parse_range(text.strip())
 
 
 def configuration_problems() -> list[tuple[str, str]]:

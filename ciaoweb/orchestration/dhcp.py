@@ -7,14 +7,15 @@ import logging
 from collections import Counter
 
 from django.db import transaction
+from django.db.models import Q
 
 from ciaoweb import taskrouting as names
 from ciaoweb.core.exceptions import InvalidInput, NoCapacity
 from ciaoweb.instances.macs import new_mac
 from ciaoweb.instances.scheduler import place
 from ciaoweb.inventory.choices import HostState, VfState
-from ciaoweb.inventory.models import Host
-from ciaoweb.networks.choices import NetworkKind
+from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
+from ciaoweb.networks.choices import Ipam, NetworkKind
 from ciaoweb.networks.models import Network
 
 from . import sender
@@ -61,6 +62,48 @@ def _place(network: Network) -> DhcpServer | None:
         )
     log.warning("no online network node with a free VF on %s for %s", network.physnet, network)
     return None
+
+
+def check_capacity(network: Network) -> None:
+    """A new managed SR-IOV network (or one becoming managed, or moving physnet) needs a
+    network node VF on its physnet for its DHCP server: NoCapacity (409) when every one
+    is taken or promised to a network still waiting for its server, so one tenant cannot
+    leave the next one's network without DHCP. Before any network node has registered
+    nothing is known and nothing is refused (servers are placed when one does).
+
+    The network nodes' PF rows of the physnet are locked: concurrent creations on the
+    same physnet count one after the other. A VF whose server is being removed counts as
+    free: once its removal is reported, waiting networks are placed
+    (`results.dhcp_server_applied`)."""
+    if network.kind != NetworkKind.SRIOV or not managed(network):
+        return
+    pfs = list(
+        PhysicalFunction.objects.select_for_update()
+        .filter(host__is_network_node=True, physnet=network.physnet)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not pfs:
+        return
+    # A deleted network's server being removed gives its VF back in a moment.
+    free = (
+        VirtualFunction.objects.filter(pf__in=pfs)
+        .filter(Q(state=VfState.FREE) | Q(dhcp_server__state=DhcpServerState.REMOVING))
+        .count()
+    )
+    waiting = (
+        Network.objects.filter(
+            kind=NetworkKind.SRIOV, physnet=network.physnet, ipam__in=Ipam.MANAGED
+        )
+        .exclude(pk__in=DhcpServer.objects.values("network_key"))
+        .exclude(pk=network.pk)
+        .count()
+    )
+    if free <= waiting:
+        raise NoCapacity(
+            f"the network nodes have no VF left on {network.physnet} for this network's "
+            "DHCP server; an admin can add network node capacity or delete unused networks"
+        )
 
 
 def server_signature(network: Network, context: dict | None = None):

@@ -27,7 +27,7 @@ from ciaoweb.networks.models import Lease, Network
 
 from . import engine, sender, trust
 from .choices import DhcpServerState
-from .dhcp import ensure_server, place_missing_servers, servers_for_node
+from .dhcp import place_missing_servers, servers_for_node
 from .models import DhcpServer
 from .specs import reconcile_plan
 
@@ -59,8 +59,8 @@ def dhcp_server_applied(
         trust.refuse(node, f"dhcp_server_applied for network {network_id}: no server of it there")
         return
     _apply_dhcp_outcome(network_id, ok, error, netns, removed)
-    if removed:  # a network that still wants a server (moved physnet) gets a new one
-        ensure_server(network_id)
+    if removed:  # its VF is free: a network still wanting a server (this one, moved
+        place_missing_servers()  # to another physnet, or one refused a VF so far) gets it
     if context and context.get("operation_id"):
         engine.on_dhcp_report(network_id, {"ok": ok, "error": error}, context)
 

@@ -245,7 +245,11 @@ def test_token_auth_and_schema(world, client):
     from django.contrib.auth import get_user_model
 
     get_user_model().objects.create_user("erin", password="pw-erin-123")
-    answer = client.post("/api/v1/auth/token/", {"username": "erin", "password": "pw-erin-123"})
+    answer = client.post(
+        "/api/v1/auth/token/",
+        {"username": "erin", "password": "pw-erin-123"},
+        content_type="application/json",  # the API parses JSON (and, here, forms), not multipart
+    )
     assert answer.status_code == 200 and answer.json()["token"]
     headers = {"Authorization": f"Token {answer.json()['token']}"}
     assert client.get("/api/v1/networks/", headers=headers).status_code == 200

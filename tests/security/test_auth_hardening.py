@@ -42,6 +42,7 @@ from tests.api.helpers import url
 from tests.security.conftest import PASSWORDS, seed_world, token_for
 
 TOKEN_URL = "/api/v1/auth/token/"
+FORM_PARSER = "ciaoweb.core.api.parsers.FormParser"
 User = get_user_model()
 
 
@@ -69,8 +70,9 @@ def age(token_key: str, seconds: float) -> None:
 
 
 def test_the_token_endpoint_uses_the_projects_parsers():
+    # The API's (size-limited) JSON parser, plus the project's form parser for sign-ins.
     names = [f"{p.__module__}.{p.__name__}" for p in AuthTokenView.parser_classes]
-    assert names == settings.REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"]
+    assert names == [*settings.REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"], FORM_PARSER]
 
 
 def test_a_deeply_nested_token_body_is_a_400_not_a_500(world):

@@ -43,8 +43,8 @@ RUNS: Counter = Counter()  # (role, status class) -> cases, for the report below
 
 
 SCHEMA_PATH = "/api/v1/schema/"
-# The API speaks JSON; form posts are parsed too (DRF's defaults). Multipart bodies are
-# left out: the WSGI test transport cannot encode non-object payloads as multipart.
+# The schema offers JSON bodies only (tests/api/test_schema.py checks it). Should it offer
+# more, multipart stays out: the WSGI test transport cannot encode it for non-objects.
 FUZZED_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 

@@ -22,6 +22,9 @@ from ciaoweb.inventory.services import register_inventory
 from ciaoweb.networks.models import IPAllocation, Network
 from ciaoweb.networks.services import create_network
 from ciaoweb.operations.models import Operation
+from ciaoweb.orchestration import dhcp
+from ciaoweb.orchestration.choices import DhcpServerState
+from ciaoweb.orchestration.models import DhcpServer
 from ciaoweb.tenancy.choices import MembershipRole
 from ciaoweb.tenancy.models import Tenant
 from ciaoweb.tenancy.quotas import check_quota, quota_of
@@ -272,6 +275,35 @@ def test_a_tenants_primary_network_is_never_refused(world, settings):
     tenant = Tenant.objects.get(name="tenant-c")
     assert tenant.networks.filter(is_primary=True).count() == 1
     assert quota_of(tenant)["used"]["networks"] == 0
+
+
+def test_networks_past_the_network_nodes_dhcp_capacity_are_409_and_create_nothing(world):
+    """One tenant must not use up the network node's VFs and leave the next tenant's
+    managed network without a DHCP server: past the capacity a creation is a 409."""
+    netnode = {**inventory("netnode", {"physnet2": 2}), "is_network_node": True}
+    register_inventory("netnode", netnode)
+    first = world.alice.post(url("networks"), NEW_NETWORK, format="json")
+    assert first.status_code == 201
+    second = {**NEW_NETWORK, "cidr": "10.7.0.0/24"}
+    assert world.bob.post(url("networks"), second, format="json").status_code == 201
+    before = rows()
+    third = {**NEW_NETWORK, "name": "more", "cidr": "10.8.0.0/24"}
+    answer = world.bob.post(url("networks"), third, format="json")
+    assert answer.status_code == 409
+    assert "no VF left on physnet2 for this network's DHCP server" in answer.data["detail"]
+    assert "tenant-a" not in answer.data["detail"]
+    assert rows() == before
+    # Placed servers hold the VFs the waiting networks were promised: still full.
+    for network in Network.objects.filter(physnet="physnet2"):
+        assert dhcp._place(network) is not None
+    assert world.bob.post(url("networks"), third, format="json").status_code == 409
+    # Networks without a server of ours (the underlay's DHCP) need no VF.
+    underlay = {**third, "ipam": "underlay", "vlan": 300, "tenant": str(world.tenant_b.pk)}
+    assert world.admin.post(url("networks"), underlay, format="json").status_code == 201
+    # A deleted network's server being removed gives its VF back.
+    DhcpServer.objects.filter(network_key=first.data["id"]).update(state=DhcpServerState.REMOVING)
+    third.update(name="again", cidr="10.6.0.0/24")
+    assert world.bob.post(url("networks"), third, format="json").status_code == 201
 
 
 def _instance(client, world, name="probe", networks=None, **extra):

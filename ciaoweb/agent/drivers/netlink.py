@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from ..metrics import netlink_error
 from .base import InterfaceNotFound, TransientError, VfConfig, error_from_errno
 
 # IFLA_VF_LINK_STATE_{AUTO,ENABLE,DISABLE} from linux/if_link.h
@@ -69,11 +70,13 @@ def _raise_domain(exc: Exception, what: str, mac_write: bool = False) -> None:
 
     if isinstance(exc, NetlinkError):
         code = exc.code
+        netlink_error(code)  # ciao_agent_netlink_errors_total{error}
         # Setting a VF MAC answers EBUSY/EAGAIN on several drivers while the VF resets.
         if mac_write and code in (errno.EBUSY, errno.EAGAIN):
             raise TransientError(f"{what}: {os.strerror(code)}") from exc
         raise error_from_errno(code, what) from exc
     if isinstance(exc, FileNotFoundError):  # /var/run/netns/<ns> missing
+        netlink_error(errno.ENOENT)
         raise InterfaceNotFound(f"{what}: {exc}") from exc
     raise exc
 

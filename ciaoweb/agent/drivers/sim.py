@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..metrics import netlink_error
 from .base import (
     DeviceBusy,
     DriverError,
@@ -51,7 +52,9 @@ def _domain_errors(what: str) -> Iterator[None]:
     except simulator.SimError as exc:
         for sim_type, ours in _sim_errors().items():
             if isinstance(exc, sim_type):
+                netlink_error(ours.errno)  # as the kernel's errno would be counted
                 raise ours(f"{what}: {exc}") from exc
+        netlink_error(None)
         raise DriverError(f"{what}: {exc}") from exc
 
 

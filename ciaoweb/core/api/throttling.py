@@ -22,7 +22,7 @@ import math
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
-OFF = {"", "off", "none", "0"}
+from ciaoweb.core.envconfig import THROTTLE_OFF as OFF
 
 
 def _rate(name: str) -> str | None:

@@ -6,7 +6,10 @@ from datetime import datetime
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
+from ciaoweb.dashboard.submissions import FIELD, new_token
 from ciaoweb.dashboard.views.common import BUSY_INSTANCE_STATES
 
 register = template.Library()
@@ -26,6 +29,13 @@ def remaining(expires_at: datetime | None) -> str:
     if hours:
         return f"in {hours}h {minutes:02d}m"
     return f"in {minutes}m {seconds:02d}s"
+
+
+@register.simple_tag
+def form_token() -> SafeString:
+    """The one-time token of a write form (ciaoweb.dashboard.submissions): posted twice,
+    the form acts once."""
+    return format_html('<input type="hidden" name="{}" value="{}">', FIELD, new_token())
 
 
 @register.filter

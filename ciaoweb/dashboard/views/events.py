@@ -1,17 +1,15 @@
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 
 from ciaoweb.dashboard.api_bridge import visible
 from ciaoweb.dashboard.forms import EventFilterForm
+from ciaoweb.dashboard.pagination import paginate
 from ciaoweb.dashboard.tenant_choice import selected_tenant
 from ciaoweb.dashboard.views.common import page_context, render_page
 from ciaoweb.events.api.views import EventViewSet
 from ciaoweb.events.filtersets import EventFilterSet
 from ciaoweb.tenancy.access import is_cluster_admin
 from ciaoweb.tenancy.models import Tenant
-
-EVENTS_PER_PAGE = 50
 
 
 @login_required
@@ -27,10 +25,22 @@ def event_list(request: HttpRequest) -> HttpResponse:
     form = EventFilterForm(params, tenants=list(Tenant.objects.order_by("name")) if admin else None)
     filterset = EventFilterSet(params, queryset=visible(EventViewSet, request), request=request)
     valid = filterset.is_valid()
-    events = filterset.qs.select_related("tenant").order_by("-created") if valid else []
-    page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
-    query = params.urlencode()
+    events = filterset.qs.select_related("tenant").order_by("-created", "-pk") if valid else []
+    pager = paginate(request, events, "events", params=params)
     context = page_context(
-        request, "events", form=form, page=page, query=query, filter_errors=filterset.errors
+        request,
+        "events",
+        form=form,
+        events=pager.page,
+        pager=pager,
+        filter_errors=filterset.errors,
     )
-    return render_page(request, "dashboard/event_list.html", context)
+    return render_page(
+        request,
+        "dashboard/event_list.html",
+        context,
+        fragments={
+            "events": "dashboard/partials/event_rows.html",
+            "pager": "dashboard/partials/pager.html",
+        },
+    )

@@ -6,6 +6,8 @@ from django.views.decorators.http import require_POST
 
 from ciaoweb.dashboard.api_bridge import call_api, visible
 from ciaoweb.dashboard.forms import InstanceForm, MigrateForm
+from ciaoweb.dashboard.pagination import paginate
+from ciaoweb.dashboard.submissions import submitted_once
 from ciaoweb.dashboard.tenant_choice import acting_tenant, selected_tenant
 from ciaoweb.dashboard.timeline import operations, timeline
 from ciaoweb.dashboard.views.common import (
@@ -43,6 +45,7 @@ def _instance_form(request: HttpRequest, data=None) -> InstanceForm:
 
 
 @login_required
+@submitted_once("dashboard:instances")
 def instance_list(request: HttpRequest) -> HttpResponse:
     """The list, and the launch form posting to the same URL."""
     form = _instance_form(request, request.POST if request.method == "POST" else None)
@@ -58,14 +61,18 @@ def instance_list(request: HttpRequest) -> HttpResponse:
     instances = (
         visible(InstanceViewSet, request, selected_tenant(request))
         .select_related("tenant", "host")
-        .order_by("name")
+        .order_by("name", "pk")  # names repeat across tenants: pages need a total order
     )
-    context = page_context(request, "instances", instances=instances, form=form)
+    pager = paginate(request, instances, "instances")
+    context = page_context(request, "instances", instances=pager.page, pager=pager, form=form)
     return render_page(
         request,
         "dashboard/instance_list.html",
         context,
-        fragments={"rows": "dashboard/partials/instance_rows.html"},
+        fragments={
+            "rows": "dashboard/partials/instance_rows.html",
+            "pager": "dashboard/partials/pager.html",
+        },
         status=status,
     )
 
@@ -94,6 +101,7 @@ def instance_detail(request: HttpRequest, pk) -> HttpResponse:
         "dashboard/instance_detail.html",
         context,
         fragments={
+            "summary": "dashboard/partials/instance_summary.html",
             "status": "dashboard/partials/instance_network_status.html",
             "operations": "dashboard/partials/operation_timeline.html",
         },
@@ -102,6 +110,7 @@ def instance_detail(request: HttpRequest, pk) -> HttpResponse:
 
 @login_required
 @require_POST
+@submitted_once("dashboard:instance-detail", "pk")
 def instance_migrate(request: HttpRequest, pk) -> HttpResponse:
     instance = get_object_or_404(visible(InstanceViewSet, request), pk=pk)
     form = MigrateForm(request.POST, hosts=_hosts_for_admin(request))
@@ -116,6 +125,7 @@ def instance_migrate(request: HttpRequest, pk) -> HttpResponse:
 
 @login_required
 @require_POST
+@submitted_once("dashboard:instances")
 def instance_delete(request: HttpRequest, pk) -> HttpResponse:
     instance = get_object_or_404(visible(InstanceViewSet, request), pk=pk)
     result = call_api(InstanceViewSet, "destroy", request, pk=instance.pk)

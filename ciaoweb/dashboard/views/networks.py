@@ -6,6 +6,8 @@ from django.views.decorators.http import require_POST
 
 from ciaoweb.dashboard.api_bridge import call_api, visible
 from ciaoweb.dashboard.forms import NetworkForm
+from ciaoweb.dashboard.pagination import paginate
+from ciaoweb.dashboard.submissions import submitted_once
 from ciaoweb.dashboard.tenant_choice import acting_tenant, selected_tenant
 from ciaoweb.dashboard.views.common import (
     create_from_form,
@@ -16,6 +18,7 @@ from ciaoweb.dashboard.views.common import (
 from ciaoweb.instances.api.views import AttachmentViewSet
 from ciaoweb.inventory.models import PhysicalFunction
 from ciaoweb.networks.api.views import LeaseViewSet, NetworkViewSet
+from ciaoweb.networks.models import IPv4SortKey
 from ciaoweb.tenancy.access import is_cluster_admin
 from ciaoweb.tenancy.models import Tenant
 
@@ -34,6 +37,7 @@ def _physnets() -> list[str]:
 
 
 @login_required
+@submitted_once("dashboard:networks")
 def network_list(request: HttpRequest) -> HttpResponse:
     """The list, and the create form posting to the same URL."""
     form = _network_form(request, request.POST if request.method == "POST" else None)
@@ -42,9 +46,25 @@ def network_list(request: HttpRequest) -> HttpResponse:
     )
     if created is not None:
         return created
-    networks = visible(NetworkViewSet, request, selected_tenant(request)).order_by("name")
-    context = page_context(request, "networks", networks=networks, form=form, physnets=_physnets())
-    return render_page(request, "dashboard/network_list.html", context, status=status)
+    networks = (
+        visible(NetworkViewSet, request, selected_tenant(request))
+        .select_related("tenant")
+        .order_by("name", "pk")
+    )
+    pager = paginate(request, networks, "networks")
+    context = page_context(
+        request, "networks", networks=pager.page, pager=pager, form=form, physnets=_physnets()
+    )
+    return render_page(
+        request,
+        "dashboard/network_list.html",
+        context,
+        fragments={
+            "rows": "dashboard/partials/network_rows.html",
+            "pager": "dashboard/partials/pager.html",
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -56,14 +76,17 @@ def network_detail(request: HttpRequest, pk) -> HttpResponse:
         .select_related("instance__host", "vf")
         .order_by("instance__name")
     )
-    leases = visible(LeaseViewSet, request).filter(network=network).order_by("ip")
+    by_ip = (IPv4SortKey("ip"), "pk")  # by number: SQLite keeps addresses as text
+    leases = visible(LeaseViewSet, request).filter(network=network).order_by(*by_ip)
+    pager = paginate(request, leases, "leases")
     mine = acting_tenant(request)
     context = page_context(
         request,
         "networks",
         network=network,
         attachments=attachments,
-        leases=leases,
+        leases=pager.page,
+        pager=pager,
         # Members delete their own tenant's networks (not a shared one another tenant owns).
         can_delete=is_cluster_admin(request.user)
         or (network.tenant_id is not None and network.tenant_id == getattr(mine, "pk", None)),
@@ -72,12 +95,17 @@ def network_detail(request: HttpRequest, pk) -> HttpResponse:
         request,
         "dashboard/network_detail.html",
         context,
-        fragments={"attachments": "dashboard/partials/network_attachments.html"},
+        fragments={
+            "attachments": "dashboard/partials/network_attachments.html",
+            "leases": "dashboard/partials/lease_rows.html",
+            "pager": "dashboard/partials/pager.html",
+        },
     )
 
 
 @login_required
 @require_POST
+@submitted_once("dashboard:networks")
 def network_delete(request: HttpRequest, pk) -> HttpResponse:
     network = get_object_or_404(visible(NetworkViewSet, request), pk=pk)
     result = call_api(NetworkViewSet, "destroy", request, pk=network.pk)

@@ -1,7 +1,7 @@
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from ciaoweb.core.api.fields import MacAddressField
@@ -30,14 +30,32 @@ class AttachmentSerializer(serializers.ModelSerializer):
             "created",
             "updated",
         ]
+        extra_kwargs = {
+            "instance": {"help_text": "the instance this interface belongs to"},
+            "network": {"help_text": "the network it is plugged into"},
+            "ifname": {"help_text": "its name inside the instance: eth0 (overlay), eth1..."},
+            "mac": {"help_text": "its MAC, kept across migration"},
+            "ip": {"help_text": "its IPv4 address; null until known (dynamic, underlay)"},
+            "ip_source": {
+                "help_text": "where the IP comes from: allocated by the `controller`, "
+                "learned from a `dhcp` lease, reported from the `underlay`'s DHCP, or "
+                "`unknown` (a VM on an underlay network)"
+            },
+            "state": {"help_text": "`active` once its host's agent has plugged it"},
+            "vf": {"help_text": "the virtual function it holds (SR-IOV networks); null on overlay"},
+        }
 
 
 class InstanceSerializer(serializers.ModelSerializer):
     """The read representation (REST and websocket)."""
 
-    attachments = AttachmentSerializer(many=True, read_only=True)
-    host_name = serializers.CharField(source="host.name", read_only=True, allow_null=True)
-    operation = serializers.SerializerMethodField()
+    attachments = AttachmentSerializer(
+        many=True, read_only=True, help_text="its interfaces, eth0 first"
+    )
+    host_name = serializers.CharField(
+        source="host.name", read_only=True, allow_null=True, help_text="the host's name"
+    )
+    operation = serializers.SerializerMethodField(help_text="its latest operation")
 
     class Meta:
         model = Instance
@@ -58,6 +76,17 @@ class InstanceSerializer(serializers.ModelSerializer):
             "updated",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "tenant": {"help_text": "the tenant it belongs to"},
+            "name": {"help_text": "a DNS label, unique in the tenant: its hostname"},
+            "host": {"help_text": "the host it runs on; null until placed"},
+            "state": {"help_text": "`pending` → `provisioning` → `running`; `error` says why"},
+            "error": {"help_text": "what went wrong, for an instance in `error`"},
+            "netns": {
+                "help_text": "its network namespace on the host (what a container runtime joins)"
+            },
+            "generation": {"help_text": "counts the placements: grows with each migration"},
+        }
 
     @extend_schema_field(OperationSummarySerializer(allow_null=True))
     def get_operation(self, instance: Instance) -> dict | None:
@@ -79,10 +108,21 @@ def resolve_host(value: str) -> Host:
     return host
 
 
+@extend_schema_serializer(component_name="InstanceNetwork")
 class NetworkRequestSerializer(serializers.Serializer):
-    network = serializers.PrimaryKeyRelatedField(queryset=Network.objects.all())
-    mac = MacAddressField(required=False)
-    ip = serializers.IPAddressField(protocol="IPv4", required=False)
+    network = serializers.PrimaryKeyRelatedField(
+        queryset=Network.objects.all(),
+        help_text="an SR-IOV network of the instance's tenant, or a shared one",
+    )
+    mac = MacAddressField(
+        required=False,
+        help_text="a unicast MAC, unique; default: a random locally administered one",
+    )
+    ip = serializers.IPAddressField(
+        protocol="IPv4",
+        required=False,
+        help_text="an address of a `controller` network's CIDR; default: the first free one",
+    )
 
     def validate_mac(self, value: str) -> str:
         if Attachment.objects.filter(mac=value).exists():
@@ -96,18 +136,67 @@ class NetworkRequestSerializer(serializers.Serializer):
 MAX_NETWORKS = 8
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A container on an SR-IOV network",
+            value={
+                "name": "web",
+                "kind": "container",
+                "networks": [{"network": "3f0c6a4e-2b6d-4d6f-9a57-0d8f5c1e7b21"}],
+            },
+            request_only=True,
+        ),
+        OpenApiExample(
+            "A VM with a fixed MAC and IP, placed by an admin",
+            value={
+                "name": "db",
+                "kind": "vm",
+                "tenant": "6b1f0d52-8a3e-4c1b-b0f4-51a9d2c7e8a0",
+                "host": "node1",
+                "networks": [
+                    {
+                        "network": "3f0c6a4e-2b6d-4d6f-9a57-0d8f5c1e7b21",
+                        "mac": "02:00:00:00:10:05",
+                        "ip": "192.168.10.5",
+                    }
+                ],
+            },
+            request_only=True,
+        ),
+    ]
+)
 class InstanceCreateSerializer(serializers.Serializer):
     """`{name, kind, networks: [{network, mac?, ip?}], host?, tenant?}`; the view decides
     who may set `host` and `tenant` and passes the acting tenant in context `tenant`."""
 
-    name = serializers.CharField(max_length=63, validators=[validate_dns_label])
-    kind = serializers.ChoiceField(choices=InstanceKind.CHOICES)
-    networks = NetworkRequestSerializer(
-        many=True, required=False, default=list, max_length=MAX_NETWORKS
+    name = serializers.CharField(
+        max_length=63,
+        validators=[validate_dns_label],
+        help_text="a DNS label, unique in the tenant: the instance's hostname",
     )
-    host = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    kind = serializers.ChoiceField(
+        choices=InstanceKind.CHOICES, help_text="a `container` (a network namespace) or a `vm`"
+    )
+    networks = NetworkRequestSerializer(
+        many=True,
+        required=False,
+        default=list,
+        max_length=MAX_NETWORKS,
+        help_text=f"an interface each (eth1, eth2...) after the overlay eth0; at most "
+        f"{MAX_NETWORKS}",
+    )
+    host = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="a host's id or name (cluster admins only); default: the scheduler picks",
+    )
     tenant = serializers.PrimaryKeyRelatedField(
-        queryset=Tenant.objects.all(), required=False, allow_null=True
+        queryset=Tenant.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="the tenant (cluster admins must give it; a member acts for its own)",
     )
 
     def to_internal_value(self, data):
@@ -153,4 +242,10 @@ class InstanceCreateSerializer(serializers.Serializer):
 class MigrateSerializer(serializers.Serializer):
     """`POST instances/{id}/migrate/ {host?}`: a host's id or name (admins only)."""
 
-    host = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=253)
+    host = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=253,
+        help_text="a host's id or name (cluster admins only); default: the scheduler picks",
+    )

@@ -1,5 +1,5 @@
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -19,6 +19,15 @@ from ciaoweb.networks.models import Network
 from ciaoweb.operations.api.serializers import prefetch_latest_operation
 
 
+@extend_schema_view(
+    list=extend_schema(description="A member sees its tenant's instances."),
+    destroy=extend_schema(
+        description=(
+            "Asynchronous: 204 at once, then the instance shows `deleting` until its host's "
+            "agent has released its VFs, and is gone (404) after."
+        )
+    ),
+)
 class InstanceViewSet(
     TenantScopedMixin,
     mixins.CreateModelMixin,
@@ -53,7 +62,17 @@ class InstanceViewSet(
             serializer.fields["networks"].child.fields["network"].queryset = visible
         return serializer
 
-    @extend_schema(request=InstanceCreateSerializer, responses={201: InstanceSerializer})
+    @extend_schema(
+        description=(
+            "201 with `state: pending`; the instance's host plugs its interfaces and it turns "
+            "`running` (or `error`). eth0 is the tenant's overlay `default`, then one "
+            "interface per item of `networks` (at most 8), each a VF on an SR-IOV network. "
+            "`host` and `tenant` are for cluster admins (403 for members; an admin must give "
+            "`tenant`). No host, VF, IP or quota left is a 409."
+        ),
+        request=InstanceCreateSerializer,
+        responses={201: InstanceSerializer},
+    )
     def create(self, request, *args, **kwargs):
         self.deny_admin_only_fields("host", "tenant")
         serializer = self.get_serializer(data=request.data)
@@ -79,7 +98,16 @@ class InstanceViewSet(
         """Asynchronous: the instance shows `deleting` until the agent has released it."""
         services.delete_instance(instance)
 
-    @extend_schema(request=MigrateSerializer, responses={202: InstanceSerializer})
+    @extend_schema(
+        summary="Migrate an instance",
+        description=(
+            "202 with `state: migrating`: the instance moves to `host` (cluster admins only) "
+            "or to a host the scheduler picks, keeping its MACs and IPs. Only `running`, "
+            "`stopped` and `error` instances migrate, one operation at a time (else 409)."
+        ),
+        request=MigrateSerializer,
+        responses={202: InstanceSerializer},
+    )
     @action(detail=True, methods=["post"])
     def migrate(self, request, pk=None):
         """Move to `host` (admins only) or to a host the scheduler picks."""
@@ -99,6 +127,9 @@ class InstanceViewSet(
         return Response(InstanceSerializer(instance).data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(
+    list=extend_schema(description="The interfaces of the tenant's instances."),
+)
 class AttachmentViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Attachment.objects.select_related("instance", "network")
     serializer_class = AttachmentSerializer

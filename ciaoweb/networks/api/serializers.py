@@ -1,5 +1,6 @@
 from typing import Any
 
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from ciaoweb.core.api.exceptions import as_validation_error
@@ -20,36 +21,103 @@ UNDERLAY_VLAN_MESSAGE = (
 )
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "An SR-IOV network (VLAN from the physnet's range)",
+            value={
+                "name": "data",
+                "kind": "sriov",
+                "physnet": "physnet1",
+                "cidr": "192.168.10.0/24",
+                "ipam": "controller",
+                "dns_domain": "acme.example",
+            },
+            request_only=True,
+        ),
+        OpenApiExample(
+            "A shared provider network, by a cluster admin",
+            value={
+                "name": "public",
+                "kind": "sriov",
+                "physnet": "physnet1",
+                "vlan": 300,
+                "cidr": "172.16.0.0/24",
+                "ipam": "dynamic",
+                "tenant": None,
+                "shared": True,
+            },
+            request_only=True,
+        ),
+    ]
+)
 class NetworkSerializer(serializers.ModelSerializer):
     """Members get their tenant from the view (context `tenant`); admins may set `tenant`
     (null = a shared network) and `shared`."""
 
     tenant = serializers.PrimaryKeyRelatedField(
-        queryset=Tenant.objects.all(), required=False, allow_null=True
+        queryset=Tenant.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="the owning tenant (cluster admins only; null: a shared network); a "
+        "member's network is its tenant's",
     )
-    name = serializers.CharField(max_length=63, validators=[validate_dns_label])
-    kind = serializers.ChoiceField(choices=NetworkKind.CHOICES)
-    ipam = serializers.ChoiceField(choices=Ipam.CHOICES, default=Ipam.CONTROLLER)
-    physnet = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    name = serializers.CharField(
+        max_length=63,
+        validators=[validate_dns_label],
+        help_text="a DNS label, unique in the tenant",
+    )
+    kind = serializers.ChoiceField(
+        choices=NetworkKind.CHOICES,
+        help_text="`sriov`: a VLAN on a physnet, a VF per instance; `overlay` is the "
+        "tenant's `default` only",
+    )
+    ipam = serializers.ChoiceField(
+        choices=Ipam.CHOICES,
+        default=Ipam.CONTROLLER,
+        help_text="`controller`: the controller picks each IP, known before boot; `dynamic`: "
+        "the network's DHCP server leases from a range; `underlay`: the physical network's "
+        "own DHCP (cluster admins, with an explicit vlan)",
+    )
+    physnet = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="the physical network whose PFs carry the VLAN",
+    )
     vlan = serializers.IntegerField(
         required=False,
         allow_null=True,
         min_value=VLAN_MIN,
         max_value=VLAN_MAX,
         error_messages={"min_value": VLAN_MESSAGE, "max_value": VLAN_MESSAGE},
+        help_text="the 802.1Q VLAN, unique per physnet; set by cluster admins only, else the "
+        "lowest free one of the physnet's tenant range",
     )
-    cidr = serializers.CharField(max_length=18)
-    gateway = serializers.IPAddressField(protocol="IPv4", required=False, allow_null=True)
+    cidr = serializers.CharField(max_length=18, help_text="the IPv4 subnet, /8 to /30")
+    gateway = serializers.IPAddressField(
+        protocol="IPv4",
+        required=False,
+        allow_null=True,
+        help_text="inside the cidr; default on managed networks: the first usable address",
+    )
     mtu = serializers.IntegerField(
         required=False,
         min_value=MTU_MIN,
         max_value=MTU_MAX,
         error_messages={"min_value": MTU_MESSAGE, "max_value": MTU_MESSAGE},
+        help_text="default 1500",
     )
     dns_domain = serializers.CharField(
-        max_length=253, required=False, allow_blank=True, validators=[validate_dns_domain]
+        max_length=253,
+        required=False,
+        allow_blank=True,
+        validators=[validate_dns_domain],
+        help_text="the domain the network's DNS server answers: `<instance>.<dns_domain>`",
     )
-    shared = serializers.BooleanField(required=False)
+    shared = serializers.BooleanField(
+        required=False, help_text="usable by every tenant (cluster admins only)"
+    )
 
     class Meta:
         model = Network
@@ -71,6 +139,7 @@ class NetworkSerializer(serializers.ModelSerializer):
             "updated",
         ]
         read_only_fields = ["is_primary", "created", "updated"]
+        extra_kwargs = {"is_primary": {"help_text": "the tenant's overlay `default`"}}
         validators = []  # uniqueness is checked in validate() with readable messages
 
     def _requester(self):
@@ -172,3 +241,10 @@ class LeaseSerializer(serializers.ModelSerializer):
             "created",
             "updated",
         ]
+        extra_kwargs = {
+            "mac": {"help_text": "the client's MAC"},
+            "ip": {"help_text": "the leased IPv4 address"},
+            "hostname": {"help_text": "the name the client sent, if any"},
+            "expires_at": {"help_text": "when the lease ends unless renewed"},
+            "attachment": {"help_text": "the attachment with this MAC on the network, if any"},
+        }

@@ -1,4 +1,5 @@
 from django.db.models import Exists, OuterRef, Q
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.exceptions import PermissionDenied
 
@@ -12,6 +13,28 @@ from ciaoweb.networks.services import delete_network
 from ciaoweb.tenancy.access import tenant_of
 
 
+@extend_schema_view(
+    list=extend_schema(description="A member sees its tenant's networks and the shared ones."),
+    create=extend_schema(
+        description=(
+            "An SR-IOV network of the member's tenant (`kind: sriov`; the overlay `default` "
+            "comes with the tenant). Without `vlan`, the lowest free VLAN of the physnet's "
+            "tenant range is taken (409 when none is left). `vlan`, `tenant`, `shared` and "
+            "`ipam: underlay` are for cluster admins (403 for members); an admin's network "
+            "without `tenant` is shared."
+        )
+    ),
+    update=extend_schema(
+        description=(
+            "Every field. A network in use keeps its cidr, vlan, physnet, ipam and gateway "
+            "(400 per field). A member changes its own tenant's networks only (403)."
+        )
+    ),
+    partial_update=extend_schema(description="Some fields; the same rules as the full update."),
+    destroy=extend_schema(
+        description="409 while instances are attached, and for the tenant's `default`."
+    ),
+)
 class NetworkViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     """Members see their tenant's networks and the shared ones, and change their own."""
 
@@ -78,6 +101,14 @@ class NetworkViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         delete_network(instance)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        description=(
+            "DHCP leases of the tenant's networks; on a shared network, only those of the "
+            "tenant's own attachments."
+        )
+    ),
+)
 class LeaseViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     """Leases of the tenant's networks, and of its own attachments on shared networks. On
     a shared network a member sees only its own tenant's leases, even on one it owns."""

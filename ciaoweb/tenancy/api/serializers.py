@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from ciaoweb.core.validators import validate_dns_label, validate_username
@@ -10,7 +11,9 @@ from ciaoweb.tenancy.quotas import QUOTA_MAX
 
 
 class TenantSerializer(serializers.ModelSerializer):
-    name = serializers.CharField(max_length=63, validators=[validate_dns_label])
+    name = serializers.CharField(
+        max_length=63, validators=[validate_dns_label], help_text="a DNS label, unique"
+    )
 
     class Meta:
         model = Tenant
@@ -24,12 +27,35 @@ class TenantSerializer(serializers.ModelSerializer):
         return value
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A new member",
+            value={"username": "alice", "password": "s3cret-alice", "role": "member"},
+            request_only=True,
+        )
+    ]
+)
 class MemberSerializer(serializers.Serializer):
     """`POST tenants/{id}/members/ {username, password, role}`."""
 
-    username = serializers.CharField(max_length=150, validators=[validate_username])
-    password = serializers.CharField(write_only=True, required=False, allow_blank=True)
-    role = serializers.ChoiceField(choices=MembershipRole.CHOICES, default=MembershipRole.MEMBER)
+    username = serializers.CharField(
+        max_length=150,
+        validators=[validate_username],
+        help_text="ASCII letters, digits and `_.@+-`; an existing user is added",
+    )
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        help_text="required for a new user (and checked by the password validators); an "
+        "existing user's password is never changed",
+    )
+    role = serializers.ChoiceField(
+        choices=MembershipRole.CHOICES,
+        default=MembershipRole.MEMBER,
+        help_text="a tenant `admin` may also add members to the tenant",
+    )
 
     def validate(self, attrs):
         """A new user's password passes Django's AUTH_PASSWORD_VALIDATORS (an existing
@@ -50,6 +76,7 @@ class MembershipSerializer(serializers.ModelSerializer):
     class Meta:
         model = Membership
         fields = ["id", "username", "tenant", "role"]
+        extra_kwargs = {"role": {"help_text": "a tenant `admin` may also add members"}}
 
 
 QUOTA_MESSAGE = f"must be an integer between 0 and {QUOTA_MAX}"
@@ -69,11 +96,20 @@ def _limit(help_text: str) -> serializers.IntegerField:
 
 
 class QuotaUsageSerializer(serializers.Serializer):
-    networks = serializers.IntegerField(read_only=True)
-    instances = serializers.IntegerField(read_only=True)
-    vfs = serializers.IntegerField(read_only=True)
+    networks = serializers.IntegerField(read_only=True, help_text="networks besides `default`")
+    instances = serializers.IntegerField(read_only=True, help_text="instances, in any state")
+    vfs = serializers.IntegerField(read_only=True, help_text="VFs its instances hold")
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Limits",
+            value={"networks": 20, "instances": 200, "vfs": 400},
+            request_only=True,
+        )
+    ]
+)
 class QuotaSerializer(serializers.Serializer):
     """`GET/PUT tenants/{id}/quota/`: `{networks, instances, vfs, used: {...}}`. PUT needs
     every limit, PATCH some."""
@@ -81,7 +117,7 @@ class QuotaSerializer(serializers.Serializer):
     networks = _limit("networks of the tenant besides its primary overlay `default`")
     instances = _limit("instances of the tenant, in any state")
     vfs = _limit("VFs its instances hold: one per attachment on an SR-IOV network")
-    used = QuotaUsageSerializer(read_only=True)
+    used = QuotaUsageSerializer(read_only=True, help_text="what the tenant uses now")
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

@@ -1,5 +1,5 @@
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -15,16 +15,31 @@ from ciaoweb.tenancy.api.serializers import (
     QuotaSerializer,
     TenantSerializer,
 )
+from ciaoweb.tenancy.filtersets import TenantFilterSet
 from ciaoweb.tenancy.models import Tenant
 from ciaoweb.tenancy.quotas import quota_of, set_quota
 from ciaoweb.tenancy.services import add_member, create_tenant, delete_tenant
 
 
+@extend_schema_view(
+    list=extend_schema(description="Cluster admins see every tenant, a member its own."),
+    create=extend_schema(
+        description="Cluster admins only. The tenant comes with its primary overlay network "
+        "`default`."
+    ),
+    update=extend_schema(description="Cluster admins only."),
+    partial_update=extend_schema(description="Cluster admins only."),
+    destroy=extend_schema(
+        description="Cluster admins only. 409 while the tenant has instances; its networks "
+        "are deleted with it."
+    ),
+)
 class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     """Members see their own tenant; only cluster admins create, change or delete."""
 
     queryset = Tenant.objects.all()
     serializer_class = TenantSerializer
+    filterset_class = TenantFilterSet
     tenant_lookup = "pk"
     admin_only_writes = True
     member_actions = ("members", "quota")
@@ -42,14 +57,35 @@ class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         # their DHCP servers are removed and their VFs reset (never leaked).
         delete_tenant(instance)
 
-    @extend_schema(request=MemberSerializer, responses=MembershipSerializer(many=True))
-    @action(detail=True, methods=["get", "post"])
+    @extend_schema(
+        methods=["GET"],
+        summary="List a tenant's members",
+        description="By username. The tenant's members and cluster admins.",
+        request=None,
+        responses=MembershipSerializer(many=True),
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Add a member to a tenant",
+        description=(
+            "Creates the user (a password is then required and must pass the password "
+            "validators) or adds an existing user that belongs to no tenant; for one of the "
+            "tenant's members, sets its role. A user belongs to one tenant. Cluster admins, "
+            "and the tenant's admins (who may only create users or change their own "
+            "members' roles)."
+        ),
+        request=MemberSerializer,
+        responses={201: MembershipSerializer},
+    )
+    # Paged, but none of the tenant list's filters apply to memberships (nor in the schema).
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def members(self, request, pk=None):
-        """List members; POST creates or adds a user (cluster admins and tenant admins)."""
+        """GET: a page of memberships, like every list; POST: 201 with the one membership."""
         tenant = self.get_object()
         if request.method == "GET":
             memberships = tenant.memberships.select_related("user").order_by("user__username")
-            return Response(MembershipSerializer(memberships, many=True).data)
+            page = self.paginate_queryset(memberships)
+            return self.get_paginated_response(MembershipSerializer(page, many=True).data)
         if not can_manage_members(request.user, tenant):
             raise PermissionDenied("only cluster administrators and tenant admins add members")
         serializer = MemberSerializer(data=request.data)
@@ -64,8 +100,28 @@ class TenantViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(methods=["GET"], request=None, responses=QuotaSerializer)
-    @extend_schema(methods=["PUT", "PATCH"], request=QuotaSerializer, responses=QuotaSerializer)
+    @extend_schema(
+        methods=["GET"],
+        summary="Show a tenant's quota",
+        description="Its limits and what it uses. The tenant's members and cluster admins.",
+        request=None,
+        responses=QuotaSerializer,
+    )
+    @extend_schema(
+        methods=["PUT"],
+        summary="Set a tenant's quota",
+        description="Every limit (cluster admins only). A limit below the current use takes "
+        "nothing away: the next creation is refused (409).",
+        request=QuotaSerializer,
+        responses=QuotaSerializer,
+    )
+    @extend_schema(
+        methods=["PATCH"],
+        summary="Change some of a tenant's limits",
+        description="Cluster admins only.",
+        request=QuotaSerializer,
+        responses=QuotaSerializer,
+    )
     @action(detail=True, methods=["get", "put", "patch"])
     def quota(self, request, pk=None):
         """The tenant's limits and use (its members and cluster admins); PUT sets every

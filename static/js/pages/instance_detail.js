@@ -9,11 +9,20 @@
   if (!root || !window.CiaoLive) return;
   var instanceId = root.dataset.instanceId;
 
+  function showDeleted() {
+    CiaoLive.setState(document.querySelector("#instance-state [data-field=state]"), "deleted");
+    document.getElementById("instance-deleted").hidden = false;
+  }
+
+  // Deleted while the socket was down: its fragments are gone (404).
+  CiaoLive.onResync(function (statuses) {
+    if (statuses.summary === 404) showDeleted();
+  });
+
   CiaoLive.on("instance.updated", function (instance) {
     if (String(instance.id) !== instanceId) return;
     if (instance.deleted) {
-      CiaoLive.setState(document.querySelector("#instance-state [data-field=state]"), "deleted");
-      document.getElementById("instance-deleted").hidden = false;
+      showDeleted();
       return;
     }
     CiaoLive.refreshFragment("operations");

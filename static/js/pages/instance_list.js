@@ -1,5 +1,6 @@
 /* Instances list: rows keyed by data-instance-id get their state and host patched; an
- * instance the page does not know yet re-renders the rows; a deleted one disappears. */
+ * instance the page does not know yet re-renders the rows (this page of them); a
+ * deleted one disappears. Either changes the count, so the pager is re-rendered too. */
 (function () {
   "use strict";
   var table = document.getElementById("instances");
@@ -8,10 +9,12 @@
     var row = table.querySelector('tr[data-instance-id="' + instance.id + '"]');
     if (instance.deleted) {
       if (row) row.remove();
+      CiaoLive.refreshFragment("pager");
       return;
     }
     if (!row) {
       CiaoLive.refreshFragment("rows");
+      CiaoLive.refreshFragment("pager");
       return;
     }
     CiaoLive.setState(row.querySelector('[data-field="state"]'), instance.state);

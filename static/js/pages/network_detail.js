@@ -48,11 +48,13 @@
     var row = findRow(lease.mac);
     if (lease.deleted) {
       if (row) row.remove();
+      CiaoLive.refreshFragment("pager");
       return;
     }
     if (!row) {
       row = newRow(lease);
       body.insertBefore(row, body.querySelector(".empty-row"));
+      CiaoLive.refreshFragment("pager");
     }
     row.dataset.leaseId = lease.id;
     CiaoLive.setField(row, "ip", lease.ip);

@@ -1,0 +1,81 @@
+"""The chaddr guard: DHCP to a managed server must carry its sender's own MAC.
+
+dnsmasq reads DHCP from a UDP socket and trusts `chaddr`, the client hardware address
+inside the BOOTP message, so on a shared `dynamic` network one tenant's instance could
+send a REQUEST or RELEASE naming another tenant's MAC and move or drop that tenant's
+lease. The Ethernet source cannot be forged (the VF's spoofchk, in hardware or in the
+simulator), so a rule in the server's namespace drops every DHCP packet arriving on the
+served interface whose `chaddr` differs from the frame's source MAC.
+
+nftables cannot compare two packet fields, so the rule looks up (source, chaddr) in a set
+each packet first fills with (source, source): only a packet whose two MACs are equal
+finds its pair. Packets from the server's own namespace (release.py's DHCPRELEASE on a
+gone client's behalf) come in over `lo` and are not checked.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from ..drivers.base import DriverError
+from . import validate
+
+TABLE = "ciao_dhcp_guard"
+# Bit offsets for nft raw payload expressions: the Ethernet source is bytes 6..11 of the
+# link-layer header; chaddr starts 28 bytes into the BOOTP message, after the 8-byte UDP
+# header.
+ETHER_SOURCE = "@ll,48,48"
+CHADDR = "@th,288,48"
+
+
+def ruleset(interface: str) -> str:
+    """The guard's table for a server on `interface`, replacing any previous one."""
+    ifname = validate.ifname(interface)
+    pair = f"{ETHER_SOURCE} . {ETHER_SOURCE}"
+    return "\n".join(
+        [
+            f"table inet {TABLE}",  # so that the delete below never fails
+            f"delete table inet {TABLE}",
+            f"table inet {TABLE} {{",
+            "  set own_mac {",
+            f"    typeof {pair}; flags dynamic,timeout; timeout 1m;",
+            "  }",
+            "  chain input {",
+            "    type filter hook input priority filter; policy accept;",
+            f'    iifname "{ifname}" udp dport 67 add @own_mac {{ {pair} }}',
+            f'    iifname "{ifname}" udp dport 67 {ETHER_SOURCE} . {CHADDR} != @own_mac '
+            "counter drop",
+            "  }",
+            "}",
+            "",
+        ]
+    )
+
+
+def install(netns: str, interface: str) -> None:
+    """Load (or reload) the guard in the server's namespace; atomic: one nft transaction."""
+    done = subprocess.run(
+        ["ip", "netns", "exec", validate.netns(netns), "nft", "-f", "-"],
+        input=ruleset(interface),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
+    if done.returncode != 0:
+        raise DriverError(f"chaddr guard in {netns}: nft failed: {done.stderr.strip()}")
+
+
+def dropped(netns: str) -> int:
+    """Packets the guard has dropped in this namespace (0 when it is not loaded)."""
+    done = subprocess.run(
+        ["ip", "netns", "exec", validate.netns(netns), "nft", "list", "table", "inet", TABLE],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
+    for line in done.stdout.splitlines():
+        if "counter packets" in line:
+            return int(line.split("counter packets", 1)[1].split()[0])
+    return 0
