@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from ciaoweb import taskrouting as names
 from ciaoweb.core.exceptions import InvalidInput, NoCapacity
+from ciaoweb.core.locks import hold_until_commit
 from ciaoweb.instances.macs import new_mac
 from ciaoweb.instances.scheduler import place
 from ciaoweb.inventory.choices import HostState, VfState
@@ -71,19 +72,15 @@ def check_capacity(network: Network) -> None:
     leave the next one's network without DHCP. Before any network node has registered
     nothing is known and nothing is refused (servers are placed when one does).
 
-    The network nodes' PF rows of the physnet are locked: concurrent creations on the
-    same physnet count one after the other. A VF whose server is being removed counts as
+    Concurrent creations on the same physnet count one after the other (a named lock
+    held to commit). A VF whose server is being removed counts as
     free: once its removal is reported, waiting networks are placed
     (`results.dhcp_server_applied`)."""
     if network.kind != NetworkKind.SRIOV or not managed(network):
         return
-    pfs = list(
-        PhysicalFunction.objects.select_for_update()
-        .filter(host__is_network_node=True, physnet=network.physnet)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    if not pfs:
+    hold_until_commit(f"dhcp-capacity:{network.physnet}")
+    pfs = PhysicalFunction.objects.filter(host__is_network_node=True, physnet=network.physnet)
+    if not pfs.exists():
         return
     # A deleted network's server being removed gives its VF back in a moment.
     free = (
