@@ -52,16 +52,25 @@ def ruleset(interface: str) -> str:
     )
 
 
+# nft takes well over 10 s in a busy TCG guest (seen in the qemu lane: the server's set-up
+# then failed and its clients got no lease).
+NFT_TIMEOUT = 60.0
+
+
 def install(netns: str, interface: str) -> None:
-    """Load (or reload) the guard in the server's namespace; atomic: one nft transaction."""
-    done = subprocess.run(
-        ["ip", "netns", "exec", validate.netns(netns), "nft", "-f", "-"],
-        input=ruleset(interface),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    )
+    """Load (or reload) the guard in the server's namespace; atomic: one nft transaction.
+    A failure is the server set-up's (DriverError): reported and retried, never skipped."""
+    try:
+        done = subprocess.run(
+            ["ip", "netns", "exec", validate.netns(netns), "nft", "-f", "-"],
+            input=ruleset(interface),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=NFT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise DriverError(f"chaddr guard in {netns}: nft took over {NFT_TIMEOUT:.0f} s") from None
     if done.returncode != 0:
         raise DriverError(f"chaddr guard in {netns}: nft failed: {done.stderr.strip()}")
 
@@ -73,7 +82,7 @@ def dropped(netns: str) -> int:
         capture_output=True,
         text=True,
         check=False,
-        timeout=10,
+        timeout=NFT_TIMEOUT,
     )
     for line in done.stdout.splitlines():
         if "counter packets" in line:
