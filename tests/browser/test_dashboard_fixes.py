@@ -165,16 +165,19 @@ def test_launch_shows_pending_and_a_double_click_creates_one_instance(
     assert off_loop(_instance_count, "again") == 1
 
 
+def _container(world: SimpleNamespace, name: str):
+    """A pending container of tenant a on its network."""
+    return create_instance(
+        tenant=world.tenant_a,
+        name=name,
+        kind="container",
+        networks=[NetworkRequest(network=world.net_a)],
+    )
+
+
 def test_migrate_and_delete_show_pending_and_send_once(dashboard_server, people, new_page):
     url = dashboard_server
-    instance = off_loop(
-        lambda: create_instance(
-            tenant=people.tenant_a,
-            name="mover",
-            kind="container",
-            networks=[NetworkRequest(network=people.net_a)],
-        )
-    )
+    instance = off_loop(_container, people, "mover")
     off_loop(agent_applied, str(instance.pk))
     page = new_page()
     log_in(page, url, "alice", PASSWORDS["alice"])
@@ -209,26 +212,14 @@ def test_migrate_and_delete_show_pending_and_send_once(dashboard_server, people,
 
 def _late_changes(world: SimpleNamespace, running_id: str) -> str:
     """While the page is disconnected: a new instance, and another one's state change."""
-    late = create_instance(
-        tenant=world.tenant_a,
-        name="late",
-        kind="container",
-        networks=[NetworkRequest(network=world.net_a)],
-    )
+    late = _container(world, "late")
     agent_applied(running_id)
     return str(late.pk)
 
 
 def test_after_a_reconnect_the_page_shows_what_it_missed(dashboard_server, people, new_page):
     url = dashboard_server
-    early = off_loop(
-        lambda: create_instance(
-            tenant=people.tenant_a,
-            name="early",
-            kind="container",
-            networks=[NetworkRequest(network=people.net_a)],
-        )
-    )
+    early = off_loop(_container, people, "early")
     page = new_page()
     page.context.add_init_script(BLOCKABLE_WEBSOCKET)
     log_in(page, url, "alice", PASSWORDS["alice"])
