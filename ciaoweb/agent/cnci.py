@@ -10,8 +10,6 @@ file and forwarded.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import ipaddress
 import json
 import logging
@@ -25,6 +23,7 @@ from .dhcp import guard
 from .dhcp.events import LeaseEventReader
 from .dhcp.server import DhcpServer, DhcpServerSpec, Reservation
 from .drivers.base import DriverError, OwnershipError, VfConfig, VfDriver
+from .locks import node_lock
 from .overlay import Overlay
 from .runtime import InstanceRuntime
 
@@ -71,16 +70,11 @@ class DhcpServers:
             self.state_dir,
         )
 
-    @contextlib.contextmanager
-    def _locked(self, network_id: str) -> Iterator[None]:
+    def _locked(self, network_id: str, discard: bool = False):
         """One set-up of a network's server at a time across this node's worker
         processes: two concurrent first set-ups killed each other's fresh dnsmasq as a
         "leftover", and a launch could then run DHCP against no server."""
-        path = self._lock_path(network_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        return node_lock(self.state_dir, server_owner(network_id), discard)
 
     def ensure(self, spec: dict[str, Any], full: bool = False) -> dict[str, Any]:
         """Namespace, VF on the VLAN, address, dnsmasq running, reservations exact.
@@ -155,12 +149,8 @@ class DhcpServers:
         return {"ok": True, "error": "", "netns": server.spec.netns, "restarted": restarted}
 
     def remove(self, spec: dict[str, Any]) -> None:
-        with self._locked(spec["network_id"]):
+        with self._locked(spec["network_id"], discard=True):
             self._remove(spec)
-        self._lock_path(spec["network_id"]).unlink(missing_ok=True)
-
-    def _lock_path(self, network_id: str) -> Path:
-        return self.state_dir / "locks" / f"dhcp-{network_id}.lock"
 
     def _remove(self, spec: dict[str, Any]) -> None:
         network_id = spec["network_id"]

@@ -7,22 +7,22 @@ attachment that no longer exists. Specs older than the newest one seen are skipp
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from pathlib import Path
+
+from .locks import node_lock
 
 
 class GenerationLog:
     def __init__(self, state_dir: str | os.PathLike[str]) -> None:
         self.path = Path(state_dir) / "generations.json"
-        self.lock_path = Path(state_dir) / ".generations.lock"
+        self.state_dir = state_dir
 
     def admit(self, instance_id: str, generation: int) -> bool:
         """Record `generation`; False when a newer one was already seen (stale spec)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with node_lock(self.state_dir, "generations"):
             try:
                 seen = json.loads(self.path.read_text())
             except (FileNotFoundError, ValueError):

@@ -7,6 +7,7 @@ keyed by attachment id, so a redelivered task or a reconcile pass is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import subprocess
 import threading
@@ -17,6 +18,7 @@ from ciaoweb.version import version
 
 from .drivers.base import DriverError, OwnershipError, TransientError, VfConfig, VfDriver
 from .generations import GenerationLog
+from .locks import node_lock
 from .metrics import step
 from .names import runtime_name
 from .overlay import Overlay
@@ -77,6 +79,7 @@ class NodeAgent:
         dhcp_client,
         overlay: Overlay | None = None,
         generations: GenerationLog | None = None,
+        state_dir: str | None = None,
     ) -> None:
         self.node = node
         self.driver = driver
@@ -84,6 +87,17 @@ class NodeAgent:
         self.dhcp_client = dhcp_client
         self.overlay = overlay
         self.generations = generations
+        self.state_dir = state_dir
+
+    def _serialized(
+        self, instance_id: str, discard: bool = False
+    ) -> contextlib.AbstractContextManager[None]:
+        """One task per instance at a time on this node: the watchdog re-sends a slow
+        step, and the re-sent ensure ran beside the first (seen in the qemu lane: both
+        created the namespace, the second failed on "File exists")."""
+        if self.state_dir is None:
+            return contextlib.nullcontext()
+        return node_lock(self.state_dir, f"instance-{instance_id}", discard)
 
     # --- inventory ---------------------------------------------------------------
 
@@ -139,13 +153,17 @@ class NodeAgent:
 
         A TransientError (e.g. a VF refusing its MAC while it resets) is raised after the
         rollback, so the task is retried; every other failure is a reported reason."""
+        with self._serialized(spec["instance_id"]):
+            return self._ensure_instance(spec)
+
+    def _ensure_instance(self, spec: dict[str, Any]) -> InstanceResult:
         name = runtime_name(spec["instance_id"], self.node)
         result = InstanceResult(spec["instance_id"], spec["generation"], self.node, ok=True)
         try:
             with step("netns_create"):
                 result.netns = self.runtime.create(name, spec["kind"])
         except Exception as exc:  # noqa: BLE001 - reported to the controller as the reason
-            return self._failed(result, f"cannot create instance namespace: {exc}")
+            return self._failed(result, f"cannot create instance namespace: {_reason(exc)}")
         plugged: list[dict[str, Any]] = []
         for att in spec["attachments"]:
             try:
@@ -171,6 +189,10 @@ class NodeAgent:
 
     def release_instance(self, spec: dict[str, Any]) -> InstanceResult:
         """Unplug and reset the listed attachments' VFs; delete the namespace."""
+        with self._serialized(spec["instance_id"], discard=True):
+            return self._release_instance(spec)
+
+    def _release_instance(self, spec: dict[str, Any]) -> InstanceResult:
         result = InstanceResult(spec["instance_id"], spec["generation"], self.node, ok=True)
         errors = []
         for att in spec["attachments"]:

@@ -27,6 +27,11 @@ class InstanceRuntime(Protocol):
         ...
 
 
+def _namespaces() -> set[str]:
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in listed.splitlines() if line.strip()}
+
+
 class NetnsRuntime:
     """Plain `ip netns` namespaces on the node itself (containers on real hosts).
 
@@ -42,12 +47,14 @@ class NetnsRuntime:
 
     def create(self, name: str, kind: str) -> str:
         netns = instance_netns(name)
-        existing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        if netns not in {line.split()[0] for line in existing.splitlines() if line.strip()}:
-            subprocess.run(["ip", "netns", "add", netns], check=True, capture_output=True)
-            subprocess.run(
-                ["ip", "-n", netns, "link", "set", "lo", "up"], check=True, capture_output=True
-            )
+        if netns not in _namespaces():
+            added = subprocess.run(["ip", "netns", "add", netns], capture_output=True, text=True)
+            if added.returncode != 0 and netns not in _namespaces():  # not: someone else made it
+                raise subprocess.CalledProcessError(
+                    added.returncode, added.args, added.stdout, added.stderr
+                )
+            lo_up = ["ip", "-n", netns, "link", "set", "lo", "up"]
+            subprocess.run(lo_up, check=True, capture_output=True)
         if kind == "vm" and self.vm_guests is not None:
             from simulator import guest
 

@@ -68,7 +68,9 @@ def _parts(pid: int) -> tuple[NodeAgent, object]:
 
     overlay = Overlay(runtime.host_netns, tunnel_ip)
     generations = GenerationLog(config.state_dir)
-    agent = NodeAgent(config.node, driver, runtime, dhcp_client, overlay, generations)
+    agent = NodeAgent(
+        config.node, driver, runtime, dhcp_client, overlay, generations, config.state_dir
+    )
     return agent, DhcpServers(config.state_dir, driver, runtime, overlay)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ciaoweb.agent.cnci import DhcpServers
+from ciaoweb.agent.dhcp import guard
 from ciaoweb.agent.dhcp.server import DhcpServer
 from ciaoweb.agent.overlay import Overlay
 from ciaoweb.agent.runtime import SimRuntime
@@ -132,3 +133,33 @@ def test_a_changed_spec_reaches_the_running_dnsmasq(servers):
     assert [c["kind"] for c in corrections] == ["dhcp.reconfigured"]
     argv = Path(f"/proc/{server.pid()}/cmdline").read_bytes().split(b"\0")
     assert b"--dhcp-ignore=tag:!known" not in argv
+
+
+def test_a_full_set_up_keeps_the_loaded_chaddr_guard(servers):
+    """Reconcile redoes the set-up; the guard already there (same rules) stays loaded,
+    with what it has learnt and counted: reloading it zeroed its drop counter (seen in
+    CI: the forged-chaddr e2e test read 0 drops after a reconcile pass)."""
+    made, _ = servers
+    netns = made.ensure(_spec())["netns"]
+    learnt = "0x02cc00000001 . 0x02cc00000001"  # raw payload: integers
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "nft", "add", "element", "inet", guard.TABLE, "own_mac"]
+        + ["{", learnt, "}"],
+        check=True,
+        capture_output=True,
+    )
+    assert made.ensure(_spec(), full=True)["ok"]
+    assert "0x2cc00000001" in _guard_table(netns)
+
+    guard.install(netns, "eth1")  # other rules (another interface) replace it
+    table = _guard_table(netns)
+    assert "0x2cc00000001" not in table and 'iifname "eth1"' in table
+
+
+def _guard_table(netns: str) -> str:
+    return subprocess.run(
+        ["ip", "netns", "exec", netns, "nft", "list", "table", "inet", guard.TABLE],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout

@@ -18,7 +18,7 @@ from ciaoweb import taskrouting as names
 from ciaoweb.agent.app import agent_signer, with_user
 from ciaoweb.core import signing
 from ciaoweb.core.credentials import Credential, new_secret
-from tests.worlds import API, LiveWorld, ok, results
+from tests.worlds import API, SETTLE, LiveWorld, ok, results
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -101,10 +101,18 @@ def test_a_compromised_node_is_believed_about_nothing_but_itself(cluster, node1)
         victim = world.running(
             world.instance(tenant, "victim", "container", [network], host="node2")["id"]
         )
+        attachment = next(a for a in victim["attachments"] if a["network"] == network["id"])
+
+        def lease_states() -> list[str]:
+            found = results(cluster.api, "leases", network=network["id"], mac=attachment["mac"])
+            return [lease["state"] for lease in found]
+
+        # The lease row comes from the server's own lease event, which may land after the
+        # instance is running (seen in CI: none yet when the attack was over).
+        cluster.wait_for(lambda: lease_states() == ["active"], timeout=SETTLE, what="the lease")
         before = len(_refusals(cluster))
         hosts = {h["name"]: h for h in results(cluster.api, "hosts")}
         signer = agent_signer(node1)
-        attachment = next(a for a in victim["attachments"] if a["network"] == network["id"])
         # 1. node1 says node2's instance is released (would delete it and free its VF)
         _publish(
             cluster,
@@ -160,8 +168,7 @@ def test_a_compromised_node_is_believed_about_nothing_but_itself(cluster, node1)
         after = ok(cluster.api.get(f"{API}/instances/{victim['id']}/"))
         assert after["state"] == "running" and after["host_name"] == "node2"
         assert {a["vf"] for a in after["attachments"]} == {a["vf"] for a in victim["attachments"]}
-        leases = results(cluster.api, "leases", network=network["id"], mac=attachment["mac"])
-        assert [lease["state"] for lease in leases] == ["active"]
+        assert lease_states() == ["active"]
         hosts_after = {h["name"]: h for h in results(cluster.api, "hosts")}
         assert hosts_after["node1"]["is_network_node"] is False
         assert "rogue" not in hosts_after and set(hosts_after) == set(hosts)

@@ -28,6 +28,11 @@ ETHER_SOURCE = "@ll,48,48"
 CHADDR = "@th,288,48"
 
 
+def _fingerprint(interface: str) -> str:
+    """Names this version of the rules for `interface`: a table carrying it is current."""
+    return f"ciao chaddr guard v1 on {interface}"
+
+
 def ruleset(interface: str) -> str:
     """The guard's table for a server on `interface`, replacing any previous one."""
     ifname = validate.ifname(interface)
@@ -37,6 +42,7 @@ def ruleset(interface: str) -> str:
             f"table inet {TABLE}",  # so that the delete below never fails
             f"delete table inet {TABLE}",
             f"table inet {TABLE} {{",
+            f'  comment "{_fingerprint(ifname)}"',
             "  set own_mac {",
             f"    typeof {pair}; flags dynamic,timeout; timeout 1m;",
             "  }",
@@ -57,13 +63,11 @@ def ruleset(interface: str) -> str:
 NFT_TIMEOUT = 60.0
 
 
-def install(netns: str, interface: str) -> None:
-    """Load (or reload) the guard in the server's namespace; atomic: one nft transaction.
-    A failure is the server set-up's (DriverError): reported and retried, never skipped."""
+def _nft(netns: str, *args: str, script: str | None = None) -> subprocess.CompletedProcess:
     try:
-        done = subprocess.run(
-            ["ip", "netns", "exec", validate.netns(netns), "nft", "-f", "-"],
-            input=ruleset(interface),
+        return subprocess.run(
+            ["ip", "netns", "exec", validate.netns(netns), "nft", *args],
+            input=script,
             capture_output=True,
             text=True,
             check=False,
@@ -71,20 +75,29 @@ def install(netns: str, interface: str) -> None:
         )
     except subprocess.TimeoutExpired:
         raise DriverError(f"chaddr guard in {netns}: nft took over {NFT_TIMEOUT:.0f} s") from None
+
+
+def _listed(netns: str) -> str:
+    """The guard's table as nft lists it; "" when it is not loaded."""
+    done = _nft(netns, "list", "table", "inet", TABLE)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def install(netns: str, interface: str) -> None:
+    """Load the guard in the server's namespace unless the current one is there already
+    (every full set-up of the server comes here; reloading would zero the counter of
+    what it dropped). Atomic: one nft transaction. A failure is the server set-up's
+    (DriverError): reported and retried, never skipped."""
+    if f'comment "{_fingerprint(validate.ifname(interface))}"' in _listed(netns):
+        return
+    done = _nft(netns, "-f", "-", script=ruleset(interface))
     if done.returncode != 0:
         raise DriverError(f"chaddr guard in {netns}: nft failed: {done.stderr.strip()}")
 
 
 def dropped(netns: str) -> int:
     """Packets the guard has dropped in this namespace (0 when it is not loaded)."""
-    done = subprocess.run(
-        ["ip", "netns", "exec", validate.netns(netns), "nft", "list", "table", "inet", TABLE],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=NFT_TIMEOUT,
-    )
-    for line in done.stdout.splitlines():
+    for line in _listed(netns).splitlines():
         if "counter packets" in line:
             return int(line.split("counter packets", 1)[1].split()[0])
     return 0
