@@ -15,7 +15,7 @@ demo: bootstrap
 
 test: bootstrap
 	@scripts/services.sh
-	DATABASE_URL=$(DB_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(DB_URL) scripts/test.sh $(PYTEST_ARGS)
 
 test-fast: bootstrap
 	DATABASE_URL=$(DB_URL) $(PY) -m pytest -m "not e2e and not browser" $(PYTEST_ARGS)

@@ -49,6 +49,8 @@ PYTHON = sys.executable
 ADMIN_USERNAME = "admin"
 # The broker user of a process -> the identity it signs its messages as.
 SIGNER_OF = {WEB_USER: signing.WEB, CONTROLLER_USER: signing.CONTROLLER}
+# LocalCluster.wait_for's polling: every 50 ms at first, backing off to every 250 ms.
+POLL_FIRST, POLL_LAST = 0.05, 0.25
 
 
 def demo_topology() -> dict[str, Any]:
@@ -530,17 +532,24 @@ class LocalCluster:
         predicate: Callable[[], Any],
         timeout: float = 30.0,
         what: str = "",
-        interval: float = 0.05,
+        interval: float | None = None,
     ) -> Any:
-        """Poll until predicate() is truthy; return its value. Raises with `what`."""
+        """Poll until predicate() is truthy; return its value. Raises with `what`.
+
+        Without `interval`, polls every 50 ms at first, then less often, up to every
+        250 ms: most predicates are API calls, and a long wait polled at 20 Hz kept a
+        core of a 2-core machine busy answering it, slowing what it waited for."""
         deadline = time.monotonic() + timeout
+        pause = interval if interval is not None else POLL_FIRST
         while True:
             value = predicate()
             if value:
                 return value
             if time.monotonic() > deadline:
                 raise ClusterError(f"timed out after {timeout}s waiting for {what or predicate}")
-            time.sleep(interval)
+            time.sleep(pause)
+            if interval is None:
+                pause = min(pause * 1.25, POLL_LAST)
 
     def wait_instance(
         self, instance_id: str, states=("running", "error"), client=None, timeout: float = 60.0

@@ -82,6 +82,9 @@ def test_fifty_launches_on_networks_created_the_same_second(cluster, world):
         return missing
 
     # VM guests run their own DHCP: their leases may land just after `running`.
-    cluster.wait_for(lambda: not addressed(), timeout=SETTLE, what="every SR-IOV IP leased")
+    try:
+        cluster.wait_for(lambda: not addressed(), timeout=SETTLE, what="every SR-IOV IP leased")
+    except Exception as exc:
+        raise AssertionError(f"{exc}: {addressed()}") from None
     operations = results(cluster.api, "operations", kind="create", state="succeeded")
     assert {i["id"] for i in launched} <= {o["instance"] for o in operations}

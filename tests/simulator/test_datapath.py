@@ -69,6 +69,7 @@ def test_link_state_disable_cuts_traffic(make_sim):
     assert sim.get_vf("node1", "pf0", 0).link_state == "enable"
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("mbit", [20])
 def test_max_tx_rate_limits_measured_throughput(make_sim, mbit):
     sim = make_sim(hosts=2, vfs=1)
