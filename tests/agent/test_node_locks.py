@@ -4,6 +4,7 @@ two holders in."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -16,16 +17,22 @@ class OverlapRuntime:
 
     host_netns = None
 
-    def __init__(self) -> None:
+    def __init__(self, meet: int = 0) -> None:
         self.inside = 0
         self.most = 0
         self.guard = threading.Lock()
+        # With `meet`, each create waits (up to 5 s) until that many are inside at once.
+        self.meeting = threading.Barrier(meet) if meet else None
 
     def create(self, name: str, kind: str) -> str:
         with self.guard:
             self.inside += 1
             self.most = max(self.most, self.inside)
-        time.sleep(0.05)  # long enough for a second task to arrive meanwhile
+        if self.meeting is not None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self.meeting.wait(timeout=5)
+        else:
+            time.sleep(0.05)  # long enough for a second task to arrive meanwhile
         with self.guard:
             self.inside -= 1
         return f"ns-{name}"
@@ -56,11 +63,12 @@ def test_tasks_for_one_instance_never_overlap(tmp_path):
         lambda: agent.release_instance(spec),
     )
     assert runtime.most == 1
+    agent.release_instance(spec)  # the last task of the instance (the threads' order varies)
     assert not lock_path(tmp_path, "instance-i-1").exists()  # the release discarded it
 
 
 def test_tasks_for_different_instances_run_side_by_side(tmp_path):
-    runtime = OverlapRuntime()
+    runtime = OverlapRuntime(meet=2)  # serialized, the first would wait out the barrier
     agent = NodeAgent("node1", None, runtime, None, state_dir=str(tmp_path))
     _concurrently(
         lambda: agent.ensure_instance(_spec("i-1")), lambda: agent.ensure_instance(_spec("i-2"))
