@@ -88,7 +88,10 @@ class DhcpServers:
 
     def _ensure(self, spec: dict[str, Any], full: bool) -> dict[str, Any]:
         network_id = spec["network_id"]
-        shape = json.dumps({k: v for k, v in spec.items() if k != "reservations"}, sort_keys=True)
+        shape = json.dumps(
+            {k: v for k, v in spec.items() if k not in ("reservations", "revision")},
+            sort_keys=True,
+        )
         applied_shape, applied_netns = self._applied.pop(network_id, ("", ""))
         if not full and applied_shape == shape:
             server = self._server(spec, applied_netns)
@@ -140,13 +143,20 @@ class DhcpServers:
 
     @staticmethod
     def _reserve(server: DhcpServer, spec: dict[str, Any], restarted: bool = False) -> dict:
+        """Reservations exactly as the spec says, unless a newer spec's were applied: an
+        older one would drop (and release the lease of) a reservation made since."""
+        outcome = {"ok": True, "error": "", "netns": server.spec.netns, "restarted": restarted}
+        revision = _Revision(server.dir, spec)
+        if revision.superseded():
+            return outcome | {"superseded": True}
         try:
             server.set_reservations(
                 Reservation(r["mac"], r["ip"], r.get("hostname")) for r in spec["reservations"]
             )
+            revision.record()
         except SETUP_ERRORS as exc:
             return _failed(exc)
-        return {"ok": True, "error": "", "netns": server.spec.netns, "restarted": restarted}
+        return outcome
 
     def remove(self, spec: dict[str, Any]) -> None:
         with self._locked(spec["network_id"], discard=True):
@@ -233,6 +243,34 @@ class DhcpServers:
                     }
                     _save_offset(events_file, reader.offset)
             stop.wait(EVENT_POLL_SECONDS)
+
+
+class _Revision:
+    """The revision of the reservations last applied to a server, kept beside it.
+
+    Specs carry the controller's `server_id` and `revision`; one without them (an older
+    controller) is always applied and recorded as nothing."""
+
+    def __init__(self, server_dir: Path, spec: dict[str, Any]) -> None:
+        self.path = server_dir / "applied-revision"
+        self.server_id, self.revision = spec.get("server_id"), spec.get("revision")
+
+    def _applied(self) -> tuple[str, int] | None:
+        try:
+            server_id, revision = self.path.read_text().split()
+            return server_id, int(revision)
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def superseded(self) -> bool:
+        applied = self._applied()
+        if self.revision is None or applied is None or applied[0] != self.server_id:
+            return False  # a re-placed server (new id) starts its count again
+        return self.revision < applied[1]
+
+    def record(self) -> None:
+        if self.revision is not None:
+            self.path.write_text(f"{self.server_id} {int(self.revision)}\n")
 
 
 def _failed(exc: Exception) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from ciaoweb import taskrouting as names
 from ciaoweb.core.exceptions import InvalidInput, NoCapacity
@@ -117,10 +117,22 @@ def server_signature(network: Network, context: dict | None = None):
         server = _existing(network)  # re-read with its host and VF
     if server is None or server.state == DhcpServerState.REMOVING:
         return None
-    spec = dhcp_server_spec(server, network)
+    spec = current_spec(server, network)
     if context:
         spec["context"] = context
     return sender.signature(names.ENSURE_DHCP_SERVER, server.host.name, spec=spec)
+
+
+@transaction.atomic
+def current_spec(server: DhcpServer, network: Network) -> dict:
+    """The server's spec with a new revision, its reservations read after the bump.
+
+    The bump locks the server's row until commit, so revisions are taken in the order
+    the reservations are read, and each spec holds everything committed before its own
+    revision: the agent keeps the highest it has applied and skips older ones."""
+    DhcpServer.objects.filter(pk=server.pk).update(revision=F("revision") + 1)
+    server.revision = DhcpServer.objects.values_list("revision", flat=True).get(pk=server.pk)
+    return dhcp_server_spec(server, network)
 
 
 def server_running(network: Network) -> bool:
@@ -162,7 +174,7 @@ def servers_for_node(host: Host) -> list[dict]:
     specs = []
     for server in DhcpServer.objects.filter(host=host).select_related("host", "network", "vf__pf"):
         if server.network is not None and server.state != DhcpServerState.REMOVING:
-            specs.append(dhcp_server_spec(server, server.network))
+            specs.append(current_spec(server, server.network))
     return specs
 
 

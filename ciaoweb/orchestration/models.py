@@ -39,6 +39,10 @@ class DhcpServer(BaseModel):
     )
     netns = models.CharField(max_length=160, blank=True)
     error = models.TextField(blank=True)
+    # Bumped each time a spec is built (`dhcp.current_spec`): the agent applies a spec's
+    # reservations only when no newer one has been applied, since specs can arrive out
+    # of order (two worker processes, a reconcile computed before a launch committed).
+    revision = models.PositiveBigIntegerField(default=0)
 
     class Meta(BaseModel.Meta):
         verbose_name = "DHCP server"

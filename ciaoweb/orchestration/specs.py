@@ -88,6 +88,8 @@ def instance_spec(
 def dhcp_server_spec(server: DhcpServer, network: Network) -> dict[str, Any]:
     return {
         "network_id": str(server.network_key),
+        "server_id": str(server.pk),
+        "revision": server.revision,
         "cidr": network.cidr,
         "gateway": network.gateway,
         "server_ip": network.dhcp_server_ip,

@@ -51,8 +51,8 @@ def servers(tmp_path, searchable_tmp):
         made.remove(_spec())
 
 
-def _spec(reservations: int = 1, vlan: int = 120) -> dict:
-    return {
+def _spec(reservations: int = 1, vlan: int = 120, **identity) -> dict:
+    return identity | {
         "network_id": NETWORK_ID,
         "cidr": "10.91.0.0/24",
         "gateway": "10.91.0.1",
@@ -82,6 +82,25 @@ def test_refresh_of_a_running_server_only_writes_reservations(servers):
     assert sorted(server.reservations()) == [f"02:bb:00:00:00:{n:02x}" for n in range(3)]
     assert made.ensure(_spec(2))["ok"]
     assert len(server.reservations()) == 2
+
+
+def test_reservations_older_than_the_applied_ones_are_skipped(servers):
+    """Specs can arrive out of order (two worker processes; a reconcile computed before a
+    launch committed, applied after it): the older one must not drop the newer one's
+    reservation, which would leave that instance without DHCP."""
+    made, _ = servers
+    assert made.ensure(_spec(2, server_id="s1", revision=5))["ok"]
+    server = DhcpServer.on_disk(made.state_dir, NETWORK_ID)
+    late = made.ensure(_spec(1, server_id="s1", revision=4))
+    assert late["ok"] and late.get("superseded")
+    assert len(server.reservations()) == 2
+    assert made.ensure(_spec(1, server_id="s1", revision=4), full=True).get("superseded")
+    assert len(server.reservations()) == 2
+    assert made.ensure(_spec(3, server_id="s1", revision=5))["ok"]  # a re-send: applied
+    assert len(server.reservations()) == 3
+    # A re-placed server (new id) counts from 1 again.
+    assert not made.ensure(_spec(1, server_id="s2", revision=1)).get("superseded")
+    assert len(server.reservations()) == 1
 
 
 def test_dead_server_changed_spec_or_reconcile_redo_everything(servers):

@@ -33,7 +33,7 @@ from ciaoweb.operations import queue
 from ciaoweb.operations.choices import OperationKind, OperationState, Step
 from ciaoweb.operations.models import Operation
 from ciaoweb.orchestration import engine, reports, results, sender, tasks  # noqa: F401 (tasks)
-from ciaoweb.orchestration.dhcp import ensure_server
+from ciaoweb.orchestration.dhcp import ensure_server, servers_for_node
 from ciaoweb.orchestration.models import DhcpServer, OverlaySegment
 from ciaoweb.orchestration.specs import reconcile_plan
 from ciaoweb.tenancy.services import create_tenant
@@ -166,6 +166,19 @@ def test_network_gets_a_dhcp_server_on_the_network_node(cloud, sent):
     task, node, kwargs = sent()[-1]
     assert (task, node) == (names.ENSURE_DHCP_SERVER, "netnode")
     assert kwargs["spec"]["server_ip"] == "192.168.10.254"
+
+
+def test_each_dhcp_spec_has_a_newer_revision_than_the_last(cloud, run, sent):
+    """The agent applies the reservations of the highest revision it has seen: a spec
+    built later (a launch after a reconcile plan) must carry a higher one."""
+    _, network = cloud
+    server = DhcpServer.objects.get(network=network)
+    (plan_spec,) = servers_for_node(server.host)  # what a reconcile sends
+    run(_launch, cloud, name="late")
+    launch_spec = _last(sent, names.ENSURE_DHCP_SERVER)[2]["spec"]
+    assert launch_spec["server_id"] == plan_spec["server_id"] == str(server.pk)
+    assert launch_spec["revision"] > plan_spec["revision"]
+    assert len(launch_spec["reservations"]) == len(plan_spec["reservations"]) + 1
 
 
 def test_create_writes_a_pending_operation_and_sends_no_node_task(cloud):

@@ -290,10 +290,19 @@ def test_containers_and_a_vm_on_two_guests_ping_over_their_vfs(demo, tenant_a):
 def test_another_tenant_same_cidr_other_vlan_is_isolated(demo, tenant_a):
     tenant, network = demo.tenant_with_network("rn-b", "10.61.0.0/24")
     assert network["vlan"] != tenant_a["network"]["vlan"]
-    b1, b2 = (
-        demo.running(demo.launch(tenant, name, "container", host, network)["id"])
+    launched = [
+        demo.launch(tenant, name, "container", host, network)
         for name, host in (("b1", "node1"), ("b2", "node2"))
-    )
+    ]
+    try:  # deleted whatever happens: the deletes test waits for every instance to go
+        _tenants_stay_apart(demo, tenant_a, network, [demo.running(m["id"]) for m in launched])
+    finally:
+        for made in launched:
+            demo.api.delete(f"{API}/instances/{made['id']}/")
+
+
+def _tenants_stay_apart(demo, tenant_a: dict, network: dict, bodies: list[dict]) -> None:
+    b1, b2 = bodies
     b_if = sriov(b1, network)["ifname"]
     demo.wait(lambda: demo.pings(b1, sriov(b2, network)["ip"], b_if), REACH, "b1 -> b2")
     a_ips = [sriov(body, tenant_a["network"])["ip"] for body in tenant_a["bodies"].values()]
@@ -308,8 +317,6 @@ def test_another_tenant_same_cidr_other_vlan_is_isolated(demo, tenant_a):
     crossed = [(p[0]["name"], p[1]) for p, q in zip(probes, quiet, strict=True) if not q]
     assert not crossed, f"packets crossed between tenants: {crossed}"
     assert demo.pings(b1, sriov(b2, network)["ip"], b_if, count=2)  # alive, so quiet = isolated
-    for body in (b1, b2):
-        demo.ok(demo.api.delete(f"{API}/instances/{body['id']}/"))
 
 
 def test_migration_to_the_other_guest_keeps_mac_and_ip(demo, tenant_a):
