@@ -7,8 +7,9 @@ tests use::
     sim = Simulator.up(Topology.from_flags(hosts=2, vfs=4), name="sim")
 """
 
+from typing import TYPE_CHECKING
+
 from .clean import clean
-from .core import Simulator, VfState
 from .errors import (
     CommandFailed,
     DeviceBusy,
@@ -20,6 +21,20 @@ from .errors import (
 )
 from .faults import IGB_QUIRKS, LINK_STATE_UNSUPPORTED, MAC_NEEDS_VF_RESET, MAC_SET_FAILS
 from .topology import HostSpec, PfSpec, Topology, UnderlaySpec
+
+if TYPE_CHECKING:
+    from .core import Simulator, VfState
+
+
+def __getattr__(name: str):
+    # The simulator proper loads on first use: a node agent that only needs a small
+    # piece (netns, guest) does not pay for it (half of this package's import time).
+    if name in ("Simulator", "VfState"):
+        from . import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "IGB_QUIRKS",

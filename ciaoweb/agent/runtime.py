@@ -11,6 +11,9 @@ import subprocess
 from pathlib import Path
 from typing import Protocol
 
+from simulator import netns as namespaces
+from simulator.errors import CommandFailed
+
 from .names import instance_netns
 
 
@@ -25,11 +28,6 @@ class InstanceRuntime(Protocol):
     def delete(self, name: str) -> None:
         """Remove the namespace (VFs must have been unplugged first); idempotent."""
         ...
-
-
-def _namespaces() -> set[str]:
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in listed.splitlines() if line.strip()}
 
 
 class NetnsRuntime:
@@ -47,14 +45,12 @@ class NetnsRuntime:
 
     def create(self, name: str, kind: str) -> str:
         netns = instance_netns(name)
-        if netns not in _namespaces():
-            added = subprocess.run(["ip", "netns", "add", netns], capture_output=True, text=True)
-            if added.returncode != 0 and netns not in _namespaces():  # not: someone else made it
-                raise subprocess.CalledProcessError(
-                    added.returncode, added.args, added.stdout, added.stderr
-                )
-            lo_up = ["ip", "-n", netns, "link", "set", "lo", "up"]
-            subprocess.run(lo_up, check=True, capture_output=True)
+        try:
+            namespaces.create(netns)  # idempotent, and a concurrent creator is fine
+        except CommandFailed as exc:  # what callers catch from a failed host command
+            raise subprocess.CalledProcessError(
+                exc.returncode, exc.args_list, "", exc.stderr
+            ) from None
         if kind == "vm" and self.vm_guests is not None:
             from simulator import guest
 
@@ -74,7 +70,7 @@ class NetnsRuntime:
             from simulator import guest
 
             guest.stop(self._guest_pidfile(name))
-        subprocess.run(["ip", "netns", "del", instance_netns(name)], capture_output=True)
+        namespaces.delete(instance_netns(name))
 
     def _guest_pidfile(self, name: str) -> Path:
         return self.vm_guests / f"guest-{name}.pid"
