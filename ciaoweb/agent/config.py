@@ -21,7 +21,6 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -38,6 +37,7 @@ from pydantic import (
 
 from ciaoweb.core.config_errors import is_own, reason
 from ciaoweb.core.credentials import Credential
+from ciaoweb.core.redis_urls import check_redis_url
 
 from .dhcp import validate
 from .drivers.base import InvalidArgument
@@ -45,7 +45,6 @@ from .drivers.base import InvalidArgument
 ENV_VAR = "CIAO_AGENT_CONFIG"
 Driver = Literal["sim", "sriov"]
 DRIVERS = get_args(Driver)
-BROKER_SCHEMES = ("redis", "rediss", "unix")
 # DDDD:BB:DD.F, as in /sys/bus/pci/devices: domain, bus, device (0-1f), function (0-7).
 PCI_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]\Z")
 # A physnet is a name the controller stores (64 characters) and Neutron's syntax
@@ -135,13 +134,6 @@ def _ip_or_empty(value: Any) -> str:
     return "" if value == "" else _ip(value)
 
 
-def _broker_url(value: Any) -> str:
-    if isinstance(value, str) and urlsplit(value).scheme in BROKER_SCHEMES and "://" in value:
-        return value
-    schemes = ", ".join(f"{s}://" for s in BROKER_SCHEMES)
-    raise ValueError(f"{value!r} is not a Redis URL ({schemes})")
-
-
 PfName = Annotated[str, PlainValidator(_ifname)]
 Physnet = Annotated[str, PlainValidator(_physnet)]
 VfRef = Annotated[int | str, PlainValidator(_vf)]
@@ -218,7 +210,7 @@ class AgentConfig(BaseModel):
     node: Annotated[str, PlainValidator(_node)]
     driver: Driver = "sim"
     sim_name: str = "sim"
-    broker_url: Annotated[str, PlainValidator(_broker_url)] = "redis://127.0.0.1:6379/0"
+    broker_url: Annotated[str, PlainValidator(check_redis_url)] = "redis://127.0.0.1:6379/0"
     # Empty: $CIAO_VAR_DIR/agent/<node> (var/ in the checkout without CIAO_VAR_DIR)
     state_dir: str = ""
     # physnet -> PF netdev names; empty means "every SR-IOV PF, physnet from the driver"

@@ -28,6 +28,7 @@ import dj_database_url
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ciaoweb.core.config_errors import reason
+from ciaoweb.core.redis_urls import check_redis_url
 
 # IEEE 802.1Q: the VLAN ids a network may use (ciaoweb.networks.models has the same bounds).
 VLAN_MIN, VLAN_MAX = 1, 4094
@@ -38,7 +39,6 @@ THROTTLE_OFF = frozenset({"", "off", "none", "0"})
 _RATE_RE = re.compile(r"^[1-9][0-9]*/[smhd][a-z]*\Z")
 _INT_RE = re.compile(r"^[+-]?[0-9]+\Z")
 _URL_SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]*://")
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -138,9 +138,7 @@ def _url(url: str) -> str:
 
 
 def _redis_url(url: str) -> str:
-    if url and urlsplit(url).scheme not in REDIS_SCHEMES:
-        raise ValueError(f"must be a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)})")
-    return url
+    return check_redis_url(url) if url else url
 
 
 def _rate(rate: str) -> str:

@@ -158,7 +158,7 @@ def test_a_bad_pci_address_is_refused_with_its_key_path():
             "overlay_local_ip",
             "'10.0.0.300' is not an IP address",
         ),
-        ({"broker_url": "http://redis"}, "broker_url", "'http://redis' is not a Redis URL"),
+        ({"broker_url": "http://redis"}, "broker_url", "not a Redis URL"),
         ({"metrics_port": 70000}, "metrics_port", "70000 must be at most 65535"),
         ({"state_dir": 5}, "state_dir", "5 is not a string"),
     ],
@@ -190,14 +190,20 @@ def test_a_bad_flag_is_named_as_the_flag_and_a_bad_broker_variable_by_its_name()
         "command line: --heartbeat-interval: 0.0 must be more than 0"
     ]
     assert problems({}, broker_url="http://redis") == [
-        "command line: --broker: 'http://redis' is not a Redis URL (redis://, rediss://, unix://)"
+        "command line: --broker: not a Redis URL (redis://, rediss://, unix://)"
     ]
+    assert problems({}, broker_url="rediss://redis:6380/0") == [
+        "command line: --broker: a rediss:// URL must verify the server's certificate: add "
+        "?ssl_cert_reqs=required&ssl_ca_certs=/path/to/ca.pem"
+    ]
+    verified = "rediss://redis:6380/0?ssl_cert_reqs=CERT_REQUIRED&ssl_ca_certs=/etc/ca.pem"
+    assert load({}, broker_url=verified).broker_url == verified
     with pytest.raises(ConfigError) as refused:
         AgentConfig.load(
             {}, environment={"broker_url": ("REDIS_URL", "nope")}, overrides={"node": "n1"}
         )
     assert refused.value.problems == [
-        "environment: REDIS_URL: 'nope' is not a Redis URL (redis://, rediss://, unix://)"
+        "environment: REDIS_URL: not a Redis URL (redis://, rediss://, unix://)"
     ]
 
 
