@@ -38,6 +38,8 @@ app.conf.beat_schedule = {
     "check-heartbeats": {
         "task": names.CHECK_HEARTBEATS,
         "schedule": settings.CIAO_HEARTBEAT_INTERVAL,
+        # A check that waited behind a busy queue is dropped: the next one reads fresher.
+        "options": {"expires": 2 * settings.CIAO_HEARTBEAT_INTERVAL},
     },
     "operations-watchdog": {
         "task": names.OPERATIONS_WATCHDOG,

@@ -219,7 +219,8 @@ CIAO_QUOTA_NETWORKS = ENV.quota_networks
 CIAO_QUOTA_INSTANCES = ENV.quota_instances
 CIAO_QUOTA_VFS = ENV.quota_vfs
 
-# A host that has not sent a heartbeat for this many seconds is marked offline.
+# The controller reads the agents' beats every CIAO_HEARTBEAT_INTERVAL seconds
+# (ciaoweb.core.liveness); a host silent for CIAO_HEARTBEAT_TIMEOUT goes offline.
 CIAO_HEARTBEAT_INTERVAL = ENV.heartbeat_interval
 CIAO_HEARTBEAT_TIMEOUT = ENV.heartbeat_timeout
 # The operations watchdog: a step with no progress for this long is sent again, and an

@@ -44,7 +44,7 @@ def parse_args(argv: list[str]) -> AgentConfig:
         "--heartbeat-interval",
         type=float,
         default=None,
-        help="seconds between heartbeats to the controller",
+        help="seconds between heartbeats (a key in the broker's Redis the controller reads)",
     )
     parser.add_argument(
         "--reconcile-interval",

@@ -1,5 +1,6 @@
 """The agent main process's background duties: register (which triggers a reconcile),
-heartbeat, and forward lease events from the node's dnsmasq servers as they happen."""
+heartbeat (a liveness key in the broker's Redis, ciaoweb.core.liveness), and forward
+lease events from the node's dnsmasq servers as they happen."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import time
 
 from ciaoweb import taskrouting as names
+from ciaoweb.core import liveness
 
 from .config import AgentConfig
 
@@ -15,6 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def start_background(config: AgentConfig, stop: threading.Event) -> None:
+    from .app import app
     from .tasks import report
     from .wiring import dhcp_servers, node_agent
 
@@ -28,14 +31,19 @@ def start_background(config: AgentConfig, stop: threading.Event) -> None:
 
     def heartbeat_loop() -> None:
         next_register = time.monotonic() + config.reconcile_interval
-        while not stop.wait(config.heartbeat_interval):
+        while True:
             try:
-                report(names.HEARTBEAT, node=config.node)
-                if time.monotonic() >= next_register:
+                liveness.beat(beats, config.node, ttl)
+            except Exception as exc:  # a broker blip must not kill the loop
+                log.warning("heartbeat failed: %s", exc)
+            if time.monotonic() >= next_register:
+                try:
                     register()
-                    next_register = time.monotonic() + config.reconcile_interval
-            except Exception:  # a broker blip must not kill the loop
-                log.exception("heartbeat failed")
+                except Exception:
+                    log.exception("re-registration failed")
+                next_register = time.monotonic() + config.reconcile_interval
+            if stop.wait(config.heartbeat_interval):
+                return
 
     def lease_loop() -> None:
         for event in dhcp_servers().lease_events(stop):
@@ -44,7 +52,10 @@ def start_background(config: AgentConfig, stop: threading.Event) -> None:
             except Exception:
                 log.exception("lease event not forwarded: %s", event)
 
+    beats = liveness.redis_client(app.conf.broker_url, timeout=config.heartbeat_interval)
+    # The key outlives many missed beats: the controller reads from it how long the host
+    # has been silent (ciaoweb.core.liveness), and its own timeout decides.
+    ttl = max(30.0, 10 * config.heartbeat_interval)
     register()
-    report(names.HEARTBEAT, node=config.node)
     for target in (heartbeat_loop, lease_loop):
         threading.Thread(target=target, name=target.__name__, daemon=True).start()

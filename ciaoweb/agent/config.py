@@ -233,7 +233,8 @@ class AgentConfig(BaseModel):
     # DHCPDISCOVERs a container's client sends (one a second) before it gives up: more
     # where the wire or the server is slow (the emulated nodes under TCG).
     dhcp_tries: Count = 3
-    heartbeat_interval: Seconds = 5.0
+    # Seconds between beats (a SET in the broker's Redis, ciaoweb.core.liveness).
+    heartbeat_interval: Seconds = 1.0
     reconcile_interval: Seconds = 60.0
     concurrency: Count = 2
     # The agent's own Prometheus endpoint (ciaoweb.agent.metrics): off unless a port is

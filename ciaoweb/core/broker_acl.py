@@ -12,7 +12,9 @@ channels-redis, see `docs/security.md`):
   the `unacked_mutex` lock), sends to every `node.<host>` list and publishes to the
   Channels layer.
 - `agent-<host>`: consumes its own `node.<host>` list with unacked keys of its own
-  (`agent_transport_options`), and may only *write* (LPUSH) the `controller` list.
+  (`agent_transport_options`), may only *write* (LPUSH) the `controller` list, and SETs
+  its own liveness key `ciao.alive.<host>` (ciaoweb.core.liveness); the controller
+  reads those (GET, PTTL).
 
 Each permission is a Redis 7 *selector*, a set of commands paired with the keys they may
 touch: an agent's LPUSH is allowed on `controller` and on nothing else, and no command
@@ -37,6 +39,8 @@ import re
 from collections.abc import Iterable, Mapping
 
 from ciaoweb.core.credentials import agent_broker_user
+from ciaoweb.core.liveness import PREFIX as ALIVE_PREFIX
+from ciaoweb.core.liveness import alive_key
 
 WEB_USER = "web"
 CONTROLLER_USER = "controller"
@@ -142,6 +146,8 @@ def agent_rule(node: str, password: str) -> str:
         # kombu binds the queue it consumes (SADD on its exchange's binding set).
         _selector(["+sadd", "+smembers"], [f"~{BINDING_PREFIX}{queue}"]),
         _selector(_UNACKED_COMMANDS, [f"~{key}" for key in unacked]),
+        # Its heartbeat: SET (with an expiry) of its own liveness key, nothing else.
+        _selector(["+set"], [f"%W~{alive_key(node)}"]),
         # redis-py reloads the lock script when the server lost it (a restarted Redis).
         "+script|load",
     )
@@ -172,6 +178,8 @@ def controller_rule(password: str) -> str:
         _selector(["+sadd", "+smembers"], [f"~{BINDING_PREFIX}node.*"]),
         # Websocket pushes (group_send) through the Channels layer.
         _selector(_CHANNELS_SEND, [f"~{CHANNELS_PREFIX}*"]),
+        # The agents' heartbeats, read only.
+        _selector(["+get", "+pttl"], [f"%R~{ALIVE_PREFIX}*"]),
         "+script|load",
     )
 

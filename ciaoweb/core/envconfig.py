@@ -214,8 +214,8 @@ class Environment(BaseModel):
     quota_instances: Count = Field(200, alias="CIAO_QUOTA_INSTANCES")
     quota_vfs: Count = Field(400, alias="CIAO_QUOTA_VFS")
     # Hosts and operations
-    heartbeat_interval: Seconds = Field(5.0, alias="CIAO_HEARTBEAT_INTERVAL")
-    heartbeat_timeout: Seconds = Field(20.0, alias="CIAO_HEARTBEAT_TIMEOUT")
+    heartbeat_interval: Seconds = Field(1.0, alias="CIAO_HEARTBEAT_INTERVAL")
+    heartbeat_timeout: Seconds = Field(6.0, alias="CIAO_HEARTBEAT_TIMEOUT")
     operation_step_timeout: Seconds = Field(30.0, alias="CIAO_OPERATION_STEP_TIMEOUT")
     operation_attempts: Annotated[int, BeforeValidator(_integer), Field(ge=1)] = Field(
         3, alias="CIAO_OPERATION_ATTEMPTS"

@@ -28,7 +28,7 @@ transaction takes its locks in one order: the instance, then the networks
   (tests/unit/test_scheduler.py reproduces it).
 - Hosts before VFs: `register_inventory` locks its host, then saves VFs; a VF claimed
   before the host row could deadlock with it.
-- Several hosts in name order, like `mark_stale_hosts_offline`.
+- Several hosts in name order, like `note_liveness`.
 """
 
 from __future__ import annotations

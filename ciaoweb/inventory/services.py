@@ -1,6 +1,7 @@
 """Inventory as agents report it, host liveness and host maintenance."""
 
 import logging
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -160,20 +161,60 @@ def heartbeat(host_name: str) -> bool:
     return True
 
 
+def note_liveness(ages: dict[str, float]) -> dict[str, list[str]]:
+    """The hosts' beats as the broker's Redis holds them (`ciaoweb.core.liveness`:
+    seconds since each host's last beat, for hosts whose key is there).
+
+    `last_seen` follows the beats. A host silent for longer than CIAO_HEARTBEAT_TIMEOUT
+    goes offline, its instances flagged; an offline one that beats again comes back.
+    When no host has a key at all while some are online, the Redis restarted empty (it
+    keeps nothing on disk) and nobody is judged until the agents beat again: their next
+    beat is one interval away, and a silent host would have been seen going silent.
+    Returns the names that went offline and came back online."""
+    now = timezone.now()
+    timeout = settings.CIAO_HEARTBEAT_TIMEOUT
+    rows = list(Host.objects.values_list("pk", "name", "state", "last_seen"))
+    seen = {name: now - timedelta(seconds=age) for name, age in ages.items()}
+    # Written when it moved by a second or more: about one row per host per second.
+    moved = [
+        Host(pk=pk, last_seen=seen[name], updated=now)
+        for pk, name, _, last_seen in rows
+        if name in seen and (last_seen is None or seen[name] - last_seen >= timedelta(seconds=1))
+    ]
+    Host.objects.bulk_update(moved, ["last_seen", "updated"], batch_size=500)
+    judged = bool(ages) or not any(state == HostState.ONLINE for _, _, state, _ in rows)
+    changed: dict[str, list[str]] = {"offline": [], "online": []}
+    for pk, name, state, last_seen in rows:
+        last = max(filter(None, (seen.get(name), last_seen)), default=None)  # or registered
+        silent = (now - last).total_seconds() if last else math.inf
+        if state == HostState.ONLINE and silent > timeout and judged:
+            if _set_state(pk, HostState.ONLINE, HostState.OFFLINE, silent):
+                changed["offline"].append(name)
+        elif state == HostState.OFFLINE and name in seen and silent <= timeout:
+            if _set_state(pk, HostState.OFFLINE, HostState.ONLINE, silent):
+                changed["online"].append(name)
+    return changed
+
+
 @transaction.atomic
-def mark_stale_hosts_offline() -> list[Host]:
-    """Online hosts silent for longer than CIAO_HEARTBEAT_TIMEOUT become offline."""
-    cutoff = timezone.now() - timedelta(seconds=settings.CIAO_HEARTBEAT_TIMEOUT)
-    stale = list(
-        Host.objects.select_for_update(no_key=True).filter(
-            state=HostState.ONLINE, last_seen__lt=cutoff
-        )
-    )
-    for host in stale:
-        host.state = HostState.OFFLINE
-        host.save(update_fields=["state", "updated"])
-        record(EventKind.HOST_UPDATED, host, f"host {host} missed its heartbeats: offline")
-    return stale
+def _set_state(host_pk, was: str, becomes: str, silent: float) -> bool:
+    """One host's liveness change, if it still is in `was` (an admin's maintenance or a
+    re-registration in between wins); its instances are flagged by an event each."""
+    host = Host.objects.select_for_update(no_key=True).filter(pk=host_pk, state=was).first()
+    if host is None:
+        return False
+    host.state = becomes
+    host.save(update_fields=["state", "updated"])
+    if becomes == HostState.OFFLINE:
+        message = f"host {host} silent for {silent:.1f} s: offline"
+        flag = f"host {host.name} is offline: instance unreachable until it is back"
+    else:
+        message = f"host {host} is back online"
+        flag = f"host {host.name} is back online"
+    record(EventKind.HOST_UPDATED, host, message)
+    for instance in host.instances.all():
+        record(EventKind.INSTANCE_UPDATED, instance, flag, data={"host_state": becomes})
+    return True
 
 
 @transaction.atomic

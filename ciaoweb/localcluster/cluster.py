@@ -83,8 +83,8 @@ class ClusterConfig:
     # an external Redis that already has the users of ciaoweb.core.broker_acl.
     redis_url: str = ""
     topology: dict[str, Any] = field(default_factory=demo_topology)
-    heartbeat_interval: float = 2.0
-    heartbeat_timeout: float = 10.0
+    heartbeat_interval: float = 1.0  # the product's defaults (ciaoweb.core.envconfig)
+    heartbeat_timeout: float = 6.0
     # Agents re-register (and so reconcile) this often; fault tests shorten it.
     reconcile_interval: float = 60.0
     # The operations watchdog: a step silent this long is sent again (fault tests shorten it).

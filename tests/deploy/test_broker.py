@@ -191,3 +191,25 @@ def test_an_agent_without_the_web_stack_reports_signed_through_its_broker_user(
     task = signer.decode(body)
     assert task["task"] == names.REGISTER_INVENTORY
     assert task["kwargs"]["sender"] == task["kwargs"]["node"] == credential.node
+
+
+def test_an_agent_beats_its_own_liveness_key_only_and_the_controller_reads_it(tls_broker):
+    """Heartbeats are keys in the broker (ciaoweb.core.liveness): an agent's broker user
+    may SET its own and nothing else there; the controller's may only read them."""
+    from ciaoweb.agent.app import with_user
+    from ciaoweb.core import liveness
+
+    credential = Credential.read(tls_broker.credential)
+    agent = liveness.redis_client(
+        with_user(tls_broker.agent_url(), credential.broker_user, credential.broker_password)
+    )
+    controller = liveness.redis_client(tls_broker.url("controller"))
+    liveness.beat(agent, credential.node, ttl=30)
+    ages = liveness.beat_ages(controller, [credential.node, "other-node"])
+    assert set(ages) == {credential.node} and 0 <= ages[credential.node] < 30
+    with pytest.raises(NoPermissionError):
+        liveness.beat(agent, "other-node", ttl=30)  # another host's liveness: refused
+    with pytest.raises(NoPermissionError):
+        agent.get(liveness.alive_key(credential.node))  # write-only
+    with pytest.raises(NoPermissionError):
+        liveness.beat(controller, credential.node, ttl=30)  # the controller only reads

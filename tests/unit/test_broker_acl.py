@@ -43,6 +43,7 @@ def test_an_agent_rule_names_its_own_keys_exactly():
         "~unacked.node.node1",
         "~unacked_index.node.node1",
         "~unacked_mutex.node.node1",
+        "%W~ciao.alive.node1",
     ]
     assert "&" not in rule  # no Pub/Sub channel
     assert "+@" not in rule  # no command category, only named commands

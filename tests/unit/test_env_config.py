@@ -37,7 +37,7 @@ def test_the_defaults_are_the_settings_defaults():
     assert (env.dispatch, env.channel_layer, env.signer_identity) == ("celery", "", "controller")
     assert (env.vlan_ranges, env.vlan_default_range) == ("", "100:3999")
     assert (env.quota_networks, env.quota_instances, env.quota_vfs) == (20, 200, 400)
-    assert (env.heartbeat_interval, env.heartbeat_timeout, env.watchdog_interval) == (5, 20, 5)
+    assert (env.heartbeat_interval, env.heartbeat_timeout, env.watchdog_interval) == (1, 6, 5)
     assert (env.operation_step_timeout, env.operation_attempts) == (30, 3)
     assert (env.auth_throttle, env.auth_address_throttle) == ("10/min", "60/min")
     assert (env.token_ttl, env.cache_url, env.num_proxies) == (43200, "", 0)

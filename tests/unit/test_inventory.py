@@ -1,8 +1,13 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from ciaoweb.events.models import Event
+from ciaoweb.instances.services import create_instance
 from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
-from ciaoweb.inventory.services import heartbeat, mark_stale_hosts_offline, register_inventory
+from ciaoweb.inventory.services import heartbeat, note_liveness, register_inventory
+from ciaoweb.tenancy.services import create_tenant
 from tests.api.helpers import inventory
 
 
@@ -25,11 +30,11 @@ def test_register_inventory_drops_free_vfs_and_flags_owned_ones():
 
 
 @pytest.mark.django_db
-def test_heartbeat_and_offline(settings):
+def test_a_legacy_heartbeat_task_still_brings_a_host_back(settings):
+    """An agent of the previous version beats through the controller.heartbeat task."""
     assert heartbeat("ghost") is False
     host = register_inventory("node1", inventory("node1", {}))
-    settings.CIAO_HEARTBEAT_TIMEOUT = -1  # everything is stale
-    assert [h.pk for h in mark_stale_hosts_offline()] == [host.pk]
+    Host.objects.filter(pk=host.pk).update(state="offline")
     assert heartbeat("node1")
     host.refresh_from_db()
     assert host.state == "online"
@@ -39,6 +44,57 @@ def test_heartbeat_and_offline(settings):
     assert heartbeat("node1")
     host.refresh_from_db()
     assert (host.state, host.last_seen > seen) == ("maintenance", True)
+
+
+@pytest.mark.django_db
+def test_liveness_follows_the_beats_and_flags_the_instances(settings):
+    settings.CIAO_HEARTBEAT_TIMEOUT = 6.0
+    for name in ("node1", "node2", "node3"):
+        register_inventory(name, inventory(name, {}))
+    Host.objects.update(last_seen=timezone.now() - timedelta(seconds=60))  # registered then
+    Host.objects.filter(name="node3").update(state="maintenance")
+    tenant = create_tenant("acme")
+    on_node1 = create_instance(
+        tenant=tenant,
+        name="web",
+        kind="container",
+        networks=[],
+        host=Host.objects.get(name="node1"),
+    )
+    # node1 last beat 7 s ago, node2 just now, node3 (maintenance) long ago: node1 only.
+    assert note_liveness({"node1": 7.0, "node2": 0.2, "node3": 60.0}) == {
+        "offline": ["node1"],
+        "online": [],
+    }
+    states = dict(Host.objects.values_list("name", "state"))
+    assert states == {"node1": "offline", "node2": "online", "node3": "maintenance"}
+    (flagged,) = Event.objects.filter(object_id=on_node1.pk, data__host_state="offline")
+    assert flagged.kind == "instance.updated" and "node1 is offline" in flagged.message
+    node1 = Host.objects.get(name="node1")
+    assert abs((timezone.now() - node1.last_seen).total_seconds() - 7.0) < 1.0
+    # Its key gone (expired): still offline, and last_seen kept.
+    assert note_liveness({"node2": 1.0}) == {"offline": [], "online": []}
+    assert Host.objects.get(name="node1").last_seen == node1.last_seen
+    # It beats again: back, its instance told.
+    assert note_liveness({"node1": 0.1, "node2": 1.0}) == {"offline": [], "online": ["node1"]}
+    flags = Event.objects.filter(kind="instance.updated", object_id=on_node1.pk)
+    assert sorted(e.data["host_state"] for e in flags if "host_state" in e.data) == [
+        "offline",
+        "online",
+    ]
+
+
+@pytest.mark.django_db
+def test_an_emptied_redis_judges_nobody_until_the_beats_return(settings):
+    """Redis keeps nothing on disk: after a restart no host has a key. Hosts that were
+    beating a moment ago are not all declared dead."""
+    settings.CIAO_HEARTBEAT_TIMEOUT = 6.0
+    for name in ("node1", "node2"):
+        register_inventory(name, inventory(name, {}))
+    Host.objects.update(last_seen=timezone.now() - timedelta(seconds=30))
+    assert note_liveness({}) == {"offline": [], "online": []}
+    # One host beats again: the others are judged from their last beat.
+    assert note_liveness({"node1": 0.1}) == {"offline": ["node2"], "online": []}
 
 
 # --- PF capabilities (ciaoweb.inventory.capabilities) ----------------------------------

@@ -55,6 +55,13 @@ class InstanceSerializer(serializers.ModelSerializer):
     host_name = serializers.CharField(
         source="host.name", read_only=True, allow_null=True, help_text="the host's name"
     )
+    host_state = serializers.CharField(
+        source="host.state",
+        read_only=True,
+        allow_null=True,
+        help_text="its host's state: `offline` means its agent stopped beating and the "
+        "instance may be unreachable (evacuate the host to move it)",
+    )
     operation = serializers.SerializerMethodField(help_text="its latest operation")
 
     class Meta:
@@ -66,6 +73,7 @@ class InstanceSerializer(serializers.ModelSerializer):
             "kind",
             "host",
             "host_name",
+            "host_state",
             "state",
             "error",
             "netns",
