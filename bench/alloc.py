@@ -25,7 +25,7 @@ class _Rollback(Exception):
     pass
 
 
-def _setup_django(url: str) -> None:
+def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "ciaoweb.settings"
     os.environ["CIAO_DISPATCH"] = "record"
@@ -57,7 +57,7 @@ def _timed(fn, samples: int = SAMPLES, budget: float = 6.0) -> list[float]:
     return times
 
 
-def _inventory(prefix: str, first: int, hosts: int, vfs_per_host: int) -> None:
+def bulk_inventory(prefix: str, first: int, hosts: int, vfs_per_host: int) -> None:
     from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
 
     host_rows = Host.objects.bulk_create(
@@ -89,12 +89,12 @@ def bench_placement() -> dict:
 
     from ciaoweb.instances.scheduler import place
 
-    _inventory("h", 0, 1, 100)
-    _analyze()
+    bulk_inventory("h", 0, 1, 100)
+    analyze()
     small = _timed(lambda: place(Counter({"pnet": 1})))
     t0 = time.perf_counter()
-    _inventory("h", 1, 999, 100)
-    _analyze()
+    bulk_inventory("h", 1, 999, 100)
+    analyze()
     build = time.perf_counter() - t0
     big = _timed(lambda: place(Counter({"pnet": 1})))
     s, b = summary(small), summary(big)
@@ -107,7 +107,7 @@ def bench_placement() -> dict:
     }
 
 
-def _analyze() -> None:
+def analyze() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -167,7 +167,7 @@ def bench_ipam() -> dict:
     # bulk_create went around ipam, so the network's free ranges still list the whole /16:
     # resync them from the allocations (else every sample would heal them first).
     rebuild_free_ranges(full)
-    _analyze()
+    analyze()
     build = time.perf_counter() - t0
     used = full.allocations.count()
     att_empty, att_full = _attachment(empty, 1), _attachment(full, 2)
@@ -187,7 +187,7 @@ def bench_ipam() -> dict:
 def main(argv: list[str]) -> int:
     url = fresh_database(DB_NAME)
     try:
-        _setup_django(url)
+        setup_django(url)
         out = {"placement": bench_placement(), "ipam": bench_ipam()}
         from django.db import connections
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ciaoweb.core.credentials import new_secret
@@ -176,12 +176,14 @@ def note_liveness(ages: dict[str, float]) -> dict[str, list[str]]:
     rows = list(Host.objects.values_list("pk", "name", "state", "last_seen"))
     seen = {name: now - timedelta(seconds=age) for name, age in ages.items()}
     # Written when it moved by a second or more: about one row per host per second.
-    moved = [
-        Host(pk=pk, last_seen=seen[name], updated=now)
-        for pk, name, _, last_seen in rows
-        if name in seen and (last_seen is None or seen[name] - last_seen >= timedelta(seconds=1))
-    ]
-    Host.objects.bulk_update(moved, ["last_seen", "updated"], batch_size=500)
+    step = timedelta(seconds=1)
+    _write_last_seen(
+        {
+            pk: seen[name]
+            for pk, name, _, last_seen in rows
+            if name in seen and (last_seen is None or seen[name] - last_seen >= step)
+        }
+    )
     judged = bool(ages) or not any(state == HostState.ONLINE for _, _, state, _ in rows)
     changed: dict[str, list[str]] = {"offline": [], "online": []}
     for pk, name, state, last_seen in rows:
@@ -194,6 +196,26 @@ def note_liveness(ages: dict[str, float]) -> dict[str, list[str]]:
             if _set_state(pk, HostState.OFFLINE, HostState.ONLINE, silent):
                 changed["online"].append(name)
     return changed
+
+
+def _write_last_seen(seen: dict) -> None:
+    """Many hosts' `last_seen` at once. On PostgreSQL one UPDATE ... FROM (VALUES ...):
+    Django's bulk_update builds a CASE over every row, which cost 1 ms per host (a whole
+    second of each second at 1,000 hosts)."""
+    if not seen:
+        return
+    if connection.vendor != "postgresql":
+        rows = [Host(pk=pk, last_seen=when) for pk, when in seen.items()]
+        Host.objects.bulk_update(rows, ["last_seen"], batch_size=500)
+        return
+    table = connection.ops.quote_name(Host._meta.db_table)
+    values = ", ".join(["(%s::uuid, %s::timestamptz)"] * len(seen))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS h SET last_seen = v.seen FROM (VALUES {values}) AS v(id, seen) "
+            "WHERE h.id = v.id",
+            [item for pair in seen.items() for item in pair],
+        )
 
 
 @transaction.atomic

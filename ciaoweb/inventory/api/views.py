@@ -1,5 +1,6 @@
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -119,15 +120,25 @@ def enrolled(host: Host, secret: str) -> dict:
     ).data
 
 
+_free_vf_count = (
+    VirtualFunction.objects.filter(pf=OuterRef("pk"), state=VfState.FREE)
+    .order_by()
+    .values("pf")
+    .annotate(n=Count("pk"))
+    .values("n")
+)
+
+
 @extend_schema_view(
     list=extend_schema(description="Cluster admins only. By host and name."),
     retrieve=extend_schema(description="Cluster admins only."),
 )
 class PhysicalFunctionViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
-    # Explicit order: Meta.ordering does not apply to an aggregating query.
+    # A correlated count per PF on the page, not a join of every VF grouped by PF: with
+    # 100,000 VFs the join cost 160 ms a page (and its COUNT for the pagination as much).
     queryset = (
         PhysicalFunction.objects.select_related("host")
-        .annotate(free_vfs=Count("vfs", filter=Q(vfs__state=VfState.FREE)))
+        .annotate(free_vfs=Coalesce(Subquery(_free_vf_count), 0))
         .order_by("host__name", "name")
     )
     serializer_class = PhysicalFunctionSerializer
