@@ -3,13 +3,16 @@
 Phases (each one's result lands in bench/results.json even if a later one fails):
   1. simulator scale: 16 hosts x 64 VFs up and down, time and memory (child process)
   2. control-plane scale: place() and allocate_ip() at 100 vs 100,000 VFs, empty vs
-     full /16 (child process, scratch PostgreSQL DB)
+     full /16; 100 vs 1,000 hosts heartbeating: the liveness check and API reads (child
+     processes, scratch PostgreSQL DBs)
   3. a local cluster `benche2e` (16 hosts + netnode, Redis DB 10, scratch DB)
   4. raw floors on a bare simulator `benchfloor` of the same size, beside the idle cluster
-  5. launch to lease (containers, VMs), live path, migration downtime, burst of 256
+  5. launch to lease (containers, VMs), dual stack against IPv4 (same run), live path,
+     migration downtime, burst of 256, dead-node detection and an idle run without flaps
   6. the real kernel (issue 13): launch to lease on a QEMU igb guest of a `CIAO_NODES=qemu`
      cluster against the raw floor measured inside the same guest (child process)
-Environment: CIAO_BENCH_LAUNCHES (50), CIAO_BENCH_MIGRATIONS (20), CIAO_BENCH_BURST (256).
+Environment: CIAO_BENCH_LAUNCHES (50), CIAO_BENCH_MIGRATIONS (20), CIAO_BENCH_BURST (256),
+CIAO_BENCH_DUAL_STACK (10: launches of each kind on an IPv4-only and a dual-stack network).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from .util import BENCH_DIR, REPO
 LAUNCHES = int(os.environ.get("CIAO_BENCH_LAUNCHES", "50"))
 MIGRATIONS = int(os.environ.get("CIAO_BENCH_MIGRATIONS", "20"))
 BURST = int(os.environ.get("CIAO_BENCH_BURST", "256"))
+IDLE = float(os.environ.get("CIAO_BENCH_IDLE", "120"))  # seconds of the no-flap run
+DUAL_STACK = int(os.environ.get("CIAO_BENCH_DUAL_STACK", "10"))
 
 
 def say(line: str) -> None:
@@ -72,7 +77,12 @@ def main() -> int:
             "kernel": platform.release(),
             "python": platform.python_version(),
         },
-        "params": {"launches": LAUNCHES, "migrations": MIGRATIONS, "burst": BURST},
+        "params": {
+            "launches": LAUNCHES,
+            "migrations": MIGRATIONS,
+            "burst": BURST,
+            "dual_stack": DUAL_STACK,
+        },
     }
 
     def save() -> None:
@@ -86,6 +96,9 @@ def main() -> int:
         say("control-plane scale: placement and IP allocation")
         _child("bench.alloc", results, "control_plane")
         save()
+        say("hosts at scale: 100 and 1,000 hosts heartbeating, the check and the API")
+        _child("bench.hostscale", results, "host_scale")
+        save()
         _cluster_phases(results, save)
         say("real kernel: a CIAO_NODES=qemu cluster, launch to lease against its floor")
         _child("bench.realnic", results, "realnic")
@@ -98,8 +111,10 @@ def main() -> int:
 
 
 def _cluster_phases(results: dict, save) -> None:
+    from . import deadnode
     from .e2e import ClusterBench
     from .floor import Floor
+    from .hotplug import ATTACHES, bench_hot_attach
 
     say("cluster benche2e: 16 hosts + netnode")
     bench = ClusterBench(name="benche2e", hosts=16, vfs=32, progress=say)
@@ -111,8 +126,17 @@ def _cluster_phases(results: dict, save) -> None:
         try:
             _phase(results, "floor_launch", lambda: floor.launch(LAUNCHES))
             _phase(results, "floor_migration", lambda: floor.migration(MIGRATIONS))
+            _phase(results, "floor_hot_attach", lambda: floor.hot_attach(ATTACHES))
         finally:
             floor.down()
+        save()
+        workers = 16 * bench.config.agent_concurrency  # as many as the agents run at once
+        say(f"burst floor: {BURST} launches by {workers} bare processes on benchpar")
+        burst_floor = Floor(name="benchpar", hosts=16, vfs=32)
+        try:
+            _phase(results, "floor_burst", lambda: burst_floor.parallel_launch(BURST, workers))
+        finally:
+            burst_floor.down()
         save()
         say(f"launch to lease: {LAUNCHES} containers")
         _phase(results, "launch_container", lambda: bench.bench_launch("container", LAUNCHES))
@@ -120,13 +144,26 @@ def _cluster_phases(results: dict, save) -> None:
         say(f"launch to lease: {LAUNCHES} VMs")
         _phase(results, "launch_vm", lambda: bench.bench_launch("vm", LAUNCHES))
         save()
+        say(f"dual stack against IPv4, same run: {DUAL_STACK} launches of each, containers and VMs")
+        _phase(
+            results, "dual_stack_container", lambda: bench.bench_dual_stack("container", DUAL_STACK)
+        )
+        _phase(results, "dual_stack_vm", lambda: bench.bench_dual_stack("vm", DUAL_STACK))
+        save()
         _phase(results, "live_path", bench.bench_live_path)
         say(f"migration downtime: {MIGRATIONS} migrations")
         _phase(results, "migration", lambda: bench.bench_migration(MIGRATIONS))
         save()
+        say(f"hot-attach: {ATTACHES} attaches into a running container, API -> first ping")
+        _phase(results, "hot_attach", lambda: bench_hot_attach(bench, ATTACHES))
+        save()
         say(f"burst: {BURST} instances at once")
         _phase(results, "burst", lambda: bench.bench_burst(BURST))
         results["cluster"]["ws_fallbacks"] = bench.results.get("ws_fallbacks", 0)
+        save()
+        say("dead node: kill -9 of agents until offline, then an idle run under API load")
+        _phase(results, "dead_node", lambda: deadnode.detection(bench))
+        _phase(results, "idle_flaps", lambda: deadnode.idle_flaps(bench, IDLE))
         save()
     finally:
         say("tearing the cluster down")

@@ -267,6 +267,63 @@ class ClusterBench:
         }
         return out
 
+    # --- dual stack ----------------------------------------------------------------------
+
+    def bench_dual_stack(self, kind: str, count: int, timeout: float = 60.0) -> dict[str, Any]:
+        """Launches alternating between an IPv4-only network and a dual-stack one (dhcpv6,
+        and slaac for VMs) of one tenant, in the same run: POST -> the instance's addresses
+        usable inside it, read off the kernel (a container: set by its agent, at `running`;
+        a VM: its guest's own DHCPv4, DHCPv6 or SLAAC). The IPv4 launches are the baseline."""
+        tenant = _ok(self.api.post("/api/v1/tenants/", json={"name": self._name("ds")}))
+        modes = {"ipv4": None, "dhcpv6": "dhcpv6"} | ({"slaac": "slaac"} if kind == "vm" else {})
+        networks = {
+            label: self._network(tenant, f"n{n}", f"10.{90 + n}.0.0/24", mode, n)
+            for n, (label, mode) in enumerate(modes.items())
+        }
+        for network in networks.values():  # each server up before timing (first launch)
+            probe = self.launch(self._name("p"), "container", target=(tenant, network))
+            self.cluster.wait_instance(probe["id"], timeout=timeout)
+        samples: dict[str, list[float]] = {label: [] for label in networks}
+        errors: list[str] = []
+        for _ in range(count):
+            for label, network in networks.items():
+                t0 = time.time()
+                created = self.launch(self._name(kind[0]), kind, target=(tenant, network))
+                att = _vf_attachments(created)[0]
+                try:
+                    body = self.cluster.wait_instance(created["id"], timeout=timeout)
+                    if body.get("state") != "running":
+                        raise RuntimeError(body.get("error") or body.get("state"))
+                    ifname = att["ifname"]
+                    self.cluster.wait_for(
+                        lambda b=body, a=att: _configured(b["netns"], a),
+                        timeout=timeout,
+                        interval=0.02,
+                        what=f"{label} addresses on {ifname}",
+                    )
+                    samples[label].append(time.time() - t0)
+                except Exception as exc:  # noqa: BLE001 - counted, the run goes on
+                    errors.append(f"{label}: {exc}")
+        out: dict[str, Any] = {label: summary(values) for label, values in samples.items()}
+        base = out["ipv4"].get("p50")
+        for label in networks:
+            if label != "ipv4" and base and out[label].get("p50"):
+                out[f"{label}_over_ipv4_p50"] = out[label]["p50"] / base
+        return out | {"kind": kind, "count": count, "errors": errors[:10], "samples": samples}
+
+    def _network(self, tenant: dict, name: str, cidr: str, mode: str | None, n: int) -> dict:
+        body = {
+            "kind": "sriov",
+            "tenant": tenant["id"],
+            "name": name,
+            "physnet": "physnet1",
+            "cidr": cidr,
+            "ipam": "controller",
+        }
+        if mode:
+            body |= {"ipv6_cidr": f"fd00:{90 + n:x}::/64", "ipv6_mode": mode}
+        return _ok(self.api.post("/api/v1/networks/", json=body))
+
     # --- live path ---------------------------------------------------------------------
 
     def bench_live_path(self) -> dict[str, Any]:
@@ -360,11 +417,15 @@ class ClusterBench:
         mark = self.listener.mark()
         t0 = time.time()
 
+        posted: dict[str, float] = {}
+
         def one(name: str) -> None:
             try:
+                sent = time.time()
                 body = self.launch(name, "container", client=client, target=target_of[name])
                 with lock:
                     created[body["id"]] = body
+                    posted[body["id"]] = sent
             except Exception as exc:  # noqa: BLE001 - counted as a failure
                 with lock:
                     rejected.append(f"{name}: {exc}")
@@ -423,11 +484,29 @@ class ClusterBench:
             "last_running_s": last_done,
             "tenants": len(tenants),
             "completion_s": sorted(t - t0 for t in done_at.values()),
+            # each instance from its own POST to running with its IP
+            "launch_to_running": summary([done_at[i] - posted[i] for i in done_at]),
             "lost": count
             - sum(states.values())
             + states.get("pending", 0)
             + states.get("provisioning", 0),
         }
+
+
+def _configured(netns: str, attachment: dict) -> bool:
+    """The attachment's IPv4 (and IPv6, on a dual-stack network) are on its interface
+    inside the instance, IPv6 past DAD: what a workload inside could use."""
+    shown = subprocess.run(
+        ["ip", "-n", netns, "-o", "addr", "show", "dev", attachment["ifname"]],
+        capture_output=True,
+        text=True,
+    ).stdout
+    lines = shown.splitlines()
+    has_v4 = any(f"inet {attachment['ip']}/" in line for line in lines)
+    if not attachment.get("ipv6"):
+        return has_v4
+    v6 = [line for line in lines if f"inet6 {attachment['ipv6']}/" in line]
+    return has_v4 and bool(v6) and "tentative" not in v6[0]
 
 
 class Pinger:

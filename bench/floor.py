@@ -6,6 +6,7 @@ agent's own client) against a dnsmasq (the agent's DhcpServer, controller IPAM, 
 reservation written beforehand) + one ping of the server.
 Migration floor: a peer pings the instance every 10 ms; unplug on the source,
 create_instance + set_vf + plug_vf on the target, udhcpc: the longest reply gap.
+Hot-attach floor: set_vf + plug_vf into a running container + udhcpc + one ping.
 """
 
 from __future__ import annotations
@@ -40,12 +41,17 @@ class Floor:
 
         self.sim = Simulator.up(Topology.from_dict(topology(hosts, vfs)), name=name)
         self.tmp = Path(tempfile.mkdtemp(prefix="benchfloor-"))
+        self.tmp.chmod(0o755)  # dnsmasq drops root to ciao-dnsmasq and must reach hosts.d
         self.hook_dir = self.tmp / "hooks"
         self.hook_dir.mkdir()
         self.next_vf: dict[str, int] = {}
         self.seq = 0
         self.server = None
-        self._start_server()
+        try:
+            self._start_server()
+        except BaseException:
+            self.down()  # nothing of a floor that never started stays behind
+            raise
 
     def _take_vf(self, host: str) -> int:
         index = self.next_vf.get(host, 0)
@@ -163,6 +169,62 @@ class Floor:
             pinger.stop()
         return {"ping_gap": summary(gaps), "unplug_to_lease": summary(durations), "samples": gaps}
 
+    def hot_attach(self, count: int, host: str = "node1") -> dict[str, Any]:
+        """Hot-attach floor: into a running container namespace, set_vf + plug_vf as eth2
+        + udhcpc + one ping of the server over it (the reservation written beforehand);
+        unplugged between samples, untimed, so each sample plugs the VF with a new MAC."""
+        from ciaoweb.agent.dhcp.client import obtain_lease
+
+        self.seq += 1
+        name = f"flh{self.seq}"
+        netns = self.sim.create_instance(host, name, "container")
+        index = self._take_vf(host)
+        totals, to_lease = [], []
+        for _ in range(count):
+            self.seq += 1
+            mac = _mac(self.seq)
+            self._reserve(mac, _ip(self.seq))
+            t0 = time.time()
+            self.sim.set_vf(host, "pf0", index, mac=mac, vlan=VLAN)
+            self.sim.plug_vf(host, "pf0", index, netns, "eth2")
+            obtain_lease(netns, "eth2", hook_dir=self.hook_dir)
+            to_lease.append(time.time() - t0)
+            ping = ["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "1", "-I", "eth2"]
+            subprocess.run([*ping, SERVER_IP], check=True, capture_output=True)
+            totals.append(time.time() - t0)
+            self.sim.unplug_vf(host, "pf0", index)
+        self.sim.delete_instance(name)
+        return {"with_ping": summary(totals), "to_lease": summary(to_lease), "samples": totals}
+
+    def parallel_launch(self, count: int, workers: int) -> dict[str, Any]:
+        """The burst's floor: `count` launches (each the launch floor's steps, with its
+        ping) by `workers` processes at once, as many as the cluster's agents run side by
+        side (hosts x agent concurrency), spread over the hosts as the burst is. The
+        reservations are all written first (the controller's part, untimed)."""
+        import multiprocessing
+
+        hosts = [f"node{i}" for i in range(1, 17)]
+        jobs = []
+        for n in range(count):
+            self.seq += 1
+            mac, host = _mac(self.seq), hosts[n % len(hosts)]
+            self._reserve(mac, _ip(self.seq))
+            jobs.append((self.sim.name, host, self._take_vf(host), f"fp{self.seq}", mac))
+        context = multiprocessing.get_context("fork")  # no re-import: 32 spawns took minutes
+        pool = context.Pool(workers, initializer=_worker_init, initargs=(str(self.hook_dir),))
+        with pool:
+            t0 = time.time()
+            ends = pool.map(_launch_one, jobs, chunksize=1)
+            wall = time.time() - t0
+        latencies = [end - start for start, end in ends]
+        return {
+            "count": count,
+            "workers": workers,
+            "all_done_s": wall,
+            "throughput_per_s": count / wall,
+            "launch_to_ping": summary(latencies),
+        }
+
     def down(self) -> None:
         import shutil
 
@@ -170,3 +232,27 @@ class Floor:
             self.server.stop()
         self.sim.down()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+_worker: dict[str, Any] = {}
+
+
+def _worker_init(hook_dir: str) -> None:
+    _worker["hook_dir"] = hook_dir
+
+
+def _launch_one(job: tuple[str, str, int, str, str]) -> tuple[float, float]:
+    """One launch of the parallel floor, in a pool process: its start and end times."""
+    from ciaoweb.agent.dhcp.client import obtain_lease
+    from simulator import Simulator
+
+    sim_name, host, index, name, mac = job
+    sim = _worker.get(sim_name) or _worker.setdefault(sim_name, Simulator.load(sim_name))
+    start = time.time()
+    netns = sim.create_instance(host, name, "container")
+    sim.set_vf(host, "pf0", index, mac=mac, vlan=VLAN)
+    sim.plug_vf(host, "pf0", index, netns, "eth1")
+    obtain_lease(netns, "eth1", hook_dir=_worker["hook_dir"])
+    ping = ["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "1", SERVER_IP]
+    subprocess.run(ping, check=True, capture_output=True)
+    return start, time.time()

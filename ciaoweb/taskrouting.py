@@ -34,6 +34,7 @@ def route_task(name: str, args: Any, kwargs: dict | None, options: dict, task=No
 # Controller → agent
 ENSURE_INSTANCE = "agent.ensure_instance"
 RELEASE_INSTANCE = "agent.release_instance"
+UNPLUG_INTERFACES = "agent.unplug_interfaces"
 ENSURE_DHCP_SERVER = "agent.ensure_dhcp_server"
 REMOVE_DHCP_SERVER = "agent.remove_dhcp_server"
 RECONCILE = "agent.reconcile"

@@ -134,12 +134,13 @@ class Simulator:
                 )
             for u in topology.underlays:
                 with sim._store.transaction() as st:
-                    d = sim._underlay(u.physnet, u.vlan, u.cidr, topology)
+                    d = sim._underlay(u.physnet, u.vlan, u.cidr, topology, u.ipv6_cidr)
                     d.start(sim._fabric)
                     st["underlays"][d.key] = {
                         "physnet": u.physnet,
                         "vlan": u.vlan,
                         "cidr": u.cidr,
+                        "ipv6_cidr": u.ipv6_cidr,
                         "netns": d.netns,
                         "server_ip": d.addresses()[0],
                         "pidfile": str(d.pidfile),
@@ -277,9 +278,11 @@ class Simulator:
             if v["netns"] is not None:
                 sysfs.hide_netdev(v["pci"], v["netdev"])
 
-    def _underlay(self, physnet: str, vlan: int, cidr: str, topo: Topology) -> UnderlayDhcp:
+    def _underlay(
+        self, physnet: str, vlan: int, cidr: str, topo: Topology, ipv6_cidr: str = ""
+    ) -> UnderlayDhcp:
         return UnderlayDhcp(
-            self.name, physnet, topo.physnet_index(physnet), vlan, cidr, self.state_dir
+            self.name, physnet, topo.physnet_index(physnet), vlan, cidr, self.state_dir, ipv6_cidr
         )
 
     # ------------------------------------------------------------------ queries

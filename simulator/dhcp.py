@@ -30,6 +30,7 @@ class UnderlayDhcp:
     vlan: int
     cidr: str
     state_dir: Path
+    ipv6_cidr: str = ""  # announced by router advertisements (SLAAC, A flag)
 
     @property
     def netns(self) -> str:
@@ -68,6 +69,7 @@ class UnderlayDhcp:
                 self.netns,
                 f"link add {names.UNDERLAY_IFNAME} type veth peer name {port} netns {fabric.netns}",
                 f"addr add {server}/{plen} dev {names.UNDERLAY_IFNAME}",
+                *self._ipv6_address(),
                 f"link set {names.UNDERLAY_IFNAME} up",
             )
             fabric.attach(batch, port, names.fabric_bridge(self.physnet_index, self.vlan))
@@ -88,6 +90,7 @@ class UnderlayDhcp:
             f"--interface={names.UNDERLAY_IFNAME}",
             "--except-interface=lo",
             f"--dhcp-range={start},{end},{netmask},{LEASE_TIME}",
+            *self._ipv6_args(),
             f"--dhcp-leasefile={self.leasefile}",
             f"--pid-file={self.pidfile}",
             "--no-ping",
@@ -102,6 +105,20 @@ class UnderlayDhcp:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"dnsmasq for {self.key} did not start (see {self.logfile})")
             time.sleep(0.02)
+
+    def _ipv6_address(self) -> list[str]:
+        """The router's address `<prefix>::1` (nodad: usable at once)."""
+        if not self.ipv6_cidr:
+            return []
+        net6 = ipaddress.IPv6Network(self.ipv6_cidr)
+        return [f"addr add {net6.network_address + 1}/64 dev {names.UNDERLAY_IFNAME} nodad"]
+
+    def _ipv6_args(self) -> list[str]:
+        """The physical network's router: announces the /64 for SLAAC, no DHCPv6."""
+        if not self.ipv6_cidr:
+            return []
+        net6 = ipaddress.IPv6Network(self.ipv6_cidr)
+        return [f"--dhcp-range={net6.network_address},ra-only,64,{LEASE_TIME}", "--enable-ra"]
 
     def stop(self) -> None:
         stop_pidfile(self.pidfile)

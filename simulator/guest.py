@@ -22,9 +22,10 @@ DAEMON = Path(__file__).with_name("guestd.py")
 HOOK = """\
 #!/bin/sh
 # ciao simulator guest DHCP hook: address + default route only, never resolv.conf
+# deconfig flushes IPv4 only: a SLAAC or DHCPv6 address may already be there
 case "$1" in
   deconfig)
-    ip addr flush dev "$interface" scope global
+    ip -4 addr flush dev "$interface" scope global
     ip link set dev "$interface" up
     ;;
   bound|renew)
@@ -38,25 +39,67 @@ exit 0
 """
 
 
-def write_hook(path: Path) -> Path:
-    """Install the guests' DHCP hook. Guests share one file and may be running it: an
+# The DHCPv6 client's (simulator/dhcp6c.py) hook. DHCPv6 gives an address without a
+# prefix length: it is a /128, the prefix is on-link by the router advertisement's PIO.
+# nodad: the address is the controller's reservation, and DAD would keep it unusable for
+# about 1.5 s (docs/simulator.md, "IPv6").
+HOOK6 = """\
+#!/bin/sh
+# ciao simulator guest DHCPv6 hook: the leased address only, never resolv.conf
+case "$1" in
+  bound|renew)
+    ip -6 addr replace "$ipv6/128" dev "$interface" nodad
+    ;;
+esac
+exit 0
+"""
+
+
+def write_hook(path: Path, content: str = HOOK) -> Path:
+    """Install a guests' DHCP hook. Guests share one file and may be running it: an
     in-place rewrite while one executes it fails with ETXTBSY ("Text file busy", seen
     with 50 concurrent launches), so it is written only when it differs, by rename."""
-    if path.exists() and path.read_bytes() == HOOK.encode():
+    if path.exists() and path.read_bytes() == content.encode():
         return path
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(HOOK)
+    tmp.write_text(content)
     tmp.chmod(0o755)
     os.replace(tmp, path)
     return path
 
 
-def start(netns: str, pidfile: Path, hook: Path, run_dir: Path, hostname: str, log: Path) -> int:
+# The guest image's own sysctl.conf, in force before any interface is plugged (a VF
+# netdev moved into the namespace takes the namespace's `default` values). No DAD: after
+# a migration the new copy of the guest comes up while the old one still holds the same
+# MAC and so the same link-local and SLAAC addresses (make before break); DAD would fail
+# them all and leave the guest without IPv6. A live-migrated real guest keeps its kernel
+# state and never re-runs DAD either. Uniqueness is the controller's (unique MACs).
+IMAGE_SYSCTLS = ("net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
+
+
+def image_sysctls(netns: str) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "sysctl", "-q", "-w", *IMAGE_SYSCTLS],
+        check=True,
+        capture_output=True,
+    )
+
+
+def start(
+    netns: str,
+    pidfile: Path,
+    hook: Path,
+    run_dir: Path,
+    hostname: str,
+    log: Path,
+    hook6: Path | None = None,
+) -> int:
     """Launch the guest detached (double fork); return its pid once it is ready."""
     pid = pidfile_process(pidfile)
     if pid is not None:
         return pid
     pidfile.unlink(missing_ok=True)
+    image_sysctls(netns)
     with open(log, "ab") as out:
         launcher = subprocess.Popen(
             [
@@ -72,6 +115,7 @@ def start(netns: str, pidfile: Path, hook: Path, run_dir: Path, hostname: str, l
                 str(run_dir),
                 "--hostname",
                 hostname,
+                *(["--hook6", str(hook6)] if hook6 else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=out,

@@ -16,29 +16,82 @@ import os
 import select
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 CLIENT_STOP_SECONDS = 1.0
 
 
+DHCP6C = Path(__file__).with_name("dhcp6c.py")
+# The guest's own IPv6 autoconfiguration, as a distribution's defaults give it: accept
+# router advertisements, form SLAAC (EUI-64) addresses from prefixes with the A flag.
+IPV6_SYSCTLS = {"disable_ipv6": "0", "accept_ra": "1", "autoconf": "1", "addr_gen_mode": "0"}
+
+
+def ipv6_autoconf(ifname: str) -> None:
+    """Set in this process's namespace: /proc/sys/net is resolved per network namespace
+    of the opener. SLAAC needs it before the first RA; a namespace's defaults already are
+    these, so setting them on an interface that is up loses nothing."""
+    for key, value in IPV6_SYSCTLS.items():
+        path = Path(f"/proc/sys/net/ipv6/conf/{ifname}/{key}")
+        try:
+            if path.read_text().strip() != value:
+                path.write_text(value)
+        except OSError:
+            pass  # the interface went away meanwhile: the next reconcile forgets it
+
+
 class Guest:
-    def __init__(self, hook: str, run_dir: Path, hostname: str) -> None:
+    def __init__(self, hook: str, run_dir: Path, hostname: str, hook6: str | None = None) -> None:
         self.hook = hook
+        self.hook6 = hook6
         self.run_dir = run_dir
         self.hostname = hostname
         self.clients: dict[str, subprocess.Popen] = {}
+        self.clients6: dict[str, subprocess.Popen] = {}
 
     def udhcpc_pidfile(self, ifname: str) -> Path:
         return self.run_dir / f"udhcpc-{self.hostname}-{ifname}.pid"
 
-    def reconcile(self, links: dict[str, bool]) -> None:
-        """``links``: ifname -> is up. Start a client per interface, stop stale ones."""
+    def dhcp6c_pidfile(self, ifname: str) -> Path:
+        return self.run_dir / f"dhcp6c-{self.hostname}-{ifname}.pid"
+
+    def reconcile(
+        self, links: dict[str, bool], managed: set[str] | frozenset = frozenset()
+    ) -> None:
+        """``links``: ifname -> is up; ``managed``: interfaces whose last router
+        advertisement had the M flag (DHCPv6). Start clients, stop stale ones."""
         for ifname, proc in list(self.clients.items()):
             if ifname not in links or proc.poll() is not None:
                 self._stop_client(ifname)
+        for ifname, proc in list(self.clients6.items()):
+            if ifname not in links or proc.poll() is not None:
+                self._stop_client(ifname, self.clients6, self.dhcp6c_pidfile(ifname))
         for ifname, up in links.items():
+            if ifname not in self.clients:
+                ipv6_autoconf(ifname)
             if not up:
                 subprocess.run(["ip", "link", "set", "dev", ifname, "up"], check=False)
+            if self.hook6 and ifname in managed and ifname not in self.clients6:
+                # DHCPv6 once a router says addresses are managed (the M flag), as
+                # NetworkManager or systemd-networkd do: the RA has put the prefix
+                # on-link by then, which the /128 DHCPv6 address relies on.
+                self.clients6[ifname] = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-I",
+                        str(DHCP6C),
+                        "-i",
+                        ifname,
+                        "-s",
+                        self.hook6,
+                        "-p",
+                        str(self.dhcp6c_pidfile(ifname)),
+                        "-H",
+                        self.hostname,
+                    ],
+                    stdin=subprocess.DEVNULL,
+                )
             if ifname not in self.clients:
                 self.clients[ifname] = subprocess.Popen(
                     [
@@ -62,28 +115,41 @@ class Guest:
                     stdin=subprocess.DEVNULL,
                 )
 
-    def _stop_client(self, ifname: str) -> None:
-        proc = self.clients.pop(ifname)
+    def _stop_client(
+        self, ifname: str, clients: dict | None = None, pidfile: Path | None = None
+    ) -> None:
+        proc = (self.clients if clients is None else clients).pop(ifname)
         proc.terminate()
         try:
             proc.wait(CLIENT_STOP_SECONDS)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        self.udhcpc_pidfile(ifname).unlink(missing_ok=True)
+        (pidfile or self.udhcpc_pidfile(ifname)).unlink(missing_ok=True)
 
     def stop(self) -> None:
         for ifname in list(self.clients):
             self._stop_client(ifname)
+        for ifname in list(self.clients6):
+            self._stop_client(ifname, self.clients6, self.dhcp6c_pidfile(ifname))
 
 
-def _links(ipr) -> dict[str, bool]:
-    result = {}
+# The kernel's per-interface IPv6 flags (IFLA_INET6_FLAGS): set from the last RA.
+IF_RA_MANAGED = 0x40
+
+
+def _links(ipr) -> tuple[dict[str, bool], set[str]]:
+    """ifname -> is up, and the interfaces whose last RA had the M flag."""
+    result, managed = {}, set()
     for msg in ipr.get_links():
         name = msg.get("ifname")
         if name and name != "lo":
             result[name] = bool(msg["flags"] & 1)
-    return result
+            spec = msg.get_attr("IFLA_AF_SPEC")
+            inet6 = spec.get_attr("AF_INET6") if spec else None
+            if inet6 is not None and (inet6.get_attr("IFLA_INET6_FLAGS") or 0) & IF_RA_MANAGED:
+                managed.add(name)
+    return result, managed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hook", required=True)
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--hostname", required=True)
+    parser.add_argument("--hook6", help="the DHCPv6 client's hook; none: no DHCPv6")
     args = parser.parse_args(argv)
 
     if os.fork():  # launcher: return at once so the caller can reap it
@@ -110,16 +177,19 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     from pyroute2 import IPRoute
+    from pyroute2.netlink.rtnl import RTMGRP_DEFAULTS, RTMGRP_IPV6_IFINFO
     from pyroute2.netns import setns
 
     setns(args.netns, flags=0)
     events = IPRoute()
-    events.bind()
+    # Link events, plus the IPv6 ifinfo group where the kernel tells a change of the RA
+    # flags (ndisc_router_discovery -> inet6_ifinfo_notify).
+    events.bind(groups=RTMGRP_DEFAULTS | RTMGRP_IPV6_IFINFO)
     dump = IPRoute()
-    guest = Guest(args.hook, Path(args.run_dir), args.hostname)
+    guest = Guest(args.hook, Path(args.run_dir), args.hostname, args.hook6)
     try:
         while not stopping:
-            guest.reconcile(_links(dump))
+            guest.reconcile(*_links(dump))
             try:
                 ready, _, _ = select.select([events], [], [], 0.5)
             except InterruptedError:

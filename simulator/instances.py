@@ -28,6 +28,7 @@ class Instance:
         netns.create(self.netns)
         if kind == "vm":
             hook = guest.write_hook(self.state_dir / "guest-dhcp-hook.sh")
+            hook6 = guest.write_hook(self.state_dir / "guest-dhcp6-hook.sh", guest.HOOK6)
             guest.start(
                 self.netns,
                 self.guest_pidfile,
@@ -35,6 +36,7 @@ class Instance:
                 self.state_dir / "pids",
                 self.name,
                 self.state_dir / "logs" / f"guest-{self.name}.log",
+                hook6=hook6,
             )
 
     def destroy(self) -> None:

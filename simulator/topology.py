@@ -53,6 +53,7 @@ class UnderlaySpec:
     physnet: str
     vlan: int
     cidr: str
+    ipv6_cidr: str = ""  # a /64 its router announces (SLAAC), or none
 
 
 @dataclass
@@ -116,7 +117,9 @@ class Topology:
                 for h in data.get("hosts", [])
             ]
             underlays = [
-                UnderlaySpec(str(u["physnet"]), int(u["vlan"]), str(u["cidr"]))
+                UnderlaySpec(
+                    str(u["physnet"]), int(u["vlan"]), str(u["cidr"]), str(u.get("ipv6_cidr", ""))
+                )
                 for u in data.get("underlays", [])
             ]
             physnets = [str(p) for p in data.get("physnets", [])]
@@ -203,15 +206,25 @@ class Topology:
                 raise InvalidArgument(f"underlay cidr {u.cidr!r}: {exc}") from exc
             if net.prefixlen > 29:
                 raise InvalidArgument(f"underlay cidr {u.cidr!r} is too small (max /29)")
+            if u.ipv6_cidr:
+                try:
+                    net6 = ipaddress.IPv6Network(u.ipv6_cidr)
+                except ValueError as exc:
+                    raise InvalidArgument(f"underlay ipv6_cidr {u.ipv6_cidr!r}: {exc}") from exc
+                if net6.prefixlen != 64:
+                    raise InvalidArgument(f"underlay ipv6_cidr {u.ipv6_cidr!r} must be a /64")
             if (u.physnet, u.vlan) in keys:
                 raise InvalidArgument(f"duplicate underlay {u.physnet}:{u.vlan}")
             keys.add((u.physnet, u.vlan))
 
 
 def parse_underlay(text: str) -> UnderlaySpec:
-    """`physnet:vlan:cidr` as given to `up --underlay`."""
+    """`physnet:vlan:cidr[,ipv6_cidr]` as given to `up --underlay`."""
     try:
-        physnet, vlan, cidr = text.split(":", 2)
-        return UnderlaySpec(physnet, int(vlan), cidr)
+        physnet, vlan, cidrs = text.split(":", 2)
+        cidr, _, ipv6_cidr = cidrs.partition(",")
+        return UnderlaySpec(physnet, int(vlan), cidr, ipv6_cidr)
     except ValueError as exc:
-        raise InvalidArgument(f"--underlay {text!r}: expected physnet:vlan:cidr") from exc
+        raise InvalidArgument(
+            f"--underlay {text!r}: expected physnet:vlan:cidr[,ipv6_cidr]"
+        ) from exc

@@ -107,6 +107,9 @@ def cluster():
         port=_free_port(),
         database_url=_fresh_database_url(f"ciaoweb_{name}"),
         # Its own Redis (a free port, ACL users): sessions side by side stay apart.
+        # Two API processes on one socket, as deployed: a websocket's events come from
+        # writes another process served (through the channel layer).
+        api_workers=2,
     )
     local = LocalCluster(config, progress=lambda line: None)
     local.start()

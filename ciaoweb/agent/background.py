@@ -52,7 +52,10 @@ def start_background(config: AgentConfig, stop: threading.Event) -> None:
             except Exception:
                 log.exception("lease event not forwarded: %s", event)
 
-    beats = liveness.redis_client(app.conf.broker_url, timeout=config.heartbeat_interval)
+    # A slow answer (a busy emulated node) delays the next beat, it does not drop it.
+    beats = liveness.redis_client(
+        app.conf.broker_url, timeout=max(5.0, 3 * config.heartbeat_interval)
+    )
     # The key outlives many missed beats: the controller reads from it how long the host
     # has been silent (ciaoweb.core.liveness), and its own timeout decides.
     ttl = max(30.0, 10 * config.heartbeat_interval)

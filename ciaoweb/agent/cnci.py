@@ -66,6 +66,8 @@ class DhcpServers:
                 ipam=spec["ipam"],
                 dns_domain=spec["dns_domain"],
                 lease_time=spec.get("lease_time", 3600),
+                ipv6_cidr=spec.get("ipv6_cidr") or "",
+                ipv6_mode=spec.get("ipv6_mode") or "",
             ),
             self.state_dir,
         )
@@ -121,12 +123,16 @@ class DhcpServers:
                 )
             prefix = ipaddress.IPv4Network(spec["cidr"]).prefixlen
             address = f"{spec['server_ip']}/{prefix}"
+            address6 = _server_ipv6(spec)
             for args in (
                 ["addr", "replace", address, "dev", SERVER_IFNAME],
                 ["link", "set", SERVER_IFNAME, "up"],
             ):
                 subprocess.run(["ip", "-n", netns, *args], check=True, capture_output=True)
+            if address6:
+                _configure_ipv6(netns, address6)
             _drop_other_addresses(netns, address)  # the network's CIDR changed
+            _drop_other_addresses(netns, address6, family="-6")
             guard.install(netns, SERVER_IFNAME)  # chaddr must be the sender's own MAC
             server = self._server(spec, netns)
             # A changed spec (domain, range, IPAM) reaches dnsmasq only through its
@@ -151,7 +157,8 @@ class DhcpServers:
             return outcome | {"superseded": True}
         try:
             server.set_reservations(
-                Reservation(r["mac"], r["ip"], r.get("hostname")) for r in spec["reservations"]
+                Reservation(r["mac"], r.get("ip"), r.get("hostname"), r.get("ipv6"))
+                for r in spec["reservations"]
             )
             revision.record()
         except SETUP_ERRORS as exc:
@@ -277,17 +284,53 @@ def _failed(exc: Exception) -> dict[str, Any]:
     return {"ok": False, "error": str(exc), "netns": "", "restarted": False}
 
 
-def _drop_other_addresses(netns: str, keep: str) -> None:
-    """Only the server's current address stays on its interface."""
+def _server_ipv6(spec: dict[str, Any]) -> str | None:
+    """`<server_ipv6>/<prefixlen>` on a dual-stack network, else None."""
+    if not (spec.get("ipv6_cidr") and spec.get("server_ipv6")):
+        return None
+    net6 = ipaddress.IPv6Network(spec["ipv6_cidr"])
+    return f"{ipaddress.IPv6Address(spec['server_ipv6'])}/{net6.prefixlen}"
+
+
+def _configure_ipv6(netns: str, address6: str) -> None:
+    """The server's IPv6 address, usable at once (`nodad`: the controller keeps it for the
+    server, and DAD would hold dnsmasq's DHCPv6 and DNS sockets back about a second);
+    accept_ra off: it announces the prefix, it does not follow announcements."""
+    subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            netns,
+            "sysctl",
+            "-q",
+            "-w",
+            f"net.ipv6.conf.{SERVER_IFNAME}.accept_ra=0",
+            f"net.ipv6.conf.{SERVER_IFNAME}.autoconf=0",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["ip", "-n", netns, "addr", "replace", address6, "dev", SERVER_IFNAME, "nodad"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _drop_other_addresses(netns: str, keep: str | None, family: str = "-4") -> None:
+    """Only the server's current address (of `family`) stays on its interface; link-local
+    IPv6 addresses are the kernel's and stay."""
     shown = subprocess.run(
-        ["ip", "-n", netns, "-4", "-o", "addr", "show", "dev", SERVER_IFNAME],
+        ["ip", "-n", netns, family, "-o", "addr", "show", "dev", SERVER_IFNAME, "scope", "global"],
         check=True,
         capture_output=True,
         text=True,
     )
+    inet = "inet" if family == "-4" else "inet6"
     for line in shown.stdout.splitlines():
         fields = line.split()
-        if "inet" in fields and (address := fields[fields.index("inet") + 1]) != keep:
+        if inet in fields and (address := fields[fields.index(inet) + 1]) != keep:
             subprocess.run(
                 ["ip", "-n", netns, "addr", "del", address, "dev", SERVER_IFNAME],
                 check=True,

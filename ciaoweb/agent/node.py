@@ -16,6 +16,7 @@ from typing import Any
 
 from ciaoweb.version import version
 
+from . import ipv6
 from .drivers.base import DriverError, OwnershipError, TransientError, VfConfig, VfDriver
 from .generations import GenerationLog
 from .locks import node_lock
@@ -40,6 +41,8 @@ class AttachmentResult:
     ip: str | None = None
     ip_source: str | None = None
     error: str = ""
+    ipv6: str | None = None
+    ipv6_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -149,7 +152,8 @@ class NodeAgent:
         return self.generations.admit(spec["instance_id"], spec["generation"])
 
     def ensure_instance(self, spec: dict[str, Any]) -> InstanceResult:
-        """Make the instance exist here with exactly the spec's attachments.
+        """Make the instance exist here with the spec's attachments plugged (others it has
+        are left alone: a hot-plug's spec lists only its new interface).
 
         A TransientError (e.g. a VF refusing its MAC while it resets) is raised after the
         rollback, so the task is retried; every other failure is a reported reason."""
@@ -162,6 +166,8 @@ class NodeAgent:
         try:
             with step("netns_create"):
                 result.netns = self.runtime.create(name, spec["kind"])
+                if spec["kind"] != KIND_VM and any(a.get("ipv6_cidr") for a in spec["attachments"]):
+                    ipv6.namespace_defaults(result.netns)  # before a VF is plugged
         except Exception as exc:  # noqa: BLE001 - reported to the controller as the reason
             return self._failed(result, f"cannot create instance namespace: {_reason(exc)}")
         plugged: list[dict[str, Any]] = []
@@ -190,9 +196,17 @@ class NodeAgent:
     def release_instance(self, spec: dict[str, Any]) -> InstanceResult:
         """Unplug and reset the listed attachments' VFs; delete the namespace."""
         with self._serialized(spec["instance_id"], discard=True):
-            return self._release_instance(spec)
+            return self._release_instance(spec, delete_netns=True)
 
-    def _release_instance(self, spec: dict[str, Any]) -> InstanceResult:
+    def unplug_interfaces(self, spec: dict[str, Any]) -> InstanceResult:
+        """Hot-unplug: unplug and reset the listed attachments' VFs (each guarded by its
+        owner, idempotent); the instance and its other interfaces stay as they are. (A
+        hot-plug needs no method of its own: `ensure_instance` with a spec listing only
+        the new attachment plugs just that one.)"""
+        with self._serialized(spec["instance_id"]):
+            return self._release_instance(spec, delete_netns=False)
+
+    def _release_instance(self, spec: dict[str, Any], delete_netns: bool) -> InstanceResult:
         result = InstanceResult(spec["instance_id"], spec["generation"], self.node, ok=True)
         errors = []
         for att in spec["attachments"]:
@@ -201,11 +215,12 @@ class NodeAgent:
             except DriverError as exc:
                 errors.append(f"{att['ifname']}: {exc}")
             result.attachments.append(AttachmentResult(att["attachment_id"], state="released"))
-        try:
-            with step("netns_delete"):
-                self.runtime.delete(runtime_name(spec["instance_id"], self.node))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(f"namespace: {exc}")
+        if delete_netns:
+            try:
+                with step("netns_delete"):
+                    self.runtime.delete(runtime_name(spec["instance_id"], self.node))
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"namespace: {exc}")
         if errors:
             result.ok, result.error = False, "; ".join(errors)
         return result
@@ -275,7 +290,25 @@ class NodeAgent:
             res.state, res.error = "error", f"DHCP on {att['ifname']} failed: {exc}"
             return res
         res.ip, res.ip_source = lease, SOURCE_FOR_IPAM[att["ipam"]]
+        if att.get("ipv6_cidr"):
+            try:
+                with step("ipv6_address"):
+                    res.ipv6, res.ipv6_source = self._address6(att, netns)
+            except (subprocess.CalledProcessError, RuntimeError) as exc:
+                res.state, res.error = "error", f"IPv6 on {att['ifname']}: {_reason(exc)}"
         return res
+
+    def _address6(self, att: dict[str, Any], netns: str) -> tuple[str | None, str]:
+        """A container's IPv6, set as a container runtime sets addresses: the one the
+        controller knows (the SLAAC EUI-64 or the DHCPv6 reservation) with `nodad`, since
+        the kernel's DAD would keep it unusable for about a second and the controller
+        already made it unique; router advertisements ignored by the namespace's defaults
+        (no second, kernel-made address). On an underlay the kernel's own SLAAC from the
+        physical network's advertisements makes it, and we report what it made."""
+        if att["ipam"] == IPAM_UNDERLAY:
+            return ipv6.wait_for_slaac(netns, att["ifname"], att["ipv6_cidr"]), "underlay"
+        ipv6.configure_static(netns, att["ifname"], att["ipv6"], att["ipv6_cidr"])
+        return att["ipv6"], ("slaac" if att.get("ipv6_mode") == "slaac" else "controller")
 
     def _announce(self, netns: str, att: dict[str, Any]) -> None:
         """Gratuitous ARP after a move so switches and peers relearn at once, repeated for

@@ -55,6 +55,7 @@ class NetnsRuntime:
             from simulator import guest
 
             hook = guest.write_hook(self.vm_guests / "guest-dhcp-hook.sh")
+            hook6 = guest.write_hook(self.vm_guests / "guest-dhcp6-hook.sh", guest.HOOK6)
             guest.start(
                 netns,
                 self._guest_pidfile(name),
@@ -62,6 +63,7 @@ class NetnsRuntime:
                 self.vm_guests,
                 name,
                 self.vm_guests / f"guest-{name}.log",
+                hook6=hook6,
             )
         return netns
 

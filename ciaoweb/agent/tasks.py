@@ -71,6 +71,17 @@ def release_instance(node: str, spec: dict) -> None:
     )
 
 
+@app.task(name=names.UNPLUG_INTERFACES, **RETRY)
+def unplug_interfaces(node: str, spec: dict) -> None:
+    """Hot-unplug (detach, or an attach rolled back): the namespace stays."""
+    agent = node_agent()
+    agent.admit(spec)
+    result = agent.unplug_interfaces(spec)
+    report(
+        names.INSTANCE_RELEASED, node=node, result=result.to_dict(), context=spec.get("context", {})
+    )
+
+
 @app.task(name=names.ENSURE_DHCP_SERVER, **RETRY)
 def ensure_dhcp_server(node: str, spec: dict) -> None:
     outcome = dhcp_servers().ensure(spec)

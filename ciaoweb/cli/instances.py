@@ -1,4 +1,4 @@
-"""`ciao instance create|delete|migrate`."""
+"""`ciao instance create|delete|migrate|attach|detach`."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from ciaoweb.cli.state import State, common_options, pass_state, wait_options
 from ciaoweb.cli.waiting import wait_gone, wait_operation
 from ciaoweb.instances.choices import InstanceKind, InstanceState
 
-SPEC_KEYS = ("mac", "ip")
+SPEC_KEYS = ("mac", "ip", "ipv6")
 
 
 class NetworkSpec(click.ParamType):
-    """`NAME_OR_ID[,mac=MAC][,ip=IP]` -> `{"network": ..., "mac": ..., "ip": ...}`."""
+    """`NAME_OR_ID[,mac=MAC][,ip=IP][,ipv6=IPV6]` -> `{"network": ..., "mac": ..., ...}`."""
 
     name = "network"
 
@@ -30,7 +30,9 @@ class NetworkSpec(click.ParamType):
             key, sep, item = pair.partition("=")
             key = key.strip()
             if not sep or key not in SPEC_KEYS or not item.strip():
-                self.fail(f"{pair!r} in {value!r}: expected mac=MAC or ip=IP", param, ctx)
+                self.fail(
+                    f"{pair!r} in {value!r}: expected mac=MAC, ip=IP or ipv6=IPV6", param, ctx
+                )
             spec[key] = item.strip()
         if not spec["network"]:
             self.fail(f"{value!r}: the network's name or id comes first", param, ctx)
@@ -65,7 +67,7 @@ def _needs_tenant(exc: ApiError) -> bool:
     "networks",
     type=NetworkSpec(),
     multiple=True,
-    metavar="NETWORK[,mac=MAC][,ip=IP]",
+    metavar="NETWORK[,mac=MAC][,ip=IP][,ipv6=IPV6]",
     help="a network (name or id), repeatable: eth1, eth2... (eth0 is the tenant's default)",
 )
 @click.option("--host", help="the host to run on, a name or id (admins)")
@@ -168,4 +170,58 @@ def migrate(state: State, name_or_id: str, host, tenant, wait: bool, timeout: fl
     state.one(INSTANCE, instance)
 
 
-COMMANDS = (create, delete, migrate)
+@click.command("attach")
+@name_argument(INSTANCE)
+@click.argument("network", type=NetworkSpec(), metavar="NETWORK[,mac=MAC][,ip=IP][,ipv6=IPV6]")
+@tenant_scope
+@wait_options
+@common_options
+@pass_state
+def attach(state: State, name_or_id: str, network, tenant, wait: bool, timeout: float) -> None:
+    """Hot-plug an SR-IOV interface on NETWORK into a running instance (its next ethN).
+
+    \b
+    ciao instance attach web storage --wait
+    ciao instance attach db storage,ip=192.168.20.5
+    """
+    instance = lookup(state, INSTANCE, name_or_id, tenant)
+    spec = _network_of(state, network, instance.get("tenant"))
+    spec.pop("_tenant")
+    attachment = state.client.post(f"instances/{instance['id']}/attachments/", spec)
+    state.note(f"{attachment['ifname']} attaching to {instance['name']}")
+    instance = state.client.get(f"instances/{instance['id']}/")
+    if wait:
+        instance = _wait_for(state, instance, timeout)
+    state.one(INSTANCE, instance)
+
+
+@click.command("detach")
+@name_argument(INSTANCE)
+@click.argument("ifname")
+@tenant_scope
+@wait_options
+@common_options
+@pass_state
+def detach(state: State, name_or_id: str, ifname: str, tenant, wait: bool, timeout: float) -> None:
+    """Unplug the instance's interface IFNAME (not eth0); its VF is reset and freed.
+
+    \b
+    ciao instance detach web eth2 --wait
+    """
+    instance = lookup(state, INSTANCE, name_or_id, tenant)
+    found = [a for a in instance.get("attachments", []) if a.get("ifname") == ifname]
+    if not found:
+        names = ", ".join(a["ifname"] for a in instance.get("attachments", []))
+        raise CliError(
+            f"instance {instance['name']} has no interface {ifname} (it has {names})",
+            ExitCode.NOT_FOUND,
+        )
+    state.client.delete(f"attachments/{found[0]['id']}/")
+    state.note(f"{ifname} detaching from {instance['name']}")
+    instance = state.client.get(f"instances/{instance['id']}/")
+    if wait:
+        instance = _wait_for(state, instance, timeout)
+    state.one(INSTANCE, instance)
+
+
+COMMANDS = (create, delete, migrate, attach, detach)

@@ -9,7 +9,7 @@ import click
 from ciaoweb.cli.reads import lookup, name_argument, tenant_scope
 from ciaoweb.cli.resources import NETWORK, resolve_id, values
 from ciaoweb.cli.state import State, common_options, pass_state
-from ciaoweb.networks.choices import Ipam, NetworkKind
+from ciaoweb.networks.choices import Ipam, Ipv6Mode, NetworkKind
 
 # The attributes create and update share: (option, body field, click type, help).
 ATTRIBUTES: tuple[tuple[str, str, Any, str], ...] = (
@@ -20,6 +20,13 @@ ATTRIBUTES: tuple[tuple[str, str, Any, str], ...] = (
     ("--mtu", "mtu", int, "MTU"),
     ("--dns-domain", "dns_domain", str, "DNS domain of the network's DHCP server"),
     ("--ipam", "ipam", click.Choice(values(Ipam.CHOICES)), "controller, dynamic or underlay"),
+    ("--ipv6-cidr", "ipv6_cidr", str, "IPv6 prefix for dual stack, e.g. fd00:10::/64"),
+    (
+        "--ipv6-mode",
+        "ipv6_mode",
+        click.Choice(values(Ipv6Mode.CHOICES)),
+        "slaac (the MAC's EUI-64, a /64) or dhcpv6 (the default: reserved by the controller)",
+    ),
 )
 
 

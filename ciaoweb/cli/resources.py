@@ -76,8 +76,20 @@ def ref(path: str, key: str) -> Callable[[dict, Names], Any]:
 
 
 def _ips(instance: dict, names: Names) -> str:
-    shown = [f"{a['ifname']}={a['ip']}" for a in instance.get("attachments", []) if a.get("ip")]
+    shown = [
+        f"{a['ifname']}={a[key]}"
+        for a in instance.get("attachments", [])
+        for key in ("ip", "ipv6")
+        if a.get(key)
+    ]
     return " ".join(shown)
+
+
+def _ipv6_prefix(network: dict, names: Names) -> str | None:
+    """`prefix (mode)` of a dual-stack network; empty for IPv4-only ones."""
+    if not network.get("ipv6_cidr"):
+        return None
+    return f"{network['ipv6_cidr']} ({network.get('ipv6_mode')})"
 
 
 def _operation(instance: dict, names: Names) -> str | None:
@@ -112,6 +124,7 @@ NETWORK = Resource(
         Column("PHYSNET", "physnet"),
         Column("VLAN", "vlan"),
         Column("CIDR", "cidr"),
+        Column("IPV6", _ipv6_prefix),
         Column("IPAM", "ipam"),
         Column("SHARED", "shared"),
         Column("ID", "id"),
@@ -133,6 +146,8 @@ ATTACHMENT_COLUMNS = (
     Column("MAC", "mac"),
     Column("IP", "ip"),
     Column("SOURCE", "ip_source"),
+    Column("IPV6", "ipv6"),
+    Column("SOURCE6", "ipv6_source"),
     Column("STATE", "state"),
     Column("VF", "vf"),
 )

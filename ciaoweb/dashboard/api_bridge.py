@@ -27,6 +27,7 @@ ACTION_METHODS = {
     "create": "post",
     "destroy": "delete",
     "migrate": "post",
+    "attach": "post",
     "evacuate": "post",
     "restore": "post",
 }

@@ -15,7 +15,7 @@ from django import forms
 from ciaoweb.dashboard.api_bridge import ApiResult
 from ciaoweb.events.choices import EventKind
 from ciaoweb.instances.choices import InstanceKind
-from ciaoweb.networks.choices import Ipam
+from ciaoweb.networks.choices import Ipam, Ipv6Mode
 
 
 class LenientChoiceField(forms.ChoiceField):
@@ -63,6 +63,13 @@ class NetworkForm(ApiForm):
     ipam = LenientChoiceField(label="IP address management", choices=Ipam.CHOICES, required=False)
     mtu = _text("MTU")
     dns_domain = _text("DNS domain")
+    ipv6_cidr = _text("IPv6 prefix", help_text="Optional, for dual stack, e.g. fd00:20::/64")
+    ipv6_mode = LenientChoiceField(
+        label="IPv6 addresses",
+        choices=[("", "default (dhcpv6)"), *Ipv6Mode.CHOICES],
+        required=False,
+        help_text="slaac: the MAC's EUI-64 in a /64; dhcpv6: reserved by the controller",
+    )
 
     def __init__(self, *args: Any, tenants: list | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -150,6 +157,22 @@ class MigrateForm(ApiForm):
             self.fields["host"] = LenientChoiceField(
                 label="Target host", required=False, choices=host_choices(hosts)
             )
+
+
+class AttachForm(ApiForm):
+    """Hot-plug an interface into a running instance (`POST instances/{id}/attachments/`)."""
+
+    always_sent = ("network",)
+
+    network = LenientChoiceField(label="Network", required=False)
+    mac = _text("MAC", help_text="Leave empty for a generated one")
+    ip = _text("IP", help_text="controller networks only; leave empty for the first free")
+
+    def __init__(self, *args: Any, networks: list | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["network"].choices = [
+            (str(n.pk), f"{n} — VLAN {n.vlan} on {n.physnet}, {n.cidr}") for n in networks or []
+        ]
 
 
 class EventFilterForm(forms.Form):

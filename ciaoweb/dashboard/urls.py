@@ -29,6 +29,12 @@ urlpatterns = [
     path("instances/<uuid:pk>/", instances.instance_detail, name="instance-detail"),
     path("instances/<uuid:pk>/migrate/", instances.instance_migrate, name="instance-migrate"),
     path("instances/<uuid:pk>/delete/", instances.instance_delete, name="instance-delete"),
+    path("instances/<uuid:pk>/attach/", instances.instance_attach, name="instance-attach"),
+    path(
+        "instances/<uuid:pk>/attachments/<uuid:attachment>/detach/",
+        instances.attachment_detach,
+        name="attachment-detach",
+    ),
     path("hosts/", hosts.host_list, name="hosts"),
     path("hosts/<uuid:pk>/evacuate/", hosts.host_evacuate, name="host-evacuate"),
     path("hosts/<uuid:pk>/restore/", hosts.host_restore, name="host-restore"),

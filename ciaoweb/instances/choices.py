@@ -42,6 +42,24 @@ class IpSource:
     ]
 
 
+class Ipv6Source:
+    """Where an attachment's IPv6 address comes from (dual-stack networks only)."""
+
+    CONTROLLER = "controller"  # ipv6_mode=dhcpv6: reserved by us, served by our DHCPv6
+    SLAAC = "slaac"  # ipv6_mode=slaac: the MAC's EUI-64 in the /64, known before boot
+    DHCP = "dhcp"  # learned from a DHCPv6 lease (not produced by our servers today)
+    UNDERLAY = "underlay"  # reported by the agent from an underlay's router advertisements
+    UNKNOWN = "unknown"  # a VM on an underlay network: nobody reports it
+
+    CHOICES = [
+        (CONTROLLER, "Controller"),
+        (SLAAC, "SLAAC"),
+        (DHCP, "DHCP"),
+        (UNDERLAY, "Underlay"),
+        (UNKNOWN, "Unknown"),
+    ]
+
+
 class AttachmentState:
     PENDING = "pending"  # desired, not yet plumbed
     ACTIVE = "active"  # the agent plugged it in

@@ -4,9 +4,19 @@ from django.db.models import Q
 from ciaoweb.core.exceptions import register_constraint_message
 from ciaoweb.core.models import BaseModel
 from ciaoweb.core.validators import DNS_LABEL_PATTERN, validate_dns_label
-from ciaoweb.instances.choices import AttachmentState, InstanceKind, InstanceState, IpSource
+from ciaoweb.instances.choices import (
+    AttachmentState,
+    InstanceKind,
+    InstanceState,
+    IpSource,
+    Ipv6Source,
+)
 
 PRIMARY_IFNAME = "eth0"
+# At most this many secondary interfaces per instance (eth1-eth8, beside the primary
+# overlay eth0), at launch (`networks`) and by hot-plug. An 82576 (igb) PF gives 7 VFs,
+# so 8 is more SR-IOV interfaces than one host's physnet holds.
+MAX_NETWORKS = 8
 
 
 class Instance(BaseModel):
@@ -64,6 +74,9 @@ class Attachment(BaseModel):
     mac = models.CharField(max_length=17, unique=True)
     ip = models.GenericIPAddressField(protocol="IPv4", null=True, blank=True)
     ip_source = models.CharField(max_length=16, choices=IpSource.CHOICES, default=IpSource.UNKNOWN)
+    # Dual-stack networks only (blank source on IPv4-only ones).
+    ipv6 = models.GenericIPAddressField(protocol="IPv6", null=True, blank=True)
+    ipv6_source = models.CharField(max_length=16, choices=Ipv6Source.CHOICES, blank=True)
     state = models.CharField(
         max_length=16, choices=AttachmentState.CHOICES, default=AttachmentState.PENDING
     )
@@ -88,9 +101,16 @@ class Attachment(BaseModel):
             models.UniqueConstraint(
                 fields=["network", "ip"], name="instances_attachment_unique_network_ip"
             ),
+            models.UniqueConstraint(
+                fields=["network", "ipv6"], name="instances_attachment_unique_network_ipv6"
+            ),
             models.CheckConstraint(
                 condition=Q(ip_source__in=[s for s, _ in IpSource.CHOICES]),
                 name="instances_attachment_ip_source_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(ipv6_source="") | Q(ipv6_source__in=[s for s, _ in Ipv6Source.CHOICES]),
+                name="instances_attachment_ipv6_source_valid",
             ),
         ]
 
@@ -104,5 +124,9 @@ register_constraint_message(
 register_constraint_message("instances_attachment_mac_key", "this MAC address is already in use")
 register_constraint_message(
     "instances_attachment_unique_network_ip", "this IP address is already taken on the network"
+)
+register_constraint_message(
+    "instances_attachment_unique_network_ipv6",
+    "this IPv6 address is already taken on the network",
 )
 register_constraint_message("instances_attachment_vf_id_key", "this VF is already attached")

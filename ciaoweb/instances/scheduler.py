@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from ciaoweb.core.exceptions import InvalidInput, NoCapacity
+from ciaoweb.core.exceptions import Conflict, InvalidInput, NoCapacity
 from ciaoweb.inventory import load
 from ciaoweb.inventory.capabilities import LABELS
 from ciaoweb.inventory.choices import HostState, VfState
@@ -211,6 +211,24 @@ def place(
         except _Short:
             tried.add(candidate.pk)
     raise NoCapacity(describe(needs, requires))
+
+
+def claim_on(host: Host, needs: PhysnetNeeds, *, requires: Requires | None = None) -> Placement:
+    """Claim (reserve) VFs on this very host, for an instance that runs there (hot-plug).
+    The instance cannot move for them, so a host without them is no bad request but a
+    lack of capacity: NoCapacity (409) naming the host and the physnet; a host that is
+    not online is a Conflict (409). Call inside a transaction."""
+    if host.state != HostState.ONLINE:
+        raise Conflict(f"host {host.name} is {host.state}, not online: nothing can be plugged")
+    try:
+        with transaction.atomic():
+            return _claim_all(host, needs, False, requires)
+    except _Short as short:
+        wanted = f"physnet {short.physnet}{_with(_knobs(requires, short.physnet))}"
+        raise NoCapacity(
+            f"host {host.name} has no free VF left on {wanted}; a hot-plugged interface "
+            "comes from the instance's own host (migrate it to a host with one)"
+        ) from None
 
 
 def _next_candidate(

@@ -29,6 +29,7 @@ from ciaoweb.inventory.choices import VfState
 from ciaoweb.inventory.models import Host, VirtualFunction
 from ciaoweb.networks.choices import Ipam, LeaseState, NetworkKind
 from ciaoweb.networks.ipam import allocate_ip, lock_networks, release_ip
+from ciaoweb.networks.ipam6 import allocate_ipv6, initial_ipv6_source
 from ciaoweb.networks.models import IPAllocation, Lease, Network
 from ciaoweb.operations.choices import OperationKind, Step
 from ciaoweb.operations.models import Operation
@@ -50,6 +51,7 @@ class NetworkRequest:
     mac: str | None = None
     ip: str | None = None
     position: int | None = None  # index in the request, for error messages
+    ipv6: str | None = None
 
 
 def netns_name(tenant_name: str, instance_name: str) -> str:
@@ -113,6 +115,45 @@ def _insert_attachment(fields: dict[str, Any], mac_requested: bool) -> Attachmen
     raise AssertionError("unreachable")
 
 
+def add_attachment(
+    instance: Instance,
+    ifname: str,
+    network: Network,
+    vf: VirtualFunction | None,
+    *,
+    mac: str | None = None,
+    ip: str | None = None,
+    ipv6: str | None = None,
+) -> Attachment:
+    """Insert a pending attachment holding `vf` (claimed by the caller, who holds the
+    network's row lock): its MAC (generated unless given), a controller network's address
+    (the requested one or the lowest free; InvalidInput `{"ip": [...]}` if refused), and
+    the VF's desired config for the agent. Shared by launch and hot-plug."""
+    attachment = _insert_attachment(
+        {
+            "instance": instance,
+            "network": network,
+            "ifname": ifname,
+            "mac": mac or new_mac(),
+            "ip_source": _initial_ip_source(network, instance.kind),
+            "ipv6_source": initial_ipv6_source(network, instance.kind),
+            "state": AttachmentState.PENDING,
+            "vf": vf,
+        },
+        mac_requested=bool(mac),
+    )
+    if network.ipam == Ipam.CONTROLLER:
+        attachment.ip = allocate_ip(network, attachment, ip)
+        attachment.save(update_fields=["ip", "updated"])
+    if network.ipv6_cidr or ipv6:  # dual stack: SLAAC's EUI-64 or a DHCPv6 reservation
+        attachment.ipv6 = allocate_ipv6(network, attachment, ipv6)
+        attachment.save(update_fields=["ipv6", "updated"])
+    if vf is not None:
+        vf.mac, vf.vlan = attachment.mac, network.vlan  # desired config for the agent
+        vf.save(update_fields=["mac", "vlan", "updated"])
+    return attachment
+
+
 def _attach(
     instance: Instance,
     ifname: str,
@@ -122,28 +163,12 @@ def _attach(
     all_requests: list[NetworkRequest],
 ) -> Attachment:
     vf = placement.take(network.physnet) if network.kind == NetworkKind.SRIOV else None
-    attachment = _insert_attachment(
-        {
-            "instance": instance,
-            "network": network,
-            "ifname": ifname,
-            "mac": request.mac or new_mac(),
-            "ip_source": _initial_ip_source(network, instance.kind),
-            "state": AttachmentState.PENDING,
-            "vf": vf,
-        },
-        mac_requested=bool(request.mac),
-    )
-    if network.ipam == Ipam.CONTROLLER:
-        try:
-            attachment.ip = allocate_ip(network, attachment, request.ip)
-        except InvalidInput as exc:
-            raise _networks_error(all_requests, request.position, exc.detail) from None
-        attachment.save(update_fields=["ip", "updated"])
-    if vf is not None:
-        vf.mac, vf.vlan = attachment.mac, network.vlan  # desired config for the agent
-        vf.save(update_fields=["mac", "vlan", "updated"])
-    return attachment
+    try:
+        return add_attachment(
+            instance, ifname, network, vf, mac=request.mac, ip=request.ip, ipv6=request.ipv6
+        )
+    except InvalidInput as exc:
+        raise _networks_error(all_requests, request.position, exc.detail) from None
 
 
 def check_shared_hostname(name: str, networks: Iterable[Network]) -> None:
@@ -207,7 +232,7 @@ def create_instance(
     return instance
 
 
-def _lock_instance(instance_id) -> Instance | None:
+def lock_instance(instance_id) -> Instance | None:
     return Instance.objects.select_for_update().filter(pk=instance_id).first()
 
 
@@ -216,7 +241,7 @@ def delete_instance(instance: Instance) -> Instance:
     """Mark `deleting` and open the delete operation; an operation still running on the
     instance is superseded (its late reports are ignored), and a migration it interrupts
     hands the VFs it still holds elsewhere to the delete."""
-    locked = _lock_instance(instance.pk)
+    locked = lock_instance(instance.pk)
     if locked is None or locked.state == InstanceState.DELETING:
         return locked or instance
     locked.state = InstanceState.DELETING
@@ -280,7 +305,7 @@ def finalize_instance_deletion(instance_id, released: bool = True) -> bool:
     its VFs (then free too). `released=False` (its host never answered): the VFs stay
     `releasing`, never handed out, until that host re-registers without them.
     Idempotent: False when the instance is already gone."""
-    instance = _lock_instance(instance_id)
+    instance = lock_instance(instance_id)
     if instance is None:
         return False
     attachments = list(instance.attachments.select_related("vf", "network", "ip_allocation"))
@@ -290,20 +315,28 @@ def finalize_instance_deletion(instance_id, released: bool = True) -> bool:
     networks = lock_networks(a.network_id for a in attachments if _ip_allocation(a))
     load.leave(instance.host)  # after the networks, before the VFs (see inventory.load)
     for attachment in attachments:
-        vf, allocation = attachment.vf, _ip_allocation(attachment)
-        record(EventKind.ATTACHMENT_DELETED, attachment, f"{attachment} removed")
-        _release_leases(attachment)
-        if allocation is not None:
-            release_ip(networks[attachment.network_id], allocation)
-        attachment.delete()  # leases keep a null attachment
-        if vf is not None and released:
-            _free_vf(vf)
-        elif vf is not None:
-            vf.state = VfState.RELEASING
-            vf.save(update_fields=["state", "updated"])
+        remove_attachment(attachment, networks, released)
     record(EventKind.INSTANCE_DELETED, instance, f"instance {instance} deleted")
     instance.delete()
     return True
+
+
+def remove_attachment(attachment: Attachment, networks: dict, released: bool) -> None:
+    """Delete the attachment once its host has unplugged it (instance deletion, detach):
+    its leases end, its address goes back to its network (`networks`: the locked rows by
+    id, see `lock_networks`), its VF is free, or stays `releasing` (`released=False`: its
+    host never confirmed) until that host re-registers without it."""
+    vf, allocation = attachment.vf, _ip_allocation(attachment)
+    record(EventKind.ATTACHMENT_DELETED, attachment, f"{attachment} removed")
+    _release_leases(attachment)
+    if allocation is not None:
+        release_ip(networks[attachment.network_id], allocation)
+    attachment.delete()  # leases keep a null attachment
+    if vf is not None and released:
+        _free_vf(vf)
+    elif vf is not None:
+        vf.state = VfState.RELEASING
+        vf.save(update_fields=["state", "updated"])
 
 
 @transaction.atomic
@@ -312,7 +345,7 @@ def migrate_instance(
 ) -> Instance:
     """Check the target (or choose one), mark `migrating` and open the migration
     (`parent`: the evacuation it belongs to); orchestration moves the VFs."""
-    locked = _lock_instance(instance.pk)
+    locked = lock_instance(instance.pk)
     if locked is None:
         raise Conflict("the instance no longer exists")
     if locked.state not in InstanceState.MIGRATABLE:
@@ -353,7 +386,7 @@ def retarget_attachments(instance_id, host_id) -> dict:
     the instance's SR-IOV attachments and set `instance.host`. The old VFs go to
     `releasing` (never handed out) until `vf_released` after the old agent reset them.
     Returns {attachment_id: (old_vf_id | None, new_vf_id)}; raises NoCapacity/InvalidInput."""
-    instance = _lock_instance(instance_id)
+    instance = lock_instance(instance_id)
     host = Host.objects.get(pk=host_id)
     load.move(instance.host, host)  # the host rows before the VF rows (see inventory.load)
     attachments = list(instance.attachments.select_related("network", "vf"))

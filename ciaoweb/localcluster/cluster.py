@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -92,6 +93,9 @@ class ClusterConfig:
     watchdog_interval: float = 5.0
     agent_concurrency: int = 2
     controller_concurrency: int = 2
+    # daphne processes serving the API, dashboard and websockets on one listening socket
+    # (`daphne --fd`: the kernel hands each connection to one of them).
+    api_workers: int = 1
     # Sign-in throttling (CIAO_AUTH_THROTTLE...) as configured; off by default: the tests
     # and benchmarks sign in far more often than people do. The demo turns it on.
     sign_in_throttle: bool = False
@@ -117,7 +121,7 @@ class LocalCluster:
         self.admin_token = ""
         self.sim = None
         self.qemu = None  # QemuNodes when config.nodes == "qemu"
-        self.server: ManagedProcess | None = None
+        self.servers: list[ManagedProcess] = []
         self.controller: ManagedProcess | None = None
         self.agents: dict[str, ManagedProcess] = {}
         self._api: httpx.Client | None = None
@@ -259,26 +263,36 @@ class LocalCluster:
         self._enroll_hosts()
         self._start_broker()
         self.progress(f"[4/6] controller: API server on {self.url} and its worker")
-        self.server = self._spawn(
-            "server",
-            [
-                PYTHON,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.config.port),
-                "ciaoweb.asgi:application",
-            ],
-            user=WEB_USER,
-        )
+        self._start_servers()
         self.controller = self._spawn("controller", self._controller_argv(), user=CONTROLLER_USER)
         self.progress("[5/6] node agents: " + ", ".join(self.hosts()))
         for host in self.hosts():
             self.start_agent(host)
         self.progress("[6/6] waiting for every host to register")
         self._wait_ready()
+
+    def _start_servers(self) -> None:
+        daphne = [PYTHON, "-m", "daphne"]
+        app = "ciaoweb.asgi:application"
+        if self.config.api_workers <= 1:
+            argv = [*daphne, "-b", "127.0.0.1", "-p", str(self.config.port), app]
+            self.servers = [self._spawn("server", argv, user=WEB_USER)]
+            return
+        listening = socket.create_server(("127.0.0.1", self.config.port), backlog=1024)
+        try:
+            fd = listening.fileno()
+            argv = [*daphne, "--fd", str(fd), app]
+            self.servers = [
+                self._spawn(f"server{n}", argv, user=WEB_USER, pass_fds=(fd,))
+                for n in range(self.config.api_workers)
+            ]
+        finally:
+            listening.close()  # the servers hold it now
+
+    @property
+    def server(self) -> ManagedProcess | None:
+        """The first API server (the only one unless `api_workers` > 1)."""
+        return self.servers[0] if self.servers else None
 
     def _controller_argv(self) -> list[str]:
         return [
@@ -419,9 +433,11 @@ class LocalCluster:
         else:
             self._flush_broker()
 
-    def _spawn(self, name: str, argv: list[str], user: str | None = None) -> ManagedProcess:
+    def _spawn(
+        self, name: str, argv: list[str], user: str | None = None, pass_fds: tuple[int, ...] = ()
+    ) -> ManagedProcess:
         env = self._env_as(user) if user else self.env()
-        return ManagedProcess(name, argv, env, self.run_dir).start()
+        return ManagedProcess(name, argv, env, self.run_dir, pass_fds).start()
 
     def stop(self) -> None:
         """Reverse order of start-up; safe to call twice and after a failed start."""
@@ -430,7 +446,7 @@ class LocalCluster:
         # agent goes with its guest (its host-side process only watches it).
         if self.qemu is not None:
             self.qemu.down()
-        for group in (list(self.agents.values()), [self.controller], [self.server]):
+        for group in (list(self.agents.values()), [self.controller], self.servers):
             stop_all([process for process in group if process is not None])
         self.agents.clear()
         if self.redis is not None:
@@ -491,7 +507,7 @@ class LocalCluster:
 
     def check_alive(self) -> None:
         redis = self.redis.process if self.redis is not None else None
-        for process in [redis, self.server, self.controller]:
+        for process in [redis, *self.servers, self.controller]:
             if process is not None and not process.alive():
                 raise ClusterError(f"{process.name} exited:\n{process.log_tail()}")
         for host, process in self.agents.items():

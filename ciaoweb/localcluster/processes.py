@@ -20,10 +20,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class ManagedProcess:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], run_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        run_dir: Path,
+        pass_fds: tuple[int, ...] = (),
+    ) -> None:
         self.name = name
         self.argv = argv
         self.env = env
+        self.pass_fds = pass_fds  # e.g. a listening socket several servers share
         self.log_path = run_dir / "logs" / f"{name}.log"
         self.pid_path = run_dir / "pids" / f"{name}.pid"
         self.popen: subprocess.Popen | None = None
@@ -43,6 +51,7 @@ class ManagedProcess:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             preexec_fn=functools.partial(die_with_parent, os.getpid()),
+            pass_fds=self.pass_fds,
         )
         log.close()
         self.pid_path.write_text(str(self.popen.pid))

@@ -14,6 +14,15 @@ class Ipam:
     MANAGED = (CONTROLLER, DYNAMIC)  # we run the network's DHCP/DNS server
 
 
+class Ipv6Mode:
+    """How a dual-stack network's instances get their IPv6 address (docs/api.md, IPv6)."""
+
+    SLAAC = "slaac"  # the network's dnsmasq announces the /64; the address is the MAC's EUI-64
+    DHCPV6 = "dhcpv6"  # the controller reserves the address; dnsmasq serves it by DHCPv6
+
+    CHOICES = [(SLAAC, "SLAAC"), (DHCPV6, "DHCPv6")]
+
+
 class IpPurpose:
     GATEWAY = "gateway"
     DHCP_SERVER = "dhcp_server"

@@ -160,29 +160,43 @@ def dynamic_ranges(network: Network) -> list[tuple[str, str]]:
 
 
 def dhcp_reservations(network: Network) -> list[dict]:
-    """MAC -> IP reservations for the network's DHCP server, hostname = instance name.
+    """MAC -> IP (and IPv6) reservations for the network's DHCP server, hostname =
+    instance name; the agent turns `ipv6` into a DHCPv6 reservation (ipv6_mode=dhcpv6)
+    and an AAAA record (either mode).
 
     A deleting instance's attachments (`releasing`) have none: the refresh sent when the
     deletion is requested must drop them, since their rows only go once the agent has
     reset the VFs and nothing refreshes the server then."""
-    if network.ipam != Ipam.CONTROLLER:
+    if network.ipam not in Ipam.MANAGED:
         return []
+    # controller: every attachment with its address. dynamic: IPv4 comes from the range,
+    # so only dual-stack attachments, for their IPv6 (a DHCPv6 reservation or, with SLAAC,
+    # the AAAA record); `ip` is None there.
+    known = ~Q(ip=None) if network.ipam == Ipam.CONTROLLER else ~Q(ipv6=None)
     # Every launch sends the whole list: plain tuples, not model instances (128
     # reservations: 2 ms instead of 10-14).
     rows = list(
-        network.attachments.filter(~Q(ip=None))
+        network.attachments.filter(known)
         .exclude(state=AttachmentState.RELEASING)
         .order_by("mac")
-        .values_list("mac", "ip", "instance__name", "created")
+        .values_list("mac", "ip", "instance__name", "created", "ipv6")
     )
+    if network.ipam == Ipam.DYNAMIC:
+        rows = [(mac, None, *rest) for mac, _, *rest in rows]
     # One name, one address: a shared network refuses a second instance of a name
     # (instances.services.check_shared_hostname); should two exist anyway (made before
     # that rule), the older keeps the name and the other gets its address without one.
     owner: dict[str, tuple] = {}
-    for mac, _, hostname, created in rows:
+    for mac, _, hostname, created, _ in rows:
         if hostname not in owner or (created, mac) < owner[hostname]:
             owner[hostname] = (created, mac)
+    dual = bool(network.ipv6_cidr)  # IPv4-only networks' reservations stay as they were
     return [
-        {"mac": mac, "ip": ip, "hostname": hostname if owner[hostname][1] == mac else None}
-        for mac, ip, hostname, _ in rows
+        {
+            "mac": mac,
+            "ip": ip,
+            "hostname": hostname if owner[hostname][1] == mac else None,
+            **({"ipv6": ipv6} if dual else {}),
+        }
+        for mac, ip, hostname, _, ipv6 in rows
     ]

@@ -8,7 +8,8 @@ from django.db.models.functions import Cast, StrIndex, Substr
 from ciaoweb.core.exceptions import register_constraint_message
 from ciaoweb.core.models import BaseModel
 from ciaoweb.core.validators import DNS_LABEL_PATTERN, validate_dns_label
-from ciaoweb.networks.choices import Ipam, IpPurpose, LeaseState, NetworkKind
+from ciaoweb.networks.choices import Ipam, IpPurpose, Ipv6Mode, LeaseState, NetworkKind
+from ciaoweb.networks.ipv6 import server_address
 
 VLAN_MIN, VLAN_MAX = 1, 4094
 MTU_MIN, MTU_MAX = 576, 9216
@@ -51,6 +52,9 @@ class Network(BaseModel):
     dns_domain = models.CharField(max_length=253, blank=True)
     ipam = models.CharField(max_length=16, choices=Ipam.CHOICES, default=Ipam.CONTROLLER)
     shared = models.BooleanField(default=False)
+    # Dual stack (optional): the IPv6 prefix and how instances get their address in it.
+    ipv6_cidr = models.CharField(max_length=43, blank=True)
+    ipv6_mode = models.CharField(max_length=8, choices=Ipv6Mode.CHOICES, blank=True)
     # The tenant's overlay network `default`, always eth0; exactly one per tenant.
     is_primary = models.BooleanField(default=False, editable=False)
 
@@ -106,6 +110,11 @@ class Network(BaseModel):
             models.CheckConstraint(
                 condition=Q(mtu__gte=MTU_MIN, mtu__lte=MTU_MAX), name="networks_network_mtu_range"
             ),
+            models.CheckConstraint(
+                condition=Q(ipv6_cidr="", ipv6_mode="")
+                | Q(~Q(ipv6_cidr=""), ipv6_mode__in=[m for m, _ in Ipv6Mode.CHOICES]),
+                name="networks_network_ipv6_mode_iff_cidr",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -124,6 +133,17 @@ class Network(BaseModel):
         if self.ipam not in Ipam.MANAGED:
             return None
         return str(self.ip_network.broadcast_address - 1)
+
+    @property
+    def ipv6_network(self) -> ipaddress.IPv6Network | None:
+        return ipaddress.IPv6Network(self.ipv6_cidr) if self.ipv6_cidr else None
+
+    @property
+    def dhcp_server_ipv6(self) -> str | None:
+        """Our DHCP/DNS server's IPv6 address on a managed dual-stack network."""
+        if self.ipam not in Ipam.MANAGED or not self.ipv6_cidr:
+            return None
+        return server_address(self.ipv6_network)
 
 
 class IPAllocation(BaseModel):

@@ -91,9 +91,12 @@ def update_network(network: Network, changes: dict[str, Any]) -> Network:
     locked = Network.objects.select_for_update().get(pk=network.pk)
     if locked.attachments.exists() and any(
         getattr(locked, f) != changes.get(f, getattr(locked, f))
-        for f in ("cidr", "vlan", "physnet")
+        for f in ("cidr", "vlan", "physnet", "ipv6_cidr", "ipv6_mode")
     ):
-        raise Conflict(f"network {locked} is in use: cidr, vlan and physnet cannot change")
+        raise Conflict(
+            f"network {locked} is in use: cidr, vlan, physnet, ipv6_cidr and ipv6_mode "
+            "cannot change"
+        )
     newly_managed = locked.ipam not in Ipam.MANAGED or locked.physnet != changes.get(
         "physnet", locked.physnet
     )

@@ -17,11 +17,12 @@ from typing import Any
 from ciaoweb.core.exceptions import InvalidInput
 from ciaoweb.inventory.capabilities import LABELS
 from ciaoweb.inventory.models import PhysicalFunction
-from ciaoweb.networks.choices import Ipam, NetworkKind
+from ciaoweb.networks.choices import Ipam, Ipv6Mode, NetworkKind
+from ciaoweb.networks.ipv6 import DHCPV6_PREFIX_MAX, DHCPV6_PREFIX_MIN, SLAAC_PREFIXLEN
 from ciaoweb.networks.models import Network
 
 PREFIX_MIN, PREFIX_MAX = 8, 30
-IN_USE_IMMUTABLE = ("cidr", "vlan", "physnet", "ipam", "gateway")
+IN_USE_IMMUTABLE = ("cidr", "vlan", "physnet", "ipam", "gateway", "ipv6_cidr", "ipv6_mode")
 
 
 def parse_cidr(value: str) -> ipaddress.IPv4Network:
@@ -39,6 +40,38 @@ def parse_cidr(value: str) -> ipaddress.IPv4Network:
     return net
 
 
+def parse_ipv6_cidr(value: str) -> ipaddress.IPv6Network:
+    """A valid IPv6 network written with its network address (length rules: ipv6_problems)."""
+    try:
+        net = ipaddress.IPv6Network(value, strict=True)
+    except ValueError as exc:  # not IPv6, host bits set, bad prefix
+        raise InvalidInput(f"{value!r} is not a valid IPv6 CIDR: {exc}") from exc
+    if net.is_multicast or net.is_loopback or net.is_link_local or net.is_unspecified:
+        raise InvalidInput(f"{net} is not a unicast prefix an instance can use")
+    return net
+
+
+def ipv6_problems(net: ipaddress.IPv6Network, mode: str, ipam: str) -> dict[str, list[str]]:
+    """The prefix length each mode needs, and the modes an underlay network allows."""
+    problems: dict[str, list[str]] = {}
+    if mode == Ipv6Mode.SLAAC and net.prefixlen != SLAAC_PREFIXLEN:
+        problems["ipv6_cidr"] = [
+            f"ipv6_mode=slaac needs a /{SLAAC_PREFIXLEN} (SLAAC forms a 64-bit interface id), "
+            f"got /{net.prefixlen}"
+        ]
+    elif mode == Ipv6Mode.DHCPV6 and not DHCPV6_PREFIX_MIN <= net.prefixlen <= DHCPV6_PREFIX_MAX:
+        problems["ipv6_cidr"] = [
+            f"ipv6_mode=dhcpv6 needs a prefix between /{DHCPV6_PREFIX_MIN} and "
+            f"/{DHCPV6_PREFIX_MAX}, got /{net.prefixlen}"
+        ]
+    if ipam == Ipam.UNDERLAY and mode != Ipv6Mode.SLAAC:
+        problems["ipv6_mode"] = [
+            "an ipam=underlay network takes ipv6_mode=slaac: the physical network's routers "
+            "announce the prefix, and the agent reports the address a container forms"
+        ]
+    return problems
+
+
 def gateway_problem(net: ipaddress.IPv4Network, gateway: str) -> str:
     address = ipaddress.IPv4Address(gateway)
     if address not in net:
@@ -50,14 +83,18 @@ def gateway_problem(net: ipaddress.IPv4Network, gateway: str) -> str:
     return ""
 
 
-def _overlapping(attrs: dict[str, Any], net: ipaddress.IPv4Network, instance) -> Network | None:
+def _overlapping(
+    attrs: dict[str, Any], net: ipaddress.IPv4Network | ipaddress.IPv6Network, instance
+) -> Network | None:
     """Another network of the same tenant (or of the shared pool) on the same physnet whose
-    CIDR overlaps. Few networks share a tenant and physnet, so comparing in Python is fine."""
+    CIDR (or IPv6 prefix, for an IPv6 `net`) overlaps. Few networks share a tenant and
+    physnet, so comparing in Python is fine."""
     siblings = Network.objects.filter(tenant=attrs.get("tenant"), physnet=attrs.get("physnet", ""))
     if instance is not None:
         siblings = siblings.exclude(pk=instance.pk)
-    for other in siblings.only("name", "cidr"):
-        if other.ip_network.overlaps(net):
+    for other in siblings.only("name", "cidr", "ipv6_cidr", "tenant"):
+        theirs = other.ip_network if net.version == 4 else other.ipv6_network
+        if theirs is not None and theirs.overlaps(net):
             return other
     return None
 
@@ -160,5 +197,31 @@ def validate_network(
                 fail("gateway", f"{gateway} is reserved for the network's DHCP server")
         if other := _overlapping(attrs, net, instance):  # the same tenant's (or shared pool's)
             fail("cidr", f"{net} overlaps {other.cidr} of network {other} on the same physnet")
+    _validate_ipv6(attrs, instance, fail)
     if errors:
         raise InvalidInput(errors)
+
+
+def _validate_ipv6(attrs: dict[str, Any], instance: Network | None, fail) -> None:
+    """ipv6_cidr / ipv6_mode (DESIGN §3a): a valid prefix of the length its mode needs,
+    not overlapping the tenant's other prefixes on the physnet; overlay stays IPv4-only."""
+    cidr, mode = attrs.get("ipv6_cidr") or "", attrs.get("ipv6_mode") or ""
+    if not cidr:
+        if mode:
+            fail("ipv6_mode", "ipv6_mode needs an ipv6_cidr")
+        return
+    if attrs.get("kind") == NetworkKind.OVERLAY:
+        fail("ipv6_cidr", "overlay networks are IPv4-only: give SR-IOV networks an ipv6_cidr")
+        return
+    try:
+        net = parse_ipv6_cidr(cidr)
+    except InvalidInput as exc:
+        for message in exc.messages():
+            fail("ipv6_cidr", message)
+        return
+    for field, messages in ipv6_problems(net, mode, attrs.get("ipam", "")).items():
+        for message in messages:
+            fail(field, message)
+    if other := _overlapping(attrs, net, instance):
+        message = f"{net} overlaps {other.ipv6_cidr} of network {other} on the same physnet"
+        fail("ipv6_cidr", message)

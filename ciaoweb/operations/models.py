@@ -51,6 +51,14 @@ class Operation(BaseModel):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
     )
+    # Hot-plug: the interface an attach adds or a detach removes (null once it is gone).
+    attachment = models.ForeignKey(
+        "instances.Attachment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="operations",
+    )
     # The instance generation this operation drives: agents echo it, stale ones are ignored.
     generation = models.PositiveIntegerField(default=0)
     # Migration: {attachment id: [old VF id or None, new VF id]}, the VFs it moves.
@@ -73,7 +81,8 @@ class Operation(BaseModel):
                 condition=Q(state__in=[s for s, _ in OperationState.CHOICES]),
                 name="operations_operation_state_valid",
             ),
-            # At most one active create/migrate/delete per instance: the database's word.
+            # At most one active create/migrate/delete/attach/detach per instance: the
+            # database's word.
             models.UniqueConstraint(
                 fields=["instance"],
                 condition=Q(state__in=OperationState.ACTIVE, kind__in=OperationKind.INSTANCE_KINDS),

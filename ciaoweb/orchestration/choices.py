@@ -15,3 +15,5 @@ class Purpose:
     MIGRATE = "migrate"  # plug on the target host
     MIGRATE_SOURCE = "migrate-source"  # unplug from the source after the target is up
     MIGRATE_ROLLBACK = "migrate-rollback"  # unplug from a target that failed
+    ATTACH = "attach"  # hot-plug one interface into a running instance
+    DETACH = "detach"  # unplug one interface (or an attach that failed), namespace kept

@@ -21,7 +21,7 @@ from ciaoweb.operations.choices import OperationKind, OperationState, Step
 from ciaoweb.operations.models import Operation
 
 from . import trust
-from .workflows import delete, evacuate, migrate, provision, steps
+from .workflows import attach, delete, detach, evacuate, migrate, provision, steps
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ WORKFLOWS = {
     OperationKind.MIGRATE: migrate,
     OperationKind.DELETE: delete,
     OperationKind.EVACUATE: evacuate,
+    OperationKind.ATTACH: attach,
+    OperationKind.DETACH: detach,
 }
 
 
@@ -67,8 +69,9 @@ def on_instance_report(
 @transaction.atomic
 def on_dhcp_report(network_id: str, outcome: dict[str, Any], context: dict[str, Any]) -> None:
     operation, instance = steps.lock(context["operation_id"])
-    if steps.answers(operation, context) and operation.kind == OperationKind.CREATE:
-        provision.on_dhcp(operation, instance, network_id, outcome)
+    workflow = WORKFLOWS.get(operation.kind) if operation is not None else None
+    if steps.answers(operation, context) and hasattr(workflow, "on_dhcp"):  # create, attach
+        workflow.on_dhcp(operation, instance, network_id, outcome)
 
 
 def _due(now) -> list:

@@ -3,13 +3,20 @@ attachments' state and addresses, the instance's state and reason. Workflows cal
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.db import transaction
 
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
-from ciaoweb.instances.choices import AttachmentState, InstanceKind, InstanceState, IpSource
+from ciaoweb.instances.choices import (
+    AttachmentState,
+    InstanceKind,
+    InstanceState,
+    IpSource,
+    Ipv6Source,
+)
 from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.inventory.choices import VfState
 from ciaoweb.inventory.models import VirtualFunction
@@ -41,7 +48,8 @@ def _apply_attachment(attachment: Attachment, reported: dict[str, Any], kind: st
         reported["error"] = f"DHCP gave {ip}, the reservation is {attachment.ip}"
     elif network.ipam == Ipam.UNDERLAY and kind == InstanceKind.VM and not attachment.ip:
         attachment.ip_source = IpSource.UNKNOWN  # the guest's own DHCP: nobody tells us
-    attachment.save(update_fields=["state", "ip", "ip_source", "updated"])
+    _apply_ipv6(attachment, reported)
+    attachment.save(update_fields=["state", "ip", "ip_source", "ipv6", "ipv6_source", "updated"])
     if attachment.vf_id:
         VirtualFunction.objects.filter(pk=attachment.vf_id).update(state=VfState.IN_USE)
     record(
@@ -51,14 +59,32 @@ def _apply_attachment(attachment: Attachment, reported: dict[str, Any], kind: st
     )
 
 
-@transaction.atomic
-def apply_instance_result(result: dict[str, Any]) -> Instance | None:
-    """Provisioning (or migration target) result → attachments, state, reason."""
+def _apply_ipv6(attachment: Attachment, reported: dict[str, Any]) -> None:
+    """A container's IPv6 as its agent set or saw it: an underlay's is learned; on a
+    managed network it must be the one the controller gave (the EUI-64 or reservation)."""
+    ipv6 = reported.get("ipv6")
+    if not ipv6 or not attachment.network.ipv6_cidr:
+        return
+    if attachment.network.ipam == Ipam.UNDERLAY:
+        attachment.ipv6, attachment.ipv6_source = ipv6, Ipv6Source.UNDERLAY
+    elif ipaddress.IPv6Address(ipv6) != ipaddress.IPv6Address(attachment.ipv6 or "::"):
+        attachment.state = AttachmentState.ERROR
+        reported["error"] = f"the host set IPv6 {ipv6}, the controller's is {attachment.ipv6}"
+
+
+def _current(result: dict[str, Any]) -> Instance | None:
+    """The reported instance, locked, unless the report is stale (another generation)
+    or the instance is being deleted."""
     instance = _locked_instance(result["instance_id"])
     if instance is None or instance.generation != result["generation"]:
         return None
     if instance.state == InstanceState.DELETING:
         return None
+    return instance
+
+
+def _apply_attachments(instance: Instance, result: dict[str, Any]) -> list[str]:
+    """The reported attachments recorded (when the host succeeded); the errors reported."""
     reported = {a["attachment_id"]: a for a in result["attachments"]}
     errors = [result["error"]] if result.get("error") else []
     if result["ok"]:
@@ -68,6 +94,29 @@ def apply_instance_result(result: dict[str, Any]) -> Instance | None:
                 _apply_attachment(attachment, item, instance.kind)
                 if item.get("error"):
                     errors.append(item["error"])
+    return errors
+
+
+@transaction.atomic
+def apply_attachment_result(result: dict[str, Any]) -> list[str] | None:
+    """Hot-plug result → the plugged attachments, leaving the running instance's own
+    state alone. None when stale; else the errors reported (none: every one is up)."""
+    instance = _current(result)
+    if instance is None:
+        return None
+    errors = _apply_attachments(instance, result)
+    if not result["ok"] and not errors:
+        errors.append("the host reported a failure")
+    return errors
+
+
+@transaction.atomic
+def apply_instance_result(result: dict[str, Any]) -> Instance | None:
+    """Provisioning (or migration target) result → attachments, state, reason."""
+    instance = _current(result)
+    if instance is None:
+        return None
+    errors = _apply_attachments(instance, result)
     instance.netns = result.get("netns") or instance.netns
     instance.state = InstanceState.ERROR if errors else InstanceState.RUNNING
     instance.error = "; ".join(errors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from ciaoweb.instances.choices import InstanceState
@@ -43,6 +44,10 @@ def attachment_spec(
         "mtu": network.mtu,
         "dns_domain": network.dns_domain,
         "hostname": attachment.instance.name,
+        # Dual stack: the address (None where unknown: underlay) and how it is formed.
+        "ipv6": attachment.ipv6,
+        "ipv6_cidr": network.ipv6_cidr,
+        "ipv6_mode": network.ipv6_mode,
         "vf": vf_spec(vf) if network.kind == NetworkKind.SRIOV else None,
         "overlay": overlay if network.kind == NetworkKind.OVERLAY else None,
     }
@@ -61,11 +66,16 @@ def instance_spec(
     vfs: dict | None = None,
     context: dict | None = None,
     announce: bool = False,
+    only: Iterable | None = None,
 ) -> dict[str, Any]:
     """The instance as its host must have it. `vfs` overrides attachment -> VF (the old
-    VFs when unplugging a migration's source)."""
+    VFs when unplugging a migration's source); `only` (attachment ids) lists just those
+    attachments (a hot-plug's one interface)."""
     vfs = vfs or {}
     attachments = _attachments(instance)
+    if only is not None:
+        wanted = {str(pk) for pk in only}
+        attachments = [a for a in attachments if str(a.pk) in wanted]
     overlays = {
         a.network_id: overlay_spec(a.network, instance.host)
         for a in attachments
@@ -98,6 +108,9 @@ def dhcp_server_spec(server: DhcpServer, network: Network) -> dict[str, Any]:
         "vlan": network.vlan or 0,
         "mtu": network.mtu,
         "mac": server.mac,
+        "ipv6_cidr": network.ipv6_cidr,
+        "ipv6_mode": network.ipv6_mode,
+        "server_ipv6": network.dhcp_server_ipv6,
         "vf": vf_spec(server.vf),
         "overlay": (
             overlay_spec(network, server.host) if network.kind == NetworkKind.OVERLAY else None

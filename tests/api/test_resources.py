@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from ciaoweb.events.models import Event
-from ciaoweb.instances.choices import InstanceState
+from ciaoweb.instances.choices import AttachmentState, InstanceState
 from ciaoweb.instances.models import Instance
 from ciaoweb.instances.services import NetworkRequest, create_instance
 from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
@@ -16,6 +16,7 @@ from ciaoweb.tenancy.models import Tenant
 from ciaoweb.tenancy.services import create_tenant
 from tests.api.helpers import inventory
 from tests.api.resource_cases import ResourceCase
+from tests.worlds import provisioned
 
 _counter = iter(range(10_000))
 
@@ -158,10 +159,15 @@ class TestInstances(ResourceCase):
 
 class TestAttachments(ResourceCase):
     path = "attachments"
-    actions = ("list", "get")
+    actions = ("list", "get", "delete")  # created by hot-plug, on its instance
+    delete_status = 202
 
     def make(self, world, tenant):
-        return make_instance(world, tenant).attachments.get(ifname="eth1")
+        return provisioned(make_instance(world, tenant)).attachments.get(ifname="eth1")
+
+    def check_deleted(self, world, obj):
+        obj.refresh_from_db()  # hot-unplug is asynchronous: the agent must unplug first
+        assert obj.state == AttachmentState.RELEASING
 
 
 class TestLeases(ResourceCase):

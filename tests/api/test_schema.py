@@ -171,3 +171,18 @@ def test_the_members_endpoint_answers_what_the_schema_says(schema, world):
     answer = world.alice.post(members, body, format="json")
     assert answer.status_code == 403
     assert_answer_matches(schema, path, "post", answer)
+
+
+def test_the_hot_plug_endpoints_document_their_answers(schema):
+    """Issue 17: attach and detach are 202s with the attachment, and every refusal the
+    services give (eth0 is a 400 on a DELETE, which has no body) is in the schema."""
+    attach = schema["paths"]["/api/v1/instances/{id}/attachments/"]["post"]
+    assert attach["operationId"] == "instances_attachments"
+    body = attach["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert body.endswith("/AttachmentCreateRequest")
+    assert {"202", "400", "403", "404", "409"} <= set(attach["responses"])
+    detach = schema["paths"]["/api/v1/attachments/{id}/"]["delete"]
+    assert {"202", "400", "404", "409"} <= set(detach["responses"])
+    for operation in (attach, detach):
+        answer = operation["responses"]["202"]["content"]["application/json"]["schema"]
+        assert answer["$ref"].endswith("/Attachment")

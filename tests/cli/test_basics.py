@@ -146,8 +146,18 @@ def test_show_lists_fields_then_sub_tables():
     inst = {"name": "web", "attachments": [{"ifname": "eth1", "network": "n1", "ip": "10.0.0.5"}]}
     lines = output.object_view(inst, INSTANCE.subtables, NoNames()).splitlines()
     assert lines[:2] == ["name  web", "attachments:"]
-    assert lines[2].split() == ["IFNAME", "NETWORK", "MAC", "IP", "SOURCE", "STATE", "VF"]
-    assert lines[3].split() == ["eth1", "<networks:n1>", "-", "10.0.0.5", "-", "-", "-"]
+    assert lines[2].split() == [
+        "IFNAME",
+        "NETWORK",
+        "MAC",
+        "IP",
+        "SOURCE",
+        "IPV6",
+        "SOURCE6",
+        "STATE",
+        "VF",
+    ]
+    assert lines[3].split() == ["eth1", "<networks:n1>", "-", "10.0.0.5", "-", "-", "-", "-", "-"]
 
 
 def test_json_and_yaml_are_the_objects():
@@ -236,3 +246,25 @@ def test_ids_are_fetched_and_an_unknown_one_is_not_found():
         resolve(client(api), NETWORK, DATA_B["id"])
     assert caught.value.exit_code == ExitCode.NOT_FOUND
     assert caught.value.message == f"network {DATA_B['id']} not found"
+
+
+def test_dual_stack_networks_and_attachments_show_their_ipv6():
+    networks = [
+        {"name": "web", "cidr": "10.1.0.0/24", "ipv6_cidr": "fd00:1::/64", "ipv6_mode": "slaac"},
+        {"name": "old", "cidr": "10.2.0.0/24", "ipv6_cidr": "", "ipv6_mode": ""},
+    ]
+    text = output.rows_table(networks, NETWORK.columns, NoNames()).splitlines()
+    ipv6 = text[0].split().index("IPV6")
+    assert text[1].split()[ipv6 : ipv6 + 2] == ["fd00:1::/64", "(slaac)"]
+    assert text[2].split()[ipv6] == "-"
+    attachment = {
+        "ifname": "eth1",
+        "ip": "10.1.0.5",
+        "ipv6": "fd00:1::5054:ff:fe12:3456",
+        "ipv6_source": "slaac",
+    }
+    instance = {"name": "web", "attachments": [attachment]}
+    row = output.rows_table([instance], INSTANCE.columns, NoNames()).splitlines()[1]
+    assert "eth1=10.1.0.5 eth1=fd00:1::5054:ff:fe12:3456" in row
+    lines = output.object_view(instance, INSTANCE.subtables, NoNames()).splitlines()
+    assert lines[3].split()[5:7] == ["fd00:1::5054:ff:fe12:3456", "slaac"]

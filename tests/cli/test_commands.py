@@ -102,7 +102,7 @@ def test_an_admin_without_tenant_gets_the_tenant_of_the_networks():
 
 def test_bad_network_spec_is_a_usage_error(capsys):
     assert run(FakeApi(), "instance", "create", "web", "--network", "data,vlan=5") == 2
-    assert "expected mac=MAC or ip=IP" in capsys.readouterr().err
+    assert "expected mac=MAC, ip=IP or ipv6=IPV6" in capsys.readouterr().err
 
 
 def test_delete_wait_ends_when_the_instance_is_gone(capsys):

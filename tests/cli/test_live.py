@@ -108,6 +108,25 @@ def test_instance_create_wait_is_running(world, member):
     assert table[1].split()[:2] == ["web", "running"] and f"eth1={IP}" in table[1].split()
 
 
+def test_attach_then_detach_a_network_on_the_running_instance(world, member):
+    argv = ["network", "create", "store", "--physnet", "physnet1", "--cidr", "192.168.78.0/24"]
+    store = as_json(ciao(*argv, "-o", "json", env=member))
+    out = ["--wait", "-o", "json"]
+    attached = as_json(ciao("instance", "attach", "web", "store", *out, env=member))
+    eth2 = next(a for a in attached["attachments"] if a["ifname"] == "eth2")
+    assert eth2["state"] == "active" and eth2["ip"].startswith("192.168.78.")
+    assert attached["operation"]["kind"] == "attach"
+    done = ciao("instance", "detach", "web", "eth9", env=member)
+    assert done.returncode == 4 and "no interface eth9" in done.stderr, done.stderr
+    detached = as_json(ciao("instance", "detach", "web", "eth2", *out, env=member))
+    assert [a["ifname"] for a in detached["attachments"]] == ["eth0", "eth1"]
+    assert detached["operation"]["kind"] == "detach" and detached["state"] == "running"
+    done = ciao("instance", "detach", "web", "eth0", env=member)
+    assert done.returncode == 1 and "eth0" in done.stderr, done.stderr  # the API's 400
+    # Unused again: it can go (the quota test below counts the tenant's networks).
+    assert ciao("network", "delete", store["id"], env=member).returncode == 0
+
+
 def test_over_quota_is_exit_5(world, member, admin):
     assert (
         ciao("tenant", "quota", "set", world.acme.name, "--networks", "1", env=admin).returncode

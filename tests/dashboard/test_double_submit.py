@@ -36,7 +36,8 @@ def launch_form(pages, name: str, token: str) -> dict:
 
 @pytest.mark.parametrize(
     ("page", "forms"),
-    [("/instances/", 1), ("/networks/", 1), ("instance", 2), ("network", 1), ("/hosts/", 2)],
+    # instance: migrate, attach, delete, and detach on its eth1
+    [("/instances/", 1), ("/networks/", 1), ("instance", 4), ("network", 1), ("/hosts/", 2)],
 )
 def test_every_write_form_carries_a_fresh_token(pages, page, forms):
     url = {

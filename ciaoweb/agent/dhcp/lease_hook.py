@@ -16,6 +16,8 @@ ACTIONS = ("add", "old", "del")
 def main(argv: list[str]) -> int:
     if len(argv) < 4 or argv[1] not in ACTIONS:
         return 0  # init, tftp, arp-add...: not lease events
+    if ":" in argv[3]:
+        return 0  # DHCPv6 (argv[2] is the DUID): its addresses are the controller's reservations
     expires = os.environ.get("DNSMASQ_LEASE_EXPIRES")
     event = {
         "action": argv[1],

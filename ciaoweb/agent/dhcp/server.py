@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 IPAM_CONTROLLER = "controller"  # reservations only: dnsmasq serves no one else
 IPAM_DYNAMIC = "dynamic"  # a range; reservations still honoured
 IPAM_MODES = (IPAM_CONTROLLER, IPAM_DYNAMIC)
+IPV6_SLAAC, IPV6_DHCPV6 = "slaac", "dhcpv6"
+IPV6_MODES = (IPV6_SLAAC, IPV6_DHCPV6)
 # The unprivileged user (and group) dnsmasq runs as once its sockets are bound.
 DNSMASQ_USER = "ciao-dnsmasq"
 
@@ -61,16 +63,33 @@ def dnsmasq_user() -> pwd.struct_passwd:
 
 @dataclass(frozen=True)
 class Reservation:
-    mac: str
-    ip: str
-    hostname: str | None = None
+    """One client of the server: its MAC, the IPv4 it is given (None on a dynamic network,
+    where the range gives it) and, on a dual-stack network, its IPv6 address."""
 
-    def line(self, net: ipaddress.IPv4Network) -> str:
-        """A dhcp-host line; every field validated so none can add another field."""
-        fields = [validate.mac(self.mac), str(validate.host_ip(self.ip, net))]
+    mac: str
+    ip: str | None
+    hostname: str | None = None
+    ipv6: str | None = None
+
+    def line(self, net: ipaddress.IPv4Network, net6: ipaddress.IPv6Network | None = None) -> str:
+        """A dhcp-host line; every field validated so none can add another field. `net6`:
+        the DHCPv6 prefix (ipv6_mode=dhcpv6), whose reservation rides on the same line,
+        matched by the MAC too (dnsmasq reads it from the client's DUID-LL, or its
+        neighbour table for any DUID of a directly connected client)."""
+        fields = [validate.mac(self.mac)]
+        if self.ip:
+            fields.append(str(validate.host_ip(self.ip, net)))
+        if net6 is not None and self.ipv6:
+            fields.append(f"[{validate.ipv6_host(self.ipv6, net6)}]")
         if self.hostname:
             fields.append(validate.hostname(self.hostname))
         return ",".join(fields) + "\n"
+
+    def aaaa(self, net6: ipaddress.IPv6Network) -> str | None:
+        """A hosts-file line giving the name its AAAA record (either IPv6 mode), or None."""
+        if not (self.ipv6 and self.hostname):
+            return None
+        return f"{validate.ipv6_host(self.ipv6, net6)} {validate.hostname(self.hostname)}\n"
 
 
 @dataclass(frozen=True)
@@ -85,6 +104,8 @@ class DhcpServerSpec:
     lease_time: int = 3600
     range_start: str | None = None
     range_end: str | None = None
+    ipv6_cidr: str = ""  # dual stack: router advertisements for it, DHCPv6, AAAA records
+    ipv6_mode: str = ""
 
     def validated(self) -> DhcpServerSpec:
         validate.ident(self.network_id)
@@ -102,7 +123,22 @@ class DhcpServerSpec:
             start, end = self.dynamic_range()
             if start > end:
                 raise InvalidArgument(f"empty DHCP range {start}-{end}")
+        if self.ipv6_cidr:
+            net6 = validate.ipv6_network(self.ipv6_cidr)
+            if self.ipv6_mode not in IPV6_MODES:
+                raise InvalidArgument(f"ipv6_mode must be one of {IPV6_MODES}")
+            if self.ipv6_mode == IPV6_SLAAC and net6.prefixlen != 64:
+                raise InvalidArgument("ipv6_mode=slaac needs a /64")
         return self
+
+    @property
+    def network6(self) -> ipaddress.IPv6Network | None:
+        return ipaddress.IPv6Network(self.ipv6_cidr) if self.ipv6_cidr else None
+
+    @property
+    def dhcpv6_network(self) -> ipaddress.IPv6Network | None:
+        """The prefix whose addresses this server hands out by DHCPv6 (reservations)."""
+        return self.network6 if self.ipv6_mode == IPV6_DHCPV6 else None
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -140,6 +176,7 @@ class DhcpServer:
         self.log_file = self.dir / "dnsmasq.log"
         self.events_file = self.dir / "events.jsonl"
         self.hosts_dir = self.dir / "hosts.d"
+        self.names_dir = self.dir / "names.d"  # AAAA records, a hosts file per MAC
         self.hook = self.dir / "lease_hook"
 
     # --- process ----------------------------------------------------------------
@@ -190,7 +227,23 @@ class DhcpServer:
             args.append(f"--dhcp-option=option:router,{spec.gateway}")
         else:
             args.append("--dhcp-option=option:router")  # no gateway: send none
+        if (net6 := spec.network6) is not None:
+            args += self._ipv6_args(net6)
         return args
+
+    def _ipv6_args(self, net6: ipaddress.IPv6Network) -> list[str]:
+        """Router advertisements for the prefix, with the A (SLAAC) or the M (DHCPv6) flag;
+        DHCPv6 serves reservations only (`static`, and unknown clients are ignored as in
+        IPv4). Router lifetime 0: dnsmasq announces the prefix but is no router, so no
+        guest takes it for a default route. AAAA records come from `names.d`."""
+        spec = self.spec
+        mode = "ra-only" if spec.ipv6_mode == IPV6_SLAAC else "static"
+        return [
+            f"--dhcp-range={net6.network_address},{mode},{net6.prefixlen},{spec.lease_time}",
+            "--enable-ra",
+            f"--ra-param={spec.interface},0,0",
+            f"--hostsdir={self.names_dir}",
+        ]
 
     def pid(self) -> int | None:
         """The pid of this server's dnsmasq if it is running, else None."""
@@ -288,7 +341,8 @@ class DhcpServer:
         if user.pw_uid == 0:
             raise DriverError(f"{DNSMASQ_USER} is root: dnsmasq would not drop privileges")
         self.hosts_dir.mkdir(parents=True, exist_ok=True)
-        for directory in (self.dir, self.hosts_dir):
+        self.names_dir.mkdir(parents=True, exist_ok=True)
+        for directory in (self.dir, self.hosts_dir, self.names_dir):
             os.chmod(directory, 0o755)
         try:
             install_hook("lease_hook", self.hook)
@@ -311,7 +365,7 @@ class DhcpServer:
 
     def add_reservation(self, reservation: Reservation) -> None:
         """Write (or rewrite) one reservation; a new file is picked up by inotify."""
-        line = reservation.line(self.spec.network)
+        line = reservation.line(self.spec.network, self.spec.dhcpv6_network)
         path = self._reservation_path(reservation.mac)
         existed = path.exists()
         if existed and path.read_text() == line:
@@ -330,7 +384,10 @@ class DhcpServer:
     def set_reservations(self, reservations: Iterable[Reservation]) -> None:
         """Make the reservations exactly these (the controller's desired state)."""
         wanted = {validate.mac(r.mac): r for r in reservations}
-        lines = {mac: r.line(self.spec.network) for mac, r in wanted.items()}
+        lines = {
+            mac: r.line(self.spec.network, self.spec.dhcpv6_network) for mac, r in wanted.items()
+        }
+        self._set_names(wanted)
         self.hosts_dir.mkdir(parents=True, exist_ok=True)
         stale, removed = False, []
         for path in self.hosts_dir.iterdir():
@@ -348,6 +405,25 @@ class DhcpServer:
         if stale:
             self.reload()
         self.release_leases(removed)
+
+    def _set_names(self, wanted: dict[str, Reservation]) -> None:
+        """AAAA records: a hosts file per dual-stack reservation with a name in names.d,
+        which dnsmasq re-reads (and forgets deleted files of) by inotify itself."""
+        net6 = self.spec.network6
+        names = {}
+        if net6 is not None:
+            names = {mac: line for mac, r in wanted.items() if (line := r.aaaa(net6))}
+        if not self.names_dir.is_dir():
+            if not names:
+                return
+            self.names_dir.mkdir(parents=True, exist_ok=True)
+        for path in self.names_dir.iterdir():
+            if path.name.replace("-", ":") not in names:
+                path.unlink()
+        for mac, line in names.items():
+            path = self.names_dir / mac.replace(":", "-")
+            if not path.exists() or path.read_text() != line:
+                self._write_file(path, line)
 
     def leases(self) -> list[tuple[str, str]]:
         """(mac, ip) of every lease in dnsmasq's lease file."""
@@ -412,8 +488,11 @@ class DhcpServer:
         return self.hosts_dir / validate.mac(mac).replace(":", "-")
 
     def _write_host_file(self, path: Path, line: str) -> None:
-        # Written beside hosts.d and renamed in, so inotify never sees a half file.
         self.hosts_dir.mkdir(parents=True, exist_ok=True)
+        self._write_file(path, line)
+
+    def _write_file(self, path: Path, line: str) -> None:
+        # Written beside hosts.d / names.d and renamed in: inotify never sees a half file.
         tmp = self.dir / f".{path.name}.tmp"
         tmp.write_text(line)
         os.chmod(tmp, 0o644)  # dnsmasq reads it as its own user, whatever our umask

@@ -84,3 +84,24 @@ def host_ip(value: str, net: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
     if ip not in net or ip in (net.network_address, net.broadcast_address):
         raise InvalidArgument(f"{ip} is not a host address of {net}")
     return ip
+
+
+def ipv6_network(value: str) -> ipaddress.IPv6Network:
+    try:
+        net = ipaddress.IPv6Network(str(value), strict=True)
+    except ValueError as exc:
+        raise InvalidArgument(f"bad IPv6 CIDR {value!r}: {exc}") from exc
+    if not 64 <= net.prefixlen <= 120:
+        raise InvalidArgument(f"IPv6 CIDR {value} must be /64../120")
+    return net
+
+
+def ipv6_host(value: str, net: ipaddress.IPv6Network) -> ipaddress.IPv6Address:
+    """An IPv6 address inside `net`, not its subnet-router anycast (all-zero) address."""
+    try:
+        ip = ipaddress.IPv6Address(str(value))
+    except ValueError as exc:
+        raise InvalidArgument(f"bad IPv6 address {value!r}") from exc
+    if ip not in net or ip == net.network_address:
+        raise InvalidArgument(f"{ip} is not a host address of {net}")
+    return ip

@@ -14,6 +14,8 @@ AutoSchema with what a generated client needs.
 - Descriptions of components and fields come from help_text, never from docstrings.
 - A nested list's `max_length` / `min_length` (`networks`: at most 8) becomes
   maxItems / minItems.
+- A view's `extra_error_codes` (`{action: (codes...)}`) adds codes its rules give that
+  the method alone does not tell (the 400 of `DELETE attachments/{id}/` for eth0).
 """
 
 from __future__ import annotations
@@ -144,7 +146,9 @@ class AutoSchema(openapi.AutoSchema):
             codes += [413, 415]
         if view.get_throttles():
             codes.append(429)
-        return codes
+        # What the view's rules add for an action (a DELETE that refuses with a 400).
+        extra = getattr(view, "extra_error_codes", {}).get(getattr(view, "action", None), ())
+        return sorted(set(codes) | set(extra))
 
     def _error_ref(self, name: str, schema: dict[str, Any]) -> dict[str, str]:
         component = ResolvedComponent(

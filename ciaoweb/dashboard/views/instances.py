@@ -1,11 +1,12 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from ciaoweb.dashboard.api_bridge import call_api, visible
-from ciaoweb.dashboard.forms import InstanceForm, MigrateForm
+from ciaoweb.dashboard.forms import AttachForm, InstanceForm, MigrateForm
 from ciaoweb.dashboard.pagination import paginate
 from ciaoweb.dashboard.submissions import submitted_once
 from ciaoweb.dashboard.tenant_choice import acting_tenant, selected_tenant
@@ -95,6 +96,7 @@ def instance_detail(request: HttpRequest, pk) -> HttpResponse:
         attachments=attachments,
         timeline=timeline(request, operations(request).filter(instance=instance)),
         migrate_form=MigrateForm(hosts=_hosts_for_admin(request)),
+        attach_form=AttachForm(networks=_attachable(request, instance, attachments)),
     )
     return render_page(
         request,
@@ -120,6 +122,54 @@ def instance_migrate(request: HttpRequest, pk) -> HttpResponse:
         messages.success(request, f"Instance {instance.name} is migrating.")
     else:
         report_api_failure(request, result, f"migrate {instance.name}")
+    return redirect("dashboard:instance-detail", pk=instance.pk)
+
+
+def _attachable(request: HttpRequest, instance, attachments) -> list:
+    """SR-IOV networks the user sees and the instance's tenant may use, not attached yet
+    (the API decides; this only keeps the select short)."""
+    networks = visible(NetworkViewSet, request, instance.tenant).filter(
+        Q(tenant=instance.tenant) | Q(shared=True), is_primary=False
+    )
+    return list(
+        networks.exclude(pk__in=[a.network_id for a in attachments])
+        .select_related("tenant")
+        .order_by("name")
+    )
+
+
+@login_required
+@require_POST
+@submitted_once("dashboard:instance-detail", "pk")
+def instance_attach(request: HttpRequest, pk) -> HttpResponse:
+    """Hot-plug: the attach form, through the API's own action."""
+    instance = get_object_or_404(visible(InstanceViewSet, request), pk=pk)
+    form = AttachForm(request.POST)
+    payload = form.payload() if form.is_valid() else {}
+    result = call_api(InstanceViewSet, "attach", request, pk=instance.pk, data=payload)
+    if result.ok:
+        messages.success(
+            request, f"Interface {result.data['ifname']} is being plugged into {instance.name}."
+        )
+    else:
+        report_api_failure(request, result, f"attach to {instance.name}")
+    return redirect("dashboard:instance-detail", pk=instance.pk)
+
+
+@login_required
+@require_POST
+@submitted_once("dashboard:instance-detail", "pk")
+def attachment_detach(request: HttpRequest, pk, attachment) -> HttpResponse:
+    """Hot-unplug one interface (`DELETE attachments/{id}/`)."""
+    instance = get_object_or_404(visible(InstanceViewSet, request), pk=pk)
+    interface = get_object_or_404(
+        visible(AttachmentViewSet, request).filter(instance=instance), pk=attachment
+    )
+    result = call_api(AttachmentViewSet, "destroy", request, pk=interface.pk)
+    if result.ok:
+        messages.success(request, f"Interface {interface.ifname} is being unplugged.")
+    else:
+        report_api_failure(request, result, f"detach {interface.ifname}")
     return redirect("dashboard:instance-detail", pk=instance.pk)
 
 

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from ciaoweb.core.api.fields import MacAddressField
 from ciaoweb.core.validators import validate_dns_label
 from ciaoweb.instances.choices import InstanceKind
-from ciaoweb.instances.models import Attachment, Instance
+from ciaoweb.instances.models import MAX_NETWORKS, Attachment, Instance
 from ciaoweb.inventory.models import Host
 from ciaoweb.networks.models import Network
 from ciaoweb.operations.api.serializers import OperationSummarySerializer, latest_operation
@@ -25,6 +25,8 @@ class AttachmentSerializer(serializers.ModelSerializer):
             "mac",
             "ip",
             "ip_source",
+            "ipv6",
+            "ipv6_source",
             "state",
             "vf",
             "created",
@@ -40,6 +42,15 @@ class AttachmentSerializer(serializers.ModelSerializer):
                 "help_text": "where the IP comes from: allocated by the `controller`, "
                 "learned from a `dhcp` lease, reported from the `underlay`'s DHCP, or "
                 "`unknown` (a VM on an underlay network)"
+            },
+            "ipv6": {
+                "help_text": "its IPv6 address on a dual-stack network (null on IPv4-only "
+                "ones, and while unknown: underlay)"
+            },
+            "ipv6_source": {
+                "help_text": "where the IPv6 comes from: reserved by the `controller` (dhcpv6), "
+                "the MAC's EUI-64 (`slaac`), a `dhcp` lease, reported from the `underlay`, or "
+                "`unknown` (a VM on an underlay network); empty on IPv4-only networks"
             },
             "state": {"help_text": "`active` once its host's agent has plugged it"},
             "vf": {"help_text": "the virtual function it holds (SR-IOV networks); null on overlay"},
@@ -93,7 +104,10 @@ class InstanceSerializer(serializers.ModelSerializer):
             "netns": {
                 "help_text": "its network namespace on the host (what a container runtime joins)"
             },
-            "generation": {"help_text": "counts the placements: grows with each migration"},
+            "generation": {
+                "help_text": "counts the changes of its desired state: grows with each "
+                "migration, hot-plug and deletion"
+            },
         }
 
     @extend_schema_field(OperationSummarySerializer(allow_null=True))
@@ -131,6 +145,13 @@ class NetworkRequestSerializer(serializers.Serializer):
         required=False,
         help_text="an address of a `controller` network's CIDR; default: the first free one",
     )
+    ipv6 = serializers.IPAddressField(
+        protocol="IPv6",
+        required=False,
+        help_text="an IPv6 address of a dual-stack `dhcpv6` network's prefix (from ::10, "
+        "not its top 128); default: the first free one. On `slaac` networks the address "
+        "is the EUI-64 of the MAC",
+    )
 
     def validate_mac(self, value: str) -> str:
         if Attachment.objects.filter(mac=value).exists():
@@ -138,10 +159,37 @@ class NetworkRequestSerializer(serializers.Serializer):
         return value
 
 
-# At most this many `networks` per instance: interfaces eth0-eth8 with the primary overlay.
-# An 82576 (igb) PF gives 7 VFs, so 8 is more SR-IOV interfaces than one host's physnet
-# holds; beyond it a request is a 400 before any of its items is looked at.
-MAX_NETWORKS = 8
+@extend_schema_serializer(
+    component_name="AttachmentCreate",
+    examples=[
+        OpenApiExample(
+            "A VF on an SR-IOV network, its address from the network",
+            value={"network": "3f0c6a4e-2b6d-4d6f-9a57-0d8f5c1e7b21"},
+            request_only=True,
+        ),
+        OpenApiExample(
+            "With a fixed MAC and IP",
+            value={
+                "network": "3f0c6a4e-2b6d-4d6f-9a57-0d8f5c1e7b21",
+                "mac": "02:00:00:00:10:07",
+                "ip": "192.168.10.7",
+            },
+            request_only=True,
+        ),
+    ],
+)
+class AttachmentCreateSerializer(NetworkRequestSerializer):
+    """`POST instances/{id}/attachments/ {network, mac?, ip?}`: the MAC and IP rules of a
+    launch's `networks` items; the view looks the network up (unknown to the requester:
+    404, as another tenant's objects are)."""
+
+    network = serializers.UUIDField(
+        help_text="an SR-IOV network of the instance's tenant, or a shared one"
+    )
+
+
+# At most MAX_NETWORKS `networks` per instance (ciaoweb.instances.models); beyond it a
+# request is a 400 before any of its items is looked at.
 
 
 @extend_schema_serializer(

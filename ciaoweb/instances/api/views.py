@@ -2,11 +2,13 @@ from django.db.models import Q
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from ciaoweb.core.api.scoping import TenantScopedMixin
-from ciaoweb.instances import services
+from ciaoweb.instances import hotplug, services
 from ciaoweb.instances.api.serializers import (
+    AttachmentCreateSerializer,
     AttachmentSerializer,
     InstanceCreateSerializer,
     InstanceSerializer,
@@ -80,7 +82,11 @@ class InstanceViewSet(
         data = serializer.validated_data
         requests = [
             services.NetworkRequest(
-                network=item["network"], mac=item.get("mac"), ip=item.get("ip"), position=i
+                network=item["network"],
+                mac=item.get("mac"),
+                ip=item.get("ip"),
+                ipv6=item.get("ipv6"),
+                position=i,
             )
             for i, item in enumerate(data["networks"])
         ]
@@ -126,12 +132,83 @@ class InstanceViewSet(
         instance = self.get_queryset().get(pk=instance.pk)
         return Response(InstanceSerializer(instance).data, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(
+        summary="Hot-plug an interface",
+        description=(
+            "202 with the new attachment, `state: pending`: the instance's host plugs a VF "
+            "of the network's physnet into the running instance as its next `ethN`, with "
+            "`mac` (default: a generated one) and, on a `controller` network, `ip` (default: "
+            "the lowest free address); the attachment turns `active` once it is up with its "
+            "address (a container's by our DHCP client, a VM's guest asks itself). Follow it "
+            "in `operations/?instance=<id>&kind=attach`. A network unknown to the requester "
+            "is a 404. 409: the instance is not `running` or has an operation in progress, "
+            "its host has no free VF on the physnet, the tenant's `vfs` quota is used up, or "
+            "the instance has 8 secondary interfaces already; nothing is created then."
+        ),
+        request=AttachmentCreateSerializer,
+        responses={202: AttachmentSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="attachments")
+    def attach(self, request, pk=None):
+        """Hot-plug: one VF on `network` into the running instance."""
+        instance = self.get_object()
+        body = AttachmentCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        attachment = hotplug.attach_network(
+            instance,
+            self._usable_network(data["network"]),
+            mac=data.get("mac"),
+            ip=data.get("ip"),
+            ipv6=data.get("ipv6"),
+        )
+        attachment = Attachment.objects.get(pk=attachment.pk)
+        return Response(AttachmentSerializer(attachment).data, status=status.HTTP_202_ACCEPTED)
+
+    def _usable_network(self, network_id) -> Network:
+        """A network the requester may see: a member's own and shared ones (anything else
+        is as unknown as a random id, 404); a cluster admin's any (the service refuses one
+        the instance's tenant may not use)."""
+        networks = Network.objects.all()
+        if not self.is_admin:
+            tenant = self.requesting_tenant()
+            networks = networks.filter(Q(tenant=tenant) | Q(shared=True))
+        network = networks.filter(pk=network_id).first()
+        if network is None:
+            raise NotFound(f"network {network_id} does not exist")
+        return network
+
 
 @extend_schema_view(
     list=extend_schema(description="The interfaces of the tenant's instances."),
+    destroy=extend_schema(
+        summary="Hot-unplug an interface",
+        description=(
+            "Asynchronous: 202 with the attachment, `state: releasing`; the instance's host "
+            "unplugs the interface and resets its VF to the state it saved, then the VF is "
+            "free, the address and the DHCP reservation are released and the attachment is "
+            "gone (404). The primary overlay interface (eth0) cannot be removed (400). 409: "
+            "the instance has an operation in progress or is not settled (running, stopped, "
+            "error)."
+        ),
+        responses={202: AttachmentSerializer},
+    ),
 )
-class AttachmentViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+class AttachmentViewSet(
+    TenantScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     queryset = Attachment.objects.select_related("instance", "network")
     serializer_class = AttachmentSerializer
     filterset_class = AttachmentFilterSet
     tenant_lookup = "instance__tenant"
+    extra_error_codes = {"destroy": (400,)}  # eth0 (see core/api/schema.py)
+
+    def destroy(self, request, *args, **kwargs):
+        """Hot-unplug: 202, the detach operation unplugs it."""
+        attachment = hotplug.detach_attachment(self.get_object())
+        attachment = self.get_queryset().get(pk=attachment.pk)
+        return Response(AttachmentSerializer(attachment).data, status=status.HTTP_202_ACCEPTED)

@@ -7,9 +7,10 @@ from ciaoweb.core.api.exceptions import as_validation_error
 from ciaoweb.core.exceptions import InvalidInput
 from ciaoweb.core.validators import validate_dns_domain, validate_dns_label
 from ciaoweb.networks import services
-from ciaoweb.networks.choices import Ipam, NetworkKind
+from ciaoweb.networks.choices import Ipam, Ipv6Mode, NetworkKind
+from ciaoweb.networks.ipv6 import DHCPV6_PREFIX_MAX, DHCPV6_PREFIX_MIN
 from ciaoweb.networks.models import MTU_MAX, MTU_MIN, VLAN_MAX, VLAN_MIN, Lease, Network
-from ciaoweb.networks.validation import parse_cidr, validate_network
+from ciaoweb.networks.validation import parse_cidr, parse_ipv6_cidr, validate_network
 from ciaoweb.networks.vlans import next_free_vlan
 from ciaoweb.tenancy.access import is_cluster_admin, tenant_of
 from ciaoweb.tenancy.models import Tenant
@@ -32,6 +33,18 @@ UNDERLAY_VLAN_MESSAGE = (
                 "cidr": "192.168.10.0/24",
                 "ipam": "controller",
                 "dns_domain": "acme.example",
+            },
+            request_only=True,
+        ),
+        OpenApiExample(
+            "A dual-stack network: IPv6 by SLAAC (the MAC's EUI-64, known before boot)",
+            value={
+                "name": "web",
+                "kind": "sriov",
+                "physnet": "physnet1",
+                "cidr": "192.168.20.0/24",
+                "ipv6_cidr": "fd00:20::/64",
+                "ipv6_mode": "slaac",
             },
             request_only=True,
         ),
@@ -118,6 +131,23 @@ class NetworkSerializer(serializers.ModelSerializer):
     shared = serializers.BooleanField(
         required=False, help_text="usable by every tenant (cluster admins only)"
     )
+    ipv6_cidr = serializers.CharField(
+        max_length=43,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="the IPv6 prefix of a dual-stack network (empty: IPv4 only; overlay "
+        f"networks are IPv4-only): a /64 for slaac, /{DHCPV6_PREFIX_MIN} to "
+        f"/{DHCPV6_PREFIX_MAX} for dhcpv6",
+    )
+    ipv6_mode = serializers.ChoiceField(
+        choices=Ipv6Mode.CHOICES,
+        required=False,
+        allow_blank=True,
+        help_text="`dhcpv6` (the default with an ipv6_cidr): the controller reserves each "
+        "address and the network's DHCP server serves it; `slaac`: the server announces "
+        "the /64 and the address is the EUI-64 of the MAC; empty without ipv6_cidr",
+    )
 
     class Meta:
         model = Network
@@ -134,6 +164,8 @@ class NetworkSerializer(serializers.ModelSerializer):
             "dns_domain",
             "ipam",
             "shared",
+            "ipv6_cidr",
+            "ipv6_mode",
             "is_primary",
             "created",
             "updated",
@@ -163,13 +195,38 @@ class NetworkSerializer(serializers.ModelSerializer):
         except InvalidInput as exc:  # DRF puts only its own ValidationError on the field
             raise as_validation_error(exc) from None
 
+    def validate_ipv6_cidr(self, value: str | None) -> str:
+        if not (value or "").strip():
+            return ""
+        try:
+            return str(parse_ipv6_cidr(value.strip()))
+        except InvalidInput as exc:
+            raise as_validation_error(exc) from None
+
+    @staticmethod
+    def _default_ipv6_mode(attrs: dict[str, Any], proposed: dict[str, Any]) -> None:
+        """dhcpv6 unless said otherwise for a dual-stack network; no mode without a prefix
+        (a prefix removed on update takes its mode with it)."""
+        if proposed.get("ipv6_cidr") and not proposed.get("ipv6_mode"):
+            proposed["ipv6_mode"] = attrs["ipv6_mode"] = Ipv6Mode.DHCPV6
+        elif not proposed.get("ipv6_cidr") and "ipv6_mode" not in attrs:
+            proposed["ipv6_mode"] = attrs["ipv6_mode"] = ""
+
     def _proposed(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The network as it would be after this request (defaults or current values)."""
         if self.instance is not None:
             current = {f: getattr(self.instance, f) for f in self.Meta.fields if f != "id"}
             current["tenant"] = self.instance.tenant
             return {**current, **attrs}
-        proposed = {"physnet": "", "vlan": None, "mtu": 1500, "dns_domain": "", "shared": False}
+        proposed = {
+            "physnet": "",
+            "vlan": None,
+            "mtu": 1500,
+            "dns_domain": "",
+            "shared": False,
+            "ipv6_cidr": "",
+            "ipv6_mode": "",
+        }
         proposed.update(attrs)
         if "tenant" in self.context:  # a member: its own tenant, whatever it sent
             proposed["tenant"] = self.context["tenant"]
@@ -201,6 +258,7 @@ class NetworkSerializer(serializers.ModelSerializer):
             proposed["vlan"] = attrs["vlan"] = next_free_vlan(proposed["physnet"])
         if proposed.get("gateway") is None and proposed.get("ipam") in Ipam.MANAGED:
             proposed["gateway"] = None  # chosen by the service: first usable address
+        self._default_ipv6_mode(attrs, proposed)
         try:
             validate_network(
                 proposed, self.instance, names_others=is_cluster_admin(self._requester())

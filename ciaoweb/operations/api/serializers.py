@@ -56,6 +56,7 @@ class OperationSerializer(serializers.ModelSerializer):
             "target_host",
             "target_host_name",
             "parent",
+            "attachment",
             "error",
             "attempts",
             "created",
@@ -70,6 +71,10 @@ class OperationSerializer(serializers.ModelSerializer):
             "source_host": {"help_text": "where a migration comes from"},
             "target_host": {"help_text": "where a migration goes"},
             "parent": {"help_text": "the evacuation a migration is part of"},
+            "attachment": {
+                "help_text": "the interface an attach adds or a detach removes; null for "
+                "other kinds and once the interface is gone"
+            },
             "error": {"help_text": "why it failed"},
             "attempts": {"help_text": "how often the current step was sent again"},
             "finished": {"help_text": "when it succeeded or failed"},

@@ -10,14 +10,14 @@ from ciaoweb.operations.models import Operation
 @extend_schema_view(
     list=extend_schema(
         description=(
-            "Every create, migrate, delete, evacuate and restore, newest first. A member "
-            "sees its tenant's; host-level ones are for cluster admins."
+            "Every create, migrate, delete, evacuate, restore, attach and detach, newest "
+            "first. A member sees its tenant's; host-level ones are for cluster admins."
         )
     ),
 )
 class OperationViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
-    """Every create, migrate, delete, evacuate and restore, newest first. Members see their
-    tenant's; cluster-wide ones (a host's evacuation) are admin-only."""
+    """Every create, migrate, delete, evacuate, restore, attach and detach, newest first.
+    Members see their tenant's; cluster-wide ones (a host's evacuation) are admin-only."""
 
     queryset = Operation.objects.select_related("host", "source_host", "target_host").order_by(
         "-created"

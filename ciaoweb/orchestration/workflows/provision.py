@@ -61,6 +61,37 @@ def send_dhcp(operation: Operation, network_ids: list[str]) -> list[str]:
     return unplaced
 
 
+def enter_dhcp(operation: Operation, networks: list[Network]) -> bool:
+    """Enter step `dhcp` for those of `networks` whose server must answer first (see
+    `waits_for`) and send them; False when none must (the caller plugs at once). Launch
+    and hot-plug share it."""
+    waiting = [str(n.pk) for n in networks if waits_for(n)]
+    if not waiting:
+        return False
+    steps.enter(operation, Step.DHCP, waiting)
+    resend_dhcp(operation)
+    return True
+
+
+def resend_dhcp(operation: Operation) -> None:
+    _note_unplaced(operation, send_dhcp(operation, operation.waiting))
+
+
+def dhcp_answered(operation: Operation, network_id: str, outcome: dict) -> bool:
+    """Count a server's report in step `dhcp`: True once every server it waits for is up.
+    A failure is kept as the reason (the watchdog sends the step again)."""
+    if network_id not in operation.waiting:
+        return False
+    if not outcome.get("ok"):
+        operation.error = f"DHCP server of network {network_id}: {outcome.get('error')}"
+        steps.save_waiting(operation)
+        return False
+    operation.waiting = [n for n in operation.waiting if n != network_id]
+    operation.error = ""
+    steps.save_waiting(operation)
+    return not operation.waiting
+
+
 def start(operation: Operation, instance: Instance | None) -> None:
     if instance is None or instance.state == InstanceState.DELETING:
         steps.fail(operation, "the instance was deleted before it was provisioned")
@@ -69,12 +100,8 @@ def start(operation: Operation, instance: Instance | None) -> None:
         instance.state = InstanceState.PROVISIONING
         instance.save(update_fields=["state", "updated"])
         instance_event(instance, f"instance {instance} provisioning on {instance.host.name}")
-    waiting = [str(n.pk) for n in dhcp_networks(instance) if waits_for(n)]
-    if not waiting:
+    if not enter_dhcp(operation, dhcp_networks(instance)):
         _plug(operation, instance)
-        return
-    steps.enter(operation, Step.DHCP, waiting)
-    _note_unplaced(operation, send_dhcp(operation, waiting))
 
 
 def _note_unplaced(operation: Operation, unplaced: list[str]) -> None:
@@ -97,16 +124,7 @@ def plug_signature(operation: Operation, instance: Instance):
 
 
 def on_dhcp(operation: Operation, instance: Instance | None, network_id: str, outcome: dict):
-    if network_id not in operation.waiting:
-        return
-    if not outcome.get("ok"):
-        operation.error = f"DHCP server of network {network_id}: {outcome.get('error')}"
-        steps.save_waiting(operation)  # the watchdog sends it again
-        return
-    operation.waiting = [n for n in operation.waiting if n != network_id]
-    operation.error = ""
-    steps.save_waiting(operation)
-    if not operation.waiting and instance is not None:
+    if dhcp_answered(operation, network_id, outcome) and instance is not None:
         _plug(operation, instance)
 
 
@@ -128,7 +146,7 @@ def resend(operation: Operation, instance: Instance | None) -> None:
     if instance is None:
         steps.fail(operation, "the instance is gone")
     elif operation.step == Step.DHCP:
-        _note_unplaced(operation, send_dhcp(operation, operation.waiting))
+        resend_dhcp(operation)
     elif operation.step == Step.PLUG:
         steps.send_on_commit([plug_signature(operation, instance)])
 

@@ -50,6 +50,8 @@
     }
     CiaoLive.setField(row, "ip", attachment.ip);
     CiaoLive.setField(row, "ip_source", attachment.ip_source);
+    CiaoLive.setField(row, "ipv6", attachment.ipv6);
+    CiaoLive.setField(row, "ipv6_source", attachment.ipv6_source);
     CiaoLive.setState(row.querySelector('[data-field="state"]'), attachment.state);
   });
 })();
