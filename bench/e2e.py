@@ -44,7 +44,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _ok(reply: httpx.Response) -> dict:
+def ok(reply: httpx.Response) -> dict:
+    """The reply's body, or RuntimeError naming the request and the answer."""
     if reply.status_code >= 400:
         raise RuntimeError(
             f"{reply.request.method} {reply.request.url}: {reply.status_code} {reply.text[:500]}"
@@ -97,8 +98,8 @@ class ClusterBench:
         self.results["cluster_start_s"] = time.monotonic() - started
         self.api = self.cluster.api
         self.listener = EventListener(self.cluster.url, self.cluster.admin_token).start()
-        self.tenant = _ok(self.api.post("/api/v1/tenants/", json={"name": "bench"}))
-        self.network = _ok(
+        self.tenant = ok(self.api.post("/api/v1/tenants/", json={"name": "bench"}))
+        self.network = ok(
             self.api.post(
                 "/api/v1/networks/",
                 json={
@@ -153,25 +154,24 @@ class ClusterBench:
         }
         if host:
             body["host"] = host
-        return _ok((client or self.api).post("/api/v1/instances/", json=body))
+        return ok((client or self.api).post("/api/v1/instances/", json=body))
 
     def tenant_with_network(self, name: str, cidr: str) -> tuple[dict, dict]:
-        tenant = _ok(self.api.post("/api/v1/tenants/", json={"name": name}))
-        network = _ok(
-            self.api.post(
-                "/api/v1/networks/",
-                json={
-                    "kind": "sriov",
-                    "tenant": tenant["id"],
-                    "name": "data",
-                    "physnet": "physnet1",
-                    "cidr": cidr,
-                    "ipam": "controller",
-                    "dns_domain": f"{name}.example",
-                },
-            )
-        )
-        return tenant, network
+        tenant = ok(self.api.post("/api/v1/tenants/", json={"name": name}))
+        return tenant, self.network(tenant, "data", cidr, dns_domain=f"{name}.example")
+
+    def network(self, tenant: dict, name: str, cidr: str, **extra: Any) -> dict:
+        """A controller-IPAM SR-IOV network of `tenant` on physnet1 (`extra`: more fields)."""
+        body = {
+            "kind": "sriov",
+            "tenant": tenant["id"],
+            "name": name,
+            "physnet": "physnet1",
+            "cidr": cidr,
+            "ipam": "controller",
+            **extra,
+        }
+        return ok(self.api.post("/api/v1/networks/", json=body))
 
     def _poll_until(
         self, instance_id: str, predicate, timeout: float, interval: float = 0.01
@@ -274,7 +274,7 @@ class ClusterBench:
         and slaac for VMs) of one tenant, in the same run: POST -> the instance's addresses
         usable inside it, read off the kernel (a container: set by its agent, at `running`;
         a VM: its guest's own DHCPv4, DHCPv6 or SLAAC). The IPv4 launches are the baseline."""
-        tenant = _ok(self.api.post("/api/v1/tenants/", json={"name": self._name("ds")}))
+        tenant = ok(self.api.post("/api/v1/tenants/", json={"name": self._name("ds")}))
         modes = {"ipv4": None, "dhcpv6": "dhcpv6"} | ({"slaac": "slaac"} if kind == "vm" else {})
         networks = {
             label: self._network(tenant, f"n{n}", f"10.{90 + n}.0.0/24", mode, n)
@@ -312,17 +312,8 @@ class ClusterBench:
         return out | {"kind": kind, "count": count, "errors": errors[:10], "samples": samples}
 
     def _network(self, tenant: dict, name: str, cidr: str, mode: str | None, n: int) -> dict:
-        body = {
-            "kind": "sriov",
-            "tenant": tenant["id"],
-            "name": name,
-            "physnet": "physnet1",
-            "cidr": cidr,
-            "ipam": "controller",
-        }
-        if mode:
-            body |= {"ipv6_cidr": f"fd00:{90 + n:x}::/64", "ipv6_mode": mode}
-        return _ok(self.api.post("/api/v1/networks/", json=body))
+        ipv6 = {"ipv6_cidr": f"fd00:{90 + n:x}::/64", "ipv6_mode": mode} if mode else {}
+        return self.network(tenant, name, cidr, **ipv6)
 
     # --- live path ---------------------------------------------------------------------
 
@@ -369,7 +360,7 @@ class ClusterBench:
                 host = "node2" if n % 2 == 0 else "node1"
                 mark = self.listener.mark()
                 t0 = time.time()
-                _ok(self.api.post(f"/api/v1/instances/{mover['id']}/migrate/", json={"host": host}))
+                ok(self.api.post(f"/api/v1/instances/{mover['id']}/migrate/", json={"host": host}))
                 stamp, body = self._wait_running(mover["id"], mark, host=host)
                 if body.get("state") != "running" or body.get("host_name") != host:
                     errors.append(

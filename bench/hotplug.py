@@ -27,6 +27,7 @@ import sys
 import time
 from typing import Any
 
+from .e2e import ok
 from .util import BENCH_DIR, summary
 
 ATTACHES = int(os.environ.get("CIAO_BENCH_ATTACHES", "20"))
@@ -46,30 +47,12 @@ def _first_ping(netns: str, attachment: dict, server: str) -> bool:
     return f"inet {attachment['ip']}/" in addresses and _pings(netns, attachment["ifname"], server)
 
 
-def _api(reply) -> dict:
-    if reply.status_code >= 400:
-        raise RuntimeError(f"{reply.request.method} {reply.request.url}: {reply.text}")
-    return reply.json() if reply.content else {}
-
-
 def bench_hot_attach(bench, count: int, timeout: float = 60.0) -> dict[str, Any]:
     """`count` sequential attaches into one running container of `bench` (a ClusterBench)."""
     api = bench.api
-    tenant = _api(api.post("/api/v1/tenants/", json={"name": "benchhot"}))
+    tenant = ok(api.post("/api/v1/tenants/", json={"name": "benchhot"}))
     networks = {
-        name: _api(
-            api.post(
-                "/api/v1/networks/",
-                json={
-                    "kind": "sriov",
-                    "tenant": tenant["id"],
-                    "name": name,
-                    "physnet": "physnet1",
-                    "cidr": cidr,
-                    "ipam": "controller",
-                },
-            )
-        )
+        name: bench.network(tenant, name, cidr)
         for name, cidr in (("data", "10.80.0.0/24"), ("extra", "10.81.0.0/24"))
     }
     server = str(ipaddress.IPv4Network(networks["extra"]["cidr"]).broadcast_address - 1)
@@ -87,7 +70,7 @@ def bench_hot_attach(bench, count: int, timeout: float = 60.0) -> dict[str, Any]
         if n % 2:
             body["ip"] = str(ipaddress.IPv4Network(networks["extra"]["cidr"])[100 + n])
         t0 = time.time()
-        attachment = _api(api.post(f"/api/v1/instances/{instance['id']}/attachments/", json=body))
+        attachment = ok(api.post(f"/api/v1/instances/{instance['id']}/attachments/", json=body))
         try:
             bench.cluster.wait_for(
                 lambda a=attachment: _first_ping(instance["netns"], a, server),

@@ -19,22 +19,16 @@ from typing import Any
 
 import httpx
 
-from .e2e import _free_port
+from .e2e import _free_port, ok
 from .util import REPO, fresh_database, ratio, summary
 
 API = "/api/v1"
 FLOOR_PF, FLOOR_VF = "pf1", 6  # physnet2; the compute guests' last igb VF
 
 
-def _ok(reply: httpx.Response) -> dict:
-    if reply.status_code >= 400:
-        raise RuntimeError(f"{reply.request.method} {reply.request.url}: {reply.text}")
-    return reply.json() if reply.content else {}
-
-
 def _launch(api: httpx.Client, tenant: dict, network: dict, name: str) -> float:
     t0 = time.monotonic()
-    made = _ok(
+    made = ok(
         api.post(
             f"{API}/instances/",
             json={
@@ -47,7 +41,7 @@ def _launch(api: httpx.Client, tenant: dict, network: dict, name: str) -> float:
         )
     )
     while True:
-        body = _ok(api.get(f"{API}/instances/{made['id']}/"))
+        body = ok(api.get(f"{API}/instances/{made['id']}/"))
         vf = [a for a in body["attachments"] if a["vf"]]
         if body["state"] == "running" and vf and vf[0]["ip"]:
             elapsed = time.monotonic() - t0
@@ -79,8 +73,8 @@ def bench_realnic(launches: int = 8, progress=print) -> dict[str, Any]:
         results["cluster_start_s"] = time.monotonic() - t0
         results["boot_s"] = cluster.qemu.boot_seconds
         api = cluster.api
-        tenant = _ok(api.post(f"{API}/tenants/", json={"name": "benchrn"}))
-        network = _ok(
+        tenant = ok(api.post(f"{API}/tenants/", json={"name": "benchrn"}))
+        network = ok(
             api.post(
                 f"{API}/networks/",
                 json={
