@@ -46,11 +46,18 @@ def start_background(config: AgentConfig, stop: threading.Event) -> None:
                 return
 
     def lease_loop() -> None:
-        for event in dhcp_servers().lease_events(stop):
+        # Nothing may end this thread but `stop`: when it died (a server directory removed
+        # under it), the node's lease events stopped until the agent restarted.
+        while not stop.is_set():
             try:
-                report(names.LEASE_EVENT, node=config.node, event=event)
+                for event in dhcp_servers().lease_events(stop):
+                    try:
+                        report(names.LEASE_EVENT, node=config.node, event=event)
+                    except Exception:
+                        log.exception("lease event not forwarded: %s", event)
             except Exception:
-                log.exception("lease event not forwarded: %s", event)
+                log.exception("reading lease events failed: starting over")
+                stop.wait(1.0)
 
     # A slow answer (a busy emulated node) delays the next beat, it does not drop it.
     beats = liveness.redis_client(

@@ -228,7 +228,10 @@ class DhcpServers:
         return corrections
 
     def lease_events(self, stop: threading.Event) -> Iterator[dict[str, Any]]:
-        """Yield lease events of every server on this node as dnsmasq reports them."""
+        """Yield lease events of every server on this node as dnsmasq reports them.
+
+        A server's directory can go at any moment (its network deleted, maybe while its
+        last `del` event is being reported): its reader is dropped, the others go on."""
         readers: dict[str, LeaseEventReader] = {}
         while not stop.is_set():
             for events_file in self.state_dir.glob("dhcp-*/events.jsonl"):
@@ -248,7 +251,9 @@ class DhcpServers:
                         "expires": event.expires,
                         "time": event.time,
                     }
-                    _save_offset(events_file, reader.offset)
+                    if not _save_offset(events_file, reader.offset):
+                        readers.pop(network_id, None)
+                        break
             stop.wait(EVENT_POLL_SECONDS)
 
 
@@ -345,5 +350,10 @@ def _offset(events_file: Path) -> int:
         return 0
 
 
-def _save_offset(events_file: Path, offset: int) -> None:
-    (events_file.parent / "events.offset").write_text(str(offset))
+def _save_offset(events_file: Path, offset: int) -> bool:
+    """False when the server's directory is gone (its network was deleted)."""
+    try:
+        (events_file.parent / "events.offset").write_text(str(offset))
+    except FileNotFoundError:
+        return False
+    return True

@@ -42,9 +42,12 @@ class LeaseEventReader:
         if st.st_size < self.offset or (self._inode is not None and st.st_ino != self._inode):
             self.offset = 0
         self._inode = st.st_ino
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            data = fh.read()
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:  # removed since the stat (its network was deleted)
+            return []
         complete = data[: data.rfind(b"\n") + 1]  # leave a half-written line for next time
         self.offset += len(complete)
         return [e for e in map(_parse, complete.splitlines()) if e is not None]
