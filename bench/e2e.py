@@ -158,9 +158,9 @@ class ClusterBench:
 
     def tenant_with_network(self, name: str, cidr: str) -> tuple[dict, dict]:
         tenant = ok(self.api.post("/api/v1/tenants/", json={"name": name}))
-        return tenant, self.network(tenant, "data", cidr, dns_domain=f"{name}.example")
+        return tenant, self.make_network(tenant, "data", cidr, dns_domain=f"{name}.example")
 
-    def network(self, tenant: dict, name: str, cidr: str, **extra: Any) -> dict:
+    def make_network(self, tenant: dict, name: str, cidr: str, **extra: Any) -> dict:
         """A controller-IPAM SR-IOV network of `tenant` on physnet1 (`extra`: more fields)."""
         body = {
             "kind": "sriov",
@@ -313,7 +313,7 @@ class ClusterBench:
 
     def _network(self, tenant: dict, name: str, cidr: str, mode: str | None, n: int) -> dict:
         ipv6 = {"ipv6_cidr": f"fd00:{90 + n:x}::/64", "ipv6_mode": mode} if mode else {}
-        return self.network(tenant, name, cidr, **ipv6)
+        return self.make_network(tenant, name, cidr, **ipv6)
 
     # --- live path ---------------------------------------------------------------------
 

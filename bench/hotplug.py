@@ -52,7 +52,7 @@ def bench_hot_attach(bench, count: int, timeout: float = 60.0) -> dict[str, Any]
     api = bench.api
     tenant = ok(api.post("/api/v1/tenants/", json={"name": "benchhot"}))
     networks = {
-        name: bench.network(tenant, name, cidr)
+        name: bench.make_network(tenant, name, cidr)
         for name, cidr in (("data", "10.80.0.0/24"), ("extra", "10.81.0.0/24"))
     }
     server = str(ipaddress.IPv4Network(networks["extra"]["cidr"]).broadcast_address - 1)
