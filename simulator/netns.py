@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from .cmd import ip, run
 from .errors import CommandFailed
 
 NETNS_DIR = Path("/run/netns")
+LO_UP_TRIES = 50  # 20 ms apart
 
 
 def exists(name: str) -> bool:
@@ -24,7 +26,16 @@ def create(name: str, *, lo_up: bool = True) -> None:
             if not exists(name):  # lost a race with a concurrent creator: fine
                 raise
     if lo_up:
-        ip(name, "link", "set", "lo", "up")
+        # A concurrent `ip netns add` makes /run/netns/<name> before it mounts the
+        # namespace there: entering it in between fails for a moment.
+        for attempt in range(LO_UP_TRIES):
+            try:
+                ip(name, "link", "set", "lo", "up")
+                return
+            except CommandFailed:
+                if attempt == LO_UP_TRIES - 1:
+                    raise
+                time.sleep(0.02)
 
 
 def delete(name: str) -> None:
