@@ -35,6 +35,12 @@ install_celery_hooks()
 # From the validated settings (ciaoweb.core.envconfig): a bad value stops the worker with
 # a line naming it.
 app.conf.beat_schedule = {
+    "check-heartbeats": {
+        "task": names.CHECK_HEARTBEATS,
+        "schedule": settings.CIAO_HEARTBEAT_INTERVAL,
+        # A check that waited behind a busy queue is dropped: the next one reads fresher.
+        "options": {"expires": 2 * settings.CIAO_HEARTBEAT_INTERVAL},
+    },
     "operations-watchdog": {
         "task": names.OPERATIONS_WATCHDOG,
         "schedule": settings.CIAO_WATCHDOG_INTERVAL,

@@ -6,13 +6,18 @@ checking the signature); `trust` decides what that sender may say before anythin
 
 from __future__ import annotations
 
+import functools
+
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from ciaoweb import taskrouting as names
 from ciaoweb.celery import app
+from ciaoweb.core import liveness
+from ciaoweb.inventory.models import Host
+from ciaoweb.inventory.services import note_liveness
 
 from . import dhcp, engine, results, trust
-from .liveness import check_hosts
 
 # A database that is briefly unavailable (restart, SQLite writer lock) is worth a retry.
 CONTROLLER_TASK = {
@@ -98,6 +103,12 @@ def operations_watchdog(sender: str = "") -> None:
 
 @app.task(name=names.CHECK_HEARTBEATS)
 def check_heartbeats(sender: str = "") -> None:
-    """One liveness check on demand (beat runs them itself, ciaoweb.orchestration.liveness)."""
     if trust.internal(sender, "check_heartbeats"):
-        check_hosts()
+        hosts = Host.objects.values_list("name", flat=True)
+        note_liveness(liveness.beat_ages(_liveness_client(), hosts))
+
+
+@functools.cache
+def _liveness_client():
+    """The agents' liveness keys live in the broker's Redis (ciaoweb.core.liveness)."""
+    return liveness.redis_client(settings.CELERY_BROKER_URL)
