@@ -64,15 +64,12 @@ class Checks:
     def _run(self) -> None:
         from django.db import connection
 
-        from ciaoweb.core.liveness import beat_ages
-        from ciaoweb.inventory.models import Host
-        from ciaoweb.inventory.services import note_liveness
+        from ciaoweb.inventory.services import check_liveness
 
         try:
             while not self.stop.is_set():
                 t0 = time.perf_counter()
-                hosts = Host.objects.values_list("name", flat=True)
-                changed = note_liveness(beat_ages(self.client, hosts))
+                changed = check_liveness(self.client)
                 self.seconds.append(time.perf_counter() - t0)
                 self.offline += changed["offline"]
                 self.stop.wait(max(0.0, 1.0 - self.seconds[-1]))

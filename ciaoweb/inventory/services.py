@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ciaoweb.core import liveness
 from ciaoweb.core.credentials import new_secret
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record, record_security
@@ -196,6 +197,12 @@ def note_liveness(ages: dict[str, float]) -> dict[str, list[str]]:
             if _set_state(pk, HostState.OFFLINE, HostState.ONLINE, silent):
                 changed["online"].append(name)
     return changed
+
+
+def check_liveness(client) -> dict[str, list[str]]:
+    """Every host's last beat read from the broker's Redis (`client`), then applied."""
+    hosts = list(Host.objects.values_list("name", flat=True))
+    return note_liveness(liveness.beat_ages(client, hosts))
 
 
 def _write_last_seen(seen: dict) -> None:

@@ -14,8 +14,7 @@ from django.db import InterfaceError, OperationalError
 from ciaoweb import taskrouting as names
 from ciaoweb.celery import app
 from ciaoweb.core import liveness
-from ciaoweb.inventory.models import Host
-from ciaoweb.inventory.services import note_liveness
+from ciaoweb.inventory.services import check_liveness
 
 from . import dhcp, engine, results, trust
 
@@ -104,8 +103,7 @@ def operations_watchdog(sender: str = "") -> None:
 @app.task(name=names.CHECK_HEARTBEATS)
 def check_heartbeats(sender: str = "") -> None:
     if trust.internal(sender, "check_heartbeats"):
-        hosts = Host.objects.values_list("name", flat=True)
-        note_liveness(liveness.beat_ages(_liveness_client(), hosts))
+        check_liveness(_liveness_client())
 
 
 @functools.cache
