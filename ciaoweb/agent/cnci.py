@@ -40,6 +40,11 @@ def server_owner(network_id: str) -> str:
     return f"dhcp-{network_id}"
 
 
+# What changes on every refresh without changing the server: its reservations, their
+# revision and the operation step that asked (each launch's own).
+PER_REFRESH_KEYS = ("reservations", "revision", "context")
+
+
 def _runtime_name(network_id: str) -> str:
     return f"dhcp-{str(network_id).replace('-', '')[:12]}"
 
@@ -91,8 +96,7 @@ class DhcpServers:
     def _ensure(self, spec: dict[str, Any], full: bool) -> dict[str, Any]:
         network_id = spec["network_id"]
         shape = json.dumps(
-            {k: v for k, v in spec.items() if k not in ("reservations", "revision")},
-            sort_keys=True,
+            {k: v for k, v in spec.items() if k not in PER_REFRESH_KEYS}, sort_keys=True
         )
         applied_shape, applied_netns = self._applied.pop(network_id, ("", ""))
         if not full and applied_shape == shape:

@@ -71,17 +71,24 @@ def _spec(reservations: int = 1, vlan: int = 120, **identity) -> dict:
     }
 
 
+def _launch(n: int) -> dict:
+    """The step of launch `n` that sent the refresh, as the controller tags it."""
+    return {"operation_id": f"op{n}", "step": "dhcp"}
+
+
 def test_refresh_of_a_running_server_only_writes_reservations(servers):
     made, driver = servers
-    assert made.ensure(_spec(1))["ok"]
+    assert made.ensure(_spec(1, revision=1, context=_launch(1)))["ok"]
     assert driver.setups == 1
-    outcome = made.ensure(_spec(3))
+    # Each launch's refresh has its own step and a newer revision: still only a refresh.
+    outcome = made.ensure(_spec(3, revision=2, context=_launch(2)))
     assert outcome["ok"] and not outcome["restarted"]
     assert driver.setups == 1  # VF, address and dnsmasq left as they were
     server = DhcpServer.on_disk(made.state_dir, NETWORK_ID)
     assert sorted(server.reservations()) == [f"02:bb:00:00:00:{n:02x}" for n in range(3)]
-    assert made.ensure(_spec(2))["ok"]
+    assert made.ensure(_spec(2, revision=3, context=_launch(3)))["ok"]
     assert len(server.reservations()) == 2
+    assert driver.setups == 1
 
 
 def test_reservations_older_than_the_applied_ones_are_skipped(servers):
