@@ -3,7 +3,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from django.conf import settings
 
 from ciaoweb import taskrouting as names
@@ -31,6 +31,23 @@ signing.install_lazy(_signer)
 app.conf.worker_consumer = "ciaoweb.orchestration.consumer:RecordingConsumer"
 # Pool children and the embedded beat (-B) die with the worker, even by SIGKILL.
 install_celery_hooks()
+
+# A pool child keeps its database connection from task to task (Celery's Django fixup
+# closes it only when older than this or broken): a connection per task cost a
+# PostgreSQL backend fork and a cold catalog cache, in a burst about as much CPU as the
+# tasks' own queries. Checked before each reuse, so a restarted database costs one retry.
+# Only the workers: under ASGI persistent connections would leak one per thread.
+WORKER_CONN_MAX_AGE = 300
+
+
+@signals.worker_process_init.connect(weak=False)
+def _keep_database_connections(**_) -> None:
+    from django.db import connections
+
+    for connection in connections.all():
+        connection.settings_dict["CONN_MAX_AGE"] = WORKER_CONN_MAX_AGE
+        connection.settings_dict["CONN_HEALTH_CHECKS"] = True
+
 
 # From the validated settings (ciaoweb.core.envconfig): a bad value stops the worker with
 # a line naming it.

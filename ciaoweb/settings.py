@@ -194,7 +194,10 @@ CHANNEL_LAYERS = {
         if ENV.channel_layer == "memory"
         else {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # A client's queue holds this many events before channels-redis drops new
+            # ones: the default 100 was overrun within seconds of a 256-instance burst,
+            # and the live view silently missed instances going running.
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000},
         }
     )
 }
