@@ -14,6 +14,10 @@ from kombu import Exchange, Queue
 from ciaoweb.core.signing import CELERY_SETTINGS as SIGNED_MESSAGES
 
 CONTROLLER_QUEUE = "controller"
+# The hosts' liveness check has a queue of its own, consumed by a worker of its own (and
+# by the controller's too, as a fallback): behind a burst's backlog on `controller` every
+# check expired and no dead host was ever declared offline.
+LIVENESS_QUEUE = "controller.liveness"
 AGENT_PREFIX = "agent."
 
 
@@ -22,7 +26,10 @@ def node_queue(node: str) -> str:
 
 
 def route_task(name: str, args: Any, kwargs: dict | None, options: dict, task=None, **kw) -> dict:
-    """Celery router: `agent.*` to `node.<kwargs['node']>`, the rest to `controller`."""
+    """Celery router: `agent.*` to `node.<kwargs['node']>`, the liveness check to its own
+    queue, the rest to `controller`."""
+    if name == CHECK_HEARTBEATS:
+        return {"queue": LIVENESS_QUEUE}
     if name.startswith(AGENT_PREFIX):
         node = (kwargs or {}).get("node")
         if not node:
@@ -79,6 +86,9 @@ CELERY_COMMON = {
             Exchange(CONTROLLER_QUEUE),
             routing_key=CONTROLLER_QUEUE,
             no_declare=True,
+        ),
+        Queue(
+            LIVENESS_QUEUE, Exchange(LIVENESS_QUEUE), routing_key=LIVENESS_QUEUE, no_declare=True
         ),
     ),
     # No remote control (pidbox: `celery inspect`/`control` reach no worker) and no

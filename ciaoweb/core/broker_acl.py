@@ -7,10 +7,10 @@ channels-redis, see `docs/security.md`):
 
 - `web` (daphne): sends controller tasks (LPUSH on the `controller` list) and serves
   websockets through the Channels layer (sorted sets under the `asgi` prefix).
-- `controller` (the controller's worker and its embedded beat): consumes `controller`
-  (BRPOP, and kombu's ack emulation: the `unacked` hash, the `unacked_index` sorted set,
-  the `unacked_mutex` lock), sends to every `node.<host>` list and publishes to the
-  Channels layer.
+- `controller` (the controller's workers and beat): consumes `controller` and
+  `controller.liveness` (BRPOP, and kombu's ack emulation: the `unacked` hash, the
+  `unacked_index` sorted set, the `unacked_mutex` lock), sends to every `node.<host>`
+  list and publishes to the Channels layer.
 - `agent-<host>`: consumes its own `node.<host>` list with unacked keys of its own
   (`agent_transport_options`), may only *write* (LPUSH) the `controller` list, and SETs
   its own liveness key `ciao.alive.<host>` (ciaoweb.core.liveness); the controller
@@ -49,6 +49,7 @@ CONTROLLER_USER = "controller"
 ADMIN_USER = "ciao-admin"
 
 CONTROLLER_QUEUE = "controller"  # ciaoweb.taskrouting.CONTROLLER_QUEUE (no Django import)
+LIVENESS_QUEUE = "controller.liveness"  # ciaoweb.taskrouting.LIVENESS_QUEUE
 CHANNELS_PREFIX = "asgi"  # channels-redis' default prefix (settings.CHANNEL_LAYERS)
 BINDING_PREFIX = "_kombu.binding."  # kombu's Channel.keyprefix_queue
 
@@ -168,8 +169,8 @@ def controller_rule(password: str) -> str:
     return _user(
         CONTROLLER_USER,
         password,
-        # Its own queue (beat and its own tasks also LPUSH here).
-        _selector(_CONSUME_COMMANDS, [f"~{CONTROLLER_QUEUE}"]),
+        # Its own queues (beat and its own tasks also LPUSH here).
+        _selector(_CONSUME_COMMANDS, [f"~{CONTROLLER_QUEUE}", f"~{LIVENESS_QUEUE}"]),
         # kombu's default ack-emulation keys are the controller's alone (agents use theirs).
         _selector(_UNACKED_COMMANDS, ["~unacked", "~unacked_index", "~unacked_mutex"]),
         # Node tasks to every node: LPUSH, and the producer's declare of the node's queue

@@ -33,6 +33,7 @@ import httpx
 from ciaoweb.core import signing
 from ciaoweb.core.broker_acl import CONTROLLER_USER, WEB_USER
 from ciaoweb.core.credentials import Credential, broker_password
+from ciaoweb.taskrouting import CONTROLLER_QUEUE, LIVENESS_QUEUE
 
 from .broker import OwnRedis
 from .processes import (
@@ -123,6 +124,7 @@ class LocalCluster:
         self.qemu = None  # QemuNodes when config.nodes == "qemu"
         self.servers: list[ManagedProcess] = []
         self.controller: ManagedProcess | None = None
+        self.liveness: ManagedProcess | None = None
         self.agents: dict[str, ManagedProcess] = {}
         self._api: httpx.Client | None = None
         # host -> enrolment secret (written to the agent's credential file)
@@ -265,6 +267,7 @@ class LocalCluster:
         self.progress(f"[4/6] controller: API server on {self.url} and its worker")
         self._start_servers()
         self.controller = self._spawn("controller", self._controller_argv(), user=CONTROLLER_USER)
+        self.liveness = self._spawn("liveness", self._liveness_argv(), user=CONTROLLER_USER)
         self.progress("[5/6] node agents: " + ", ".join(self.hosts()))
         for host in self.hosts():
             self.start_agent(host)
@@ -295,6 +298,18 @@ class LocalCluster:
         return self.servers[0] if self.servers else None
 
     def _controller_argv(self) -> list[str]:
+        return self._worker_argv(
+            "controller",
+            # It takes the liveness queue too: a check still runs, late, without the other.
+            [f"{CONTROLLER_QUEUE},{LIVENESS_QUEUE}", "-c", str(self.config.controller_concurrency)],
+            ["-B", "-s", str(self.run_dir / "beat-schedule")],
+        )
+
+    def _liveness_argv(self) -> list[str]:
+        """The liveness check's own worker: one process (solo pool), never behind a burst."""
+        return self._worker_argv("liveness", [LIVENESS_QUEUE, "-P", "solo"])
+
+    def _worker_argv(self, name: str, queues: list[str], extra: tuple | list = ()) -> list[str]:
         return [
             PYTHON,
             "-m",
@@ -302,19 +317,15 @@ class LocalCluster:
             "-A",
             "ciaoweb.celery",
             "worker",
-            "-B",
             "-Q",
-            "controller",
-            "-c",
-            str(self.config.controller_concurrency),
+            *queues,
             "--hostname",
-            f"controller@{self.config.name}",
+            f"{name}@{self.config.name}",
             "--without-gossip",
             "--without-mingle",
             # Worker heartbeats are events (Pub/Sub): nobody listens, the ACL forbids them.
             "--without-heartbeat",
-            "-s",
-            str(self.run_dir / "beat-schedule"),
+            *extra,
             "--loglevel",
             "INFO",
         ]
@@ -446,7 +457,7 @@ class LocalCluster:
         # agent goes with its guest (its host-side process only watches it).
         if self.qemu is not None:
             self.qemu.down()
-        for group in (list(self.agents.values()), [self.controller], self.servers):
+        for group in (list(self.agents.values()), [self.controller, self.liveness], self.servers):
             stop_all([process for process in group if process is not None])
         self.agents.clear()
         if self.redis is not None:
@@ -507,7 +518,7 @@ class LocalCluster:
 
     def check_alive(self) -> None:
         redis = self.redis.process if self.redis is not None else None
-        for process in [redis, *self.servers, self.controller]:
+        for process in [redis, *self.servers, self.controller, self.liveness]:
             if process is not None and not process.alive():
                 raise ClusterError(f"{process.name} exited:\n{process.log_tail()}")
         for host, process in self.agents.items():

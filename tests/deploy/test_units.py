@@ -13,7 +13,7 @@ import pytest
 from ciaoweb.core import signing
 from ciaoweb.core.broker_acl import CONTROLLER_USER, WEB_USER
 from ciaoweb.localcluster.cluster import ClusterConfig, LocalCluster
-from ciaoweb.taskrouting import CONTROLLER_QUEUE
+from ciaoweb.taskrouting import CONTROLLER_QUEUE, LIVENESS_QUEUE
 
 from .conftest import INSTALL_BIN, UNITS, VENV_BIN, Unit, example_of, unit, units
 
@@ -21,6 +21,7 @@ SERVICES = [u for u in units() if u.name.endswith(".service")]
 CONTROLLER_UNITS = {
     "ciaoweb-api@.service": (WEB_USER, signing.WEB),
     "ciaoweb-worker.service": (CONTROLLER_USER, signing.CONTROLLER),
+    "ciaoweb-liveness.service": (CONTROLLER_USER, signing.CONTROLLER),
     "ciaoweb-beat.service": (CONTROLLER_USER, signing.CONTROLLER),
     "ciaoweb-migrate.service": (CONTROLLER_USER, signing.CONTROLLER),
 }
@@ -86,15 +87,15 @@ def _options(argv: list[str]) -> dict[str, str | None]:
     return options
 
 
-def _cluster_controller_argv() -> list[str]:
+def _cluster_argv(process: str) -> list[str]:
     cluster = LocalCluster(ClusterConfig(name="deploy-units"), progress=lambda _: None)
-    return cluster._controller_argv()
+    return getattr(cluster, f"_{process}_argv")()
 
 
 def test_the_worker_runs_the_local_clusters_command_without_beat():
     ours = unit("ciaoweb-worker.service")
     argv = ours.argv(ours.get("ExecStart")[0])
-    cluster = _cluster_controller_argv()
+    cluster = _cluster_argv("controller")
     command = ["-m", "celery", "-A", "ciaoweb.celery", "worker"]
     assert argv[1:6] == cluster[1:6] == command
     wanted = _options(cluster[6:])
@@ -102,9 +103,23 @@ def test_the_worker_runs_the_local_clusters_command_without_beat():
     for flag in ("-B", "-s", "-c", "--hostname"):
         wanted.pop(flag)
     got = _options(argv[6:])
-    assert got["-Q"] == CONTROLLER_QUEUE
+    # The liveness queue too: without ciaoweb-liveness the check still runs, late.
+    assert got["-Q"] == f"{CONTROLLER_QUEUE},{LIVENESS_QUEUE}"
     assert {k: v for k, v in got.items() if k not in ("-c", "--hostname")} == wanted
     assert got["--hostname"] == "controller@ctl1"
+
+
+def test_the_liveness_worker_runs_the_local_clusters_command_on_its_queue_alone():
+    ours = unit("ciaoweb-liveness.service")
+    argv = ours.argv(ours.get("ExecStart")[0])
+    cluster = _cluster_argv("liveness")
+    assert argv[1:6] == cluster[1:6]
+    got, wanted = _options(argv[6:]), _options(cluster[6:])
+    assert got["-Q"] == wanted["-Q"] == LIVENESS_QUEUE
+    assert got["-P"] == "solo"
+    assert got.pop("--hostname") == "liveness@ctl1"
+    wanted.pop("--hostname")
+    assert got == wanted
 
 
 def test_one_beat_on_the_controllers_app_with_its_schedule_in_its_state_dir():

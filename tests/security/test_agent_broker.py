@@ -126,9 +126,11 @@ def test_controller_tasks_go_to_the_controller_queue():
         taskrouting.INSTANCE_APPLIED,
         taskrouting.LEASE_EVENT,
         taskrouting.HEARTBEAT,
-        "controller.check_heartbeats",
     ):
         assert route_task(name, (), {"node": "node1"}, {}) == {"queue": "controller"}
+    # The liveness check has a queue of its own, which agents may not write to.
+    check = route_task(taskrouting.CHECK_HEARTBEATS, (), {"node": "node1"}, {})
+    assert check == {"queue": taskrouting.LIVENESS_QUEUE}
 
 
 def test_the_controller_sends_node_tasks_through_the_router():

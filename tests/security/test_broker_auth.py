@@ -193,6 +193,9 @@ def test_an_agent_touches_its_own_queue_only(broker):
         ("EXPIRE", "controller", "1"),
         ("LTRIM", "controller", "1", "0"),
         ("SADD", "_kombu.binding.controller", "x"),
+        # The liveness check's queue: an agent could flood it or forge a tick.
+        ("LPUSH", "controller.liveness", "x"),
+        ("BRPOP", "controller.liveness", "1"),
         # Another node's queue, its binding and its unacked specs; the controller's.
         ("LRANGE", f"node.{OTHER}", "0", "-1"),
         ("BRPOP", f"node.{OTHER}", "1"),
@@ -224,6 +227,7 @@ def test_the_web_process_reads_no_node_queue(broker):
         ("LPUSH", f"node.{NODE}", "x"),  # node tasks come from the controller alone
         ("LRANGE", "controller", "0", "-1"),
         ("DEL", "controller"),
+        ("LPUSH", "controller.liveness", "x"),  # beat alone ticks the liveness check
         ("HGETALL", "unacked"),
         ("HGETALL", f"unacked.node.{NODE}"),
         *FORBIDDEN_FOR_ALL,
@@ -237,6 +241,8 @@ def test_the_controller_has_no_administration_nor_pubsub(broker):
     controller = _as(broker, CONTROLLER_USER)
     assert _dryrun(broker, CONTROLLER_USER, "LPUSH", f"node.{NODE}", "x")
     assert _dryrun(broker, CONTROLLER_USER, "BRPOP", "controller", "1")
+    assert _dryrun(broker, CONTROLLER_USER, "BRPOP", "controller.liveness", "1")
+    assert _dryrun(broker, CONTROLLER_USER, "LPUSH", "controller.liveness", "x")
     for command in [
         ("HGETALL", f"unacked.node.{NODE}"),  # an agent's unacked specs are its own
         ("DEL", f"node.{NODE}"),
