@@ -27,6 +27,21 @@ def port_name(attachment_id: str) -> str:
     return "o" + hashlib.sha1(str(attachment_id).encode()).hexdigest()[:12]
 
 
+FLOOD_MAC = "00:00:00:00:00:00"  # the all-zeros entry: broadcast and unknown unicast
+
+
+def _flood_peers(fdb: str) -> set[str]:
+    """Peers the segment floods to, from `bridge fdb show dev <vxlan>`. Only the all-zeros
+    entries count: a MAC learned from a peer's traffic (`<mac> dst <peer>`) is no flood
+    entry, and taking it for one left a host unable to ARP for that peer's instances."""
+    peers = set()
+    for line in fdb.splitlines():
+        words = line.split()
+        if words[:1] == [FLOOD_MAC] and "dst" in words[:-1]:
+            peers.add(words[words.index("dst") + 1])
+    return peers
+
+
 class Overlay:
     def __init__(self, host_netns: str | None, local_ip: str | None) -> None:
         self.host_netns = host_netns  # None: the node's own (root) namespace
@@ -81,10 +96,10 @@ class Overlay:
             )
             self._ip("link", "set", vxlan, "master", bridge)
             self._ip("link", "set", vxlan, "up")
-        known = self._bridge_cmd("fdb", "show", "dev", vxlan).stdout
+        flooded = _flood_peers(self._bridge_cmd("fdb", "show", "dev", vxlan).stdout)
         for peer in peers:
-            if peer != self.local_ip and f"dst {peer} " not in known + " ":
-                self._bridge_cmd("fdb", "append", "00:00:00:00:00:00", "dev", vxlan, "dst", peer)
+            if peer != self.local_ip and peer not in flooded:
+                self._bridge_cmd("fdb", "append", FLOOD_MAC, "dev", vxlan, "dst", peer)
         self._segments[int(vni)] = frozenset(peers)
         return bridge
 
