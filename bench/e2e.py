@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from .cpu import CpuUse
 from .util import fresh_database, summary
 from .ws import EventListener
 
@@ -406,6 +407,7 @@ class ClusterBench:
         rejected: list[str] = []
         lock = threading.Lock()
         mark = self.listener.mark()
+        cpu = CpuUse()
         t0 = time.time()
 
         posted: dict[str, float] = {}
@@ -447,6 +449,7 @@ class ClusterBench:
                     done_at.setdefault(data["id"], stamp)
                 elif data.get("state") == "error":
                     failed.setdefault(data["id"], data.get("error", ""))
+        cpu_use = cpu.result(len(ids) or 1)
         # the truth at the end: every instance's state from the API
         states: dict[str, int] = {}
         without_ip = 0
@@ -477,6 +480,7 @@ class ClusterBench:
             "completion_s": sorted(t - t0 for t in done_at.values()),
             # each instance from its own POST to running with its IP
             "launch_to_running": summary([done_at[i] - posted[i] for i in done_at]),
+            "cpu": cpu_use,
             "lost": count
             - sum(states.values())
             + states.get("pending", 0)

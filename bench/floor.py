@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .cpu import CpuUse
 from .e2e import Pinger, topology
 from .util import summary
 
@@ -212,6 +213,7 @@ class Floor:
             jobs.append((self.sim.name, host, self._take_vf(host), f"fp{self.seq}", mac))
         context = multiprocessing.get_context("fork")  # no re-import: 32 spawns took minutes
         pool = context.Pool(workers, initializer=_worker_init, initargs=(str(self.hook_dir),))
+        cpu = CpuUse()
         with pool:
             t0 = time.time()
             ends = pool.map(_launch_one, jobs, chunksize=1)
@@ -223,6 +225,7 @@ class Floor:
             "all_done_s": wall,
             "throughput_per_s": count / wall,
             "launch_to_ping": summary(latencies),
+            "cpu": cpu.result(count),
         }
 
     def down(self) -> None:

@@ -287,6 +287,7 @@ def _round_two_rows(results: dict, f: dict, t: dict) -> list[tuple[str, str, str
                 f">= 0.5x the floor's throughput, all running: {_status(t['burst_ge_half_floor'])}",
             )
         )
+    rows += _cpu_rows(results)
     if g("dead_node", "to_host_offline", "p50") is not None:
         rows.append(
             (
@@ -479,3 +480,21 @@ def write_outputs(results: dict, out_dir: Path) -> None:
         results["plots_error"] = str(exc)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     (out_dir / "results.md").write_text(markdown(results))
+
+
+def _cpu_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
+    """The burst's profile: both runs are CPU-bound, so CPU per launch explains the ratio."""
+    floor, burst = _get(results, "floor_burst", "cpu"), _get(results, "burst", "cpu")
+    if not floor or not burst:
+        return []
+    top = sorted(burst["ms_per_launch_by_group"].items(), key=lambda kv: -kv[1])[:7]
+    return [
+        (
+            "Burst profile: machine CPU per launch, floor -> ours (cores busy in each)",
+            f"{floor['busy_ms_per_launch']:.0f} ms",
+            f"{burst['busy_ms_per_launch']:.0f} ms",
+            _x(burst["busy_ms_per_launch"] / floor["busy_ms_per_launch"]),
+            f"cores busy {floor['cores_busy']:.2f} / {burst['cores_busy']:.2f}; ours by group: "
+            + ", ".join(f"{name} {ms:.0f} ms" for name, ms in top),
+        )
+    ]
