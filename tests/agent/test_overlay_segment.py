@@ -32,7 +32,9 @@ def host_netns():
     name = f"ciao-ovt-{uuid.uuid4().hex[:8]}"
     netns.create(name)
     subprocess.run(
-        ["ip", "-n", name, "addr", "add", f"{LOCAL}/24", "dev", "lo"], check=True, capture_output=True
+        ["ip", "-n", name, "addr", "add", f"{LOCAL}/24", "dev", "lo"],
+        check=True,
+        capture_output=True,
     )
     yield name
     netns.delete(name)
