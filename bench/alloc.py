@@ -25,16 +25,17 @@ class _Rollback(Exception):
     pass
 
 
-def setup_django(url: str) -> None:
+def setup_django(url: str, migrate: bool = True) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "ciaoweb.settings"
     os.environ["CIAO_DISPATCH"] = "record"
     import django
 
     django.setup()
-    from django.core.management import call_command
+    if migrate:
+        from django.core.management import call_command
 
-    call_command("migrate", verbosity=0, interactive=False)
+        call_command("migrate", verbosity=0, interactive=False)
 
 
 def _timed(fn, samples: int = SAMPLES, budget: float = 6.0) -> list[float]:
