@@ -79,7 +79,7 @@ class Guest:
                 self.clients6[ifname] = subprocess.Popen(
                     [
                         sys.executable,
-                        "-I",
+                        "-IS",  # dhcp6c is stdlib only: no site
                         str(DHCP6C),
                         "-i",
                         ifname,

@@ -317,7 +317,7 @@ def test_dnsmasq_drops_root_and_cannot_touch_what_root_runs(wire):
         st = path.stat()
         assert (st.st_uid, st.st_mode & 0o777) == (0, 0o755), path
     # The hook names the agent's own interpreter, isolated from the environment.
-    assert server.hook.read_text().splitlines()[0] == f"#!{sys.executable} -I"
+    assert server.hook.read_text().splitlines()[0] == f"#!{sys.executable} -IS"
     # What stays root's: the lease file (opened before the drop) and the events the root
     # helper appends; the user cannot write either.
     for path in (server.lease_file, server.events_file):

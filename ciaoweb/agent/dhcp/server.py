@@ -454,7 +454,7 @@ class DhcpServer:
                 "exec",
                 self.spec.netns,
                 sys.executable,
-                "-I",
+                "-IS",  # stdlib only: no site, like the hooks
                 str(script),
                 self.spec.interface,
                 *pairs,
