@@ -17,6 +17,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def _group(argv: list[str]) -> str:
     """The product's process groups (by command line); the rest is `other`."""
+    if not argv:  # no command line: a kernel thread (netns, veth and bridge work)
+        return "kernel threads"
     line = " ".join(argv)
     if "daphne" in line:
         return "api (daphne)"
