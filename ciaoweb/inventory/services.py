@@ -152,6 +152,8 @@ def heartbeat(host_name: str) -> bool:
     host = Host.objects.select_for_update(no_key=True).filter(name=host_name).first()
     if host is None:
         return False
+    if host.last_seen is None:  # enrolled, never registered: its inventory brings it online
+        return True
     host.last_seen = now
     if host.state != HostState.OFFLINE:  # changed since the UPDATE: only note the beat
         host.save(update_fields=["last_seen", "updated"])
@@ -171,6 +173,10 @@ def note_liveness(ages: dict[str, float]) -> dict[str, list[str]]:
     When no host has a key at all while some are online, the Redis restarted empty (it
     keeps nothing on disk) and nobody is judged until the agents beat again: their next
     beat is one interval away, and a silent host would have been seen going silent.
+    An enrolled host that never registered (no `last_seen` yet) is left as enrolment made
+    it, offline, however it beats: its agent's inventory brings it online, so a host is
+    never online with VFs the controller does not know yet (a launch in that gap found
+    "no capacity" on a cluster whose hosts all showed online).
     Returns the names that went offline and came back online."""
     now = timezone.now()
     timeout = settings.CIAO_HEARTBEAT_TIMEOUT
@@ -182,7 +188,7 @@ def note_liveness(ages: dict[str, float]) -> dict[str, list[str]]:
         {
             pk: seen[name]
             for pk, name, _, last_seen in rows
-            if name in seen and (last_seen is None or seen[name] - last_seen >= step)
+            if name in seen and last_seen is not None and seen[name] - last_seen >= step
         }
     )
     judged = bool(ages) or not any(state == HostState.ONLINE for _, _, state, _ in rows)
@@ -193,7 +199,7 @@ def note_liveness(ages: dict[str, float]) -> dict[str, list[str]]:
         if state == HostState.ONLINE and silent > timeout and judged:
             if _set_state(pk, HostState.ONLINE, HostState.OFFLINE, silent):
                 changed["offline"].append(name)
-        elif state == HostState.OFFLINE and name in seen and silent <= timeout:
+        elif state == HostState.OFFLINE and name in seen and silent <= timeout and last_seen:
             if _set_state(pk, HostState.OFFLINE, HostState.ONLINE, silent):
                 changed["online"].append(name)
     return changed

@@ -6,7 +6,7 @@ from django.utils import timezone
 from ciaoweb.events.models import Event
 from ciaoweb.instances.services import create_instance
 from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
-from ciaoweb.inventory.services import heartbeat, note_liveness, register_inventory
+from ciaoweb.inventory.services import enrol_host, heartbeat, note_liveness, register_inventory
 from ciaoweb.tenancy.services import create_tenant
 from tests.api.helpers import inventory
 
@@ -82,6 +82,23 @@ def test_liveness_follows_the_beats_and_flags_the_instances(settings):
         "offline",
         "online",
     ]
+
+
+@pytest.mark.django_db
+def test_a_host_that_beats_before_it_registered_stays_offline_until_its_inventory():
+    """The liveness worker may see an agent's first beats before the controller's worker
+    has its inventory: the host must not be online with no VFs known (a launch then got
+    "no capacity" on a cluster whose hosts all showed online)."""
+    host, _ = enrol_host("node1")
+    assert note_liveness({"node1": 0.1}) == {"offline": [], "online": []}
+    assert heartbeat("node1")  # an older agent's beat task: the same
+    host.refresh_from_db()
+    assert (host.state, host.last_seen) == ("offline", None)
+    register_inventory("node1", inventory("node1", {"physnet1": 1}))
+    host.refresh_from_db()
+    assert host.state == "online"
+    Host.objects.filter(pk=host.pk).update(state="offline")  # silent once registered
+    assert note_liveness({"node1": 0.1}) == {"offline": [], "online": ["node1"]}
 
 
 @pytest.mark.django_db
