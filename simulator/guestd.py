@@ -178,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    # A signal makes this readable, so the wait below ends at once (select itself would
+    # resume after the handler and sleep out its timeout).
+    wake, woken = os.pipe()
+    os.set_blocking(woken, False)
+    signal.set_wakeup_fd(woken)
     from pyroute2 import IPRoute
     from pyroute2.netlink.rtnl import RTMGRP_IPV6_IFINFO, RTMGRP_LINK
     from pyroute2.netns import setns
@@ -195,10 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         while not stopping:
             guest.reconcile(*_links(dump))
             try:
-                ready, _, _ = select.select([events], [], [], CLIENT_CHECK_SECONDS)
-                if ready:
+                ready, _, _ = select.select([events, wake], [], [], CLIENT_CHECK_SECONDS)
+                if wake in ready:
+                    os.read(wake, 512)
+                if events in ready:
                     events.get()  # drain; the next reconcile reads the truth
-            except (InterruptedError, OSError):  # a signal, or a burst overran the socket
+            except OSError:  # a burst of events overran the socket: reconcile reads the truth
                 continue
     finally:
         guest.stop()

@@ -13,7 +13,7 @@ import pytest
 
 from simulator import Simulator
 
-from .helpers import leftovers, wait_for
+from .helpers import attach, leftovers, wait_for
 
 pytestmark = pytest.mark.sim
 
@@ -153,6 +153,22 @@ def test_kill9_of_guest_then_clean(sim_dir: Path, sim_name: str):
         assert leftovers(sim_name, state_dir) == {}
     finally:
         cli("clean", "--name", sim_name, check=False)
+
+
+def test_a_stopped_guest_stops_its_dhcp_client_itself(make_sim):
+    """`guest.stop` sends SIGTERM and waits its grace: the guest must wake for it, not
+    sleep out a long wait for netlink events, be killed, and leave its udhcpc behind."""
+    from simulator import guest
+    from simulator.instances import Instance
+
+    sim = make_sim(hosts=1, vfs=1)
+    attach(sim, "node1", "pf0", 0, "vm1", mac="52:54:00:00:04:00", vlan=0, kind="vm")
+    vm = Instance(sim.name, "vm1", sim.state_dir)
+    client = vm.state_dir / "pids" / "udhcpc-vm1-eth0.pid"
+    assert wait_for(lambda: client.exists() and client.read_text().strip(), timeout=15)
+    udhcpc = int(client.read_text())
+    guest.stop(vm.guest_pidfile)
+    assert _dead(udhcpc), "the guest was killed before it stopped its DHCP client"
 
 
 def test_guest_hook_is_installed_while_a_guest_runs_it(tmp_path):
