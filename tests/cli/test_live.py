@@ -177,7 +177,7 @@ class Watcher:
     def __init__(self, env: dict, *argv: str) -> None:
         self.process = subprocess.Popen(
             [str(CIAO), "watch", *argv],
-            env=env,
+            env={**env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -197,7 +197,14 @@ class Watcher:
 
     def interrupt(self) -> tuple[int, str]:
         self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(timeout=30)
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # seen once in CI: say where it hung
+            self.process.send_signal(signal.SIGABRT)
+            self.process.wait(timeout=30)
+            stacks = self.process.stderr.read()[-6000:]
+            hung = f"ciao watch ignored Ctrl-C for 30 s; its threads:\n{stacks}"
+            raise AssertionError(hung) from None
         return code, self.process.stderr.read()
 
 
