@@ -178,6 +178,9 @@ class Watcher:
         self.process = subprocess.Popen(
             [str(CIAO), "watch", *argv],
             env={**env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack
+            # Ctrl-C as a terminal sends it: a run started in the background (`cmd &` in
+            # a script, as CI may be) passes SIGINT down ignored, and Python keeps it so.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -199,7 +202,7 @@ class Watcher:
         self.process.send_signal(signal.SIGINT)
         try:
             code = self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # seen once in CI: say where it hung
+        except subprocess.TimeoutExpired:  # say where it hung
             self.process.send_signal(signal.SIGABRT)
             self.process.wait(timeout=30)
             stacks = self.process.stderr.read()[-6000:]
