@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from ciaoweb import taskrouting as names
 from ciaoweb.core.exceptions import Conflict
+from ciaoweb.core.locks import retried_on_deadlock
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
 from ciaoweb.networks.choices import Ipam, NetworkKind
@@ -113,6 +114,7 @@ def update_network(network: Network, changes: dict[str, Any]) -> Network:
     return network
 
 
+@retried_on_deadlock
 @transaction.atomic
 def delete_network(network: Network, *, with_tenant: bool = False) -> None:
     """Refuse (409) while instances are attached or for the tenant's primary network

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from ciaoweb.core.exceptions import Conflict, InvalidInput
+from ciaoweb.core.locks import retried_on_deadlock
 from ciaoweb.events.choices import EventKind
 from ciaoweb.events.services import record
 from ciaoweb.instances.models import Instance
@@ -30,6 +31,7 @@ def username_taken(username: str) -> InvalidInput:
     return InvalidInput({"username": [f"the username {username} is taken: choose another"]})
 
 
+@retried_on_deadlock
 @transaction.atomic
 def delete_tenant(tenant: Tenant) -> None:
     """Refused (409) while the tenant has instances (in any state: a deleting one still
