@@ -38,7 +38,7 @@ from pathlib import Path
 from ..drivers.base import DriverError, InvalidArgument
 from . import validate
 from .events import LeaseEventReader
-from .hooks import UntrustedPath, install_hook
+from .hooks import STDLIB_ONLY, UntrustedPath, install_hook
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +454,7 @@ class DhcpServer:
                 "exec",
                 self.spec.netns,
                 sys.executable,
-                "-IS",  # stdlib only: no site, like the hooks
+                STDLIB_ONLY,
                 str(script),
                 self.spec.interface,
                 *pairs,
