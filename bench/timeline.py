@@ -4,17 +4,17 @@
 
 A cluster of two hosts and a network node (`benchtl`); each launch is POSTed on the
 bench network and waited for until running, then its events are read off the websocket
-by type and state. Prints each launch's stages (ms after the POST) and their p50s: what
+by type and state. Prints each stage's p50 over the launches (ms after the POST): what
 `docs/performance.md` reads the control plane's share of a launch from.
 """
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 
 from .e2e import ClusterBench
+from .util import pct
 
 SETTLE_S = 0.5  # after `running`: a VM guest's own lease event comes later
 
@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
     finally:
         bench.stop()
     stages = {stage for row in rows for stage in row}
-    p50 = {s: statistics.median(row[s] for row in rows if s in row) for s in stages}
+    p50 = {s: pct((row[s] for row in rows if s in row), 50) for s in stages}
     for stage, seconds in sorted(p50.items(), key=lambda item: item[1]):
         print(f"{1000 * seconds:7.0f} ms  {stage}")
     return 0

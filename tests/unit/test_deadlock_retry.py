@@ -7,6 +7,7 @@ import pytest
 from django.db import OperationalError, transaction
 
 from ciaoweb.core.locks import retried_on_deadlock
+from ciaoweb.networks import services as network_services
 from ciaoweb.networks.models import Network
 from ciaoweb.networks.services import create_network, delete_network
 from ciaoweb.tenancy.models import Tenant
@@ -25,10 +26,9 @@ def _error(sqlstate: str) -> OperationalError:
     return error
 
 
-def _failing_first(monkeypatch, target: str, sqlstate: str) -> list[int]:
-    """`target` raises `sqlstate` on its first call, then does its work."""
-    module, name = target.rsplit(".", 1)
-    real = getattr(__import__(module, fromlist=[name]), name)
+def _recording_fails_first(monkeypatch, sqlstate: str) -> list[int]:
+    """The network deletion's event recording raises `sqlstate` once, then records."""
+    real = network_services.record
     calls: list[int] = []
 
     def flaky(*args, **kwargs):
@@ -37,7 +37,7 @@ def _failing_first(monkeypatch, target: str, sqlstate: str) -> list[int]:
             raise _error(sqlstate)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(target, flaky)
+    monkeypatch.setattr(network_services, "record", flaky)
     return calls
 
 
@@ -45,7 +45,7 @@ def _failing_first(monkeypatch, target: str, sqlstate: str) -> list[int]:
 def test_a_tenant_deletion_chosen_as_a_deadlock_victim_is_done_on_the_second_try(monkeypatch):
     tenant = create_tenant("acme")
     create_network(tenant=tenant, name="data", kind="sriov", physnet="p", cidr="10.9.0.0/24")
-    calls = _failing_first(monkeypatch, "ciaoweb.networks.services.record", "40P01")
+    calls = _recording_fails_first(monkeypatch, "40P01")
     delete_tenant(tenant)
     assert not Tenant.objects.filter(pk=tenant.pk).exists()
     assert not Network.objects.filter(tenant_id=tenant.pk).exists()
@@ -58,10 +58,10 @@ def test_other_database_errors_and_inner_transactions_are_not_retried(monkeypatc
     network = create_network(
         tenant=tenant, name="data", kind="sriov", physnet="p", cidr="10.9.0.0/24"
     )
-    _failing_first(monkeypatch, "ciaoweb.networks.services.record", "57P01")  # admin shutdown
+    _recording_fails_first(monkeypatch, "57P01")  # admin shutdown
     with pytest.raises(OperationalError):
         delete_network(network)
-    _failing_first(monkeypatch, "ciaoweb.networks.services.record", "40P01")
+    _recording_fails_first(monkeypatch, "40P01")
     with pytest.raises(OperationalError), transaction.atomic():
         delete_network(network)  # the outer transaction is the one to run again
     assert Network.objects.filter(pk=network.pk).exists()
