@@ -16,7 +16,7 @@ from ciaoweb.networks.ipam import reserve_infrastructure_ips
 from ciaoweb.networks.models import PRIMARY_NETWORK_NAME, Network
 from ciaoweb.networks.vlans import next_free_vlan
 from ciaoweb.operations.queue import enqueue_on_commit
-from ciaoweb.orchestration.dhcp import check_capacity
+from ciaoweb.orchestration.dhcp import check_capacity, lock_servers_of
 from ciaoweb.tenancy.quotas import check_quota
 
 VLAN_ALLOCATION_ATTEMPTS = 5
@@ -120,6 +120,7 @@ def delete_network(network: Network, *, with_tenant: bool = False) -> None:
     """Refuse (409) while instances are attached or for the tenant's primary network
     (unless the tenant itself is being deleted: `with_tenant`). After commit the worker
     removes the network's DHCP server and resets its VF (`network_deleted`)."""
+    lock_servers_of([network.pk])  # before the network's row: see lock_servers_of
     locked = Network.objects.select_for_update().get(pk=network.pk)
     if locked.is_primary and not with_tenant:
         raise Conflict("the tenant's primary network `default` cannot be deleted")

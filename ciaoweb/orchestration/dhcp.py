@@ -135,6 +135,17 @@ def current_spec(server: DhcpServer, network: Network) -> dict:
     return dhcp_server_spec(server, network)
 
 
+def lock_servers_of(network_ids) -> None:
+    """Lock these networks' DHCP server rows (in id order): a deletion takes them before
+    its networks' rows. PostgreSQL checks a row's deferred foreign keys at COMMIT when the
+    transaction wrote it twice (a report's state, then a spec's revision bump), so such
+    a writer holds the server row and takes KEY SHARE on its network last; a deletion
+    that held the network and waited for the server row (its SET NULL) closed a cycle
+    with it."""
+    servers = DhcpServer.objects.select_for_update().filter(network_key__in=network_ids)
+    list(servers.order_by("pk").values_list("pk", flat=True))
+
+
 def server_running(network: Network) -> bool:
     return DhcpServer.objects.filter(network_key=network.pk, state=DhcpServerState.RUNNING).exists()
 

@@ -10,6 +10,7 @@ from ciaoweb.events.services import record
 from ciaoweb.instances.models import Instance
 from ciaoweb.networks.models import Network
 from ciaoweb.networks.services import create_primary_network, delete_network
+from ciaoweb.orchestration.dhcp import lock_servers_of
 from ciaoweb.tenancy.models import Membership, Tenant
 from ciaoweb.tenancy.quotas import lock_tenant
 
@@ -40,8 +41,9 @@ def delete_tenant(tenant: Tenant) -> None:
     reset exactly as when the network is deleted alone; then the tenant row goes.
 
     Lock order as every creation (ciaoweb.tenancy.quotas): the tenant's row first, then
-    its networks in id order (as `delete_network` and the lease-event handler lock them
-    before their leases; the cascade alone deleted leases first and deadlocked)."""
+    its networks' DHCP server rows (`lock_servers_of`), then the networks in id order (as
+    `delete_network` and the lease-event handler lock them before their leases; the
+    cascade alone deleted leases first and deadlocked)."""
     # FOR NO KEY UPDATE, like the quota holders: a plain FOR UPDATE here also blocked the
     # foreign-key checks (KEY SHARE) of a lease event that had locked one of these
     # networks and was recording its event, while we waited for that network: a
@@ -49,6 +51,7 @@ def delete_tenant(tenant: Tenant) -> None:
     lock_tenant(tenant)
     if count := Instance.objects.filter(tenant=tenant).count():
         raise Conflict(f"tenant {tenant} is in use by {count} instance(s): delete them first")
+    lock_servers_of(Network.objects.filter(tenant=tenant).values("pk"))  # before the networks
     for network in list(Network.objects.select_for_update().filter(tenant=tenant).order_by("pk")):
         delete_network(network, with_tenant=True)  # 409 if another tenant's instance uses it
     record(EventKind.TENANT_DELETED, tenant, f"tenant {tenant} deleted", tenant=None)

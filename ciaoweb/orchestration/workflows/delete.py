@@ -21,7 +21,7 @@ from ciaoweb.operations.models import Operation
 
 from .. import sender
 from ..choices import Purpose
-from ..dhcp import server_signature
+from ..dhcp import lock_servers_of, server_signature
 from ..reports import instance_event
 from ..specs import instance_spec
 from . import steps
@@ -65,6 +65,7 @@ def start(operation: Operation, instance: Instance | None) -> None:
 
 def _finalize(operation: Operation, instance: Instance, released: bool, remark: str = "") -> None:
     networks = [a.network_id for a in instance.attachments.all()]
+    lock_servers_of(networks)  # their reservations change below: servers before networks
     finalize_instance_deletion(instance.pk, released=released)
     # The reservations of its controller-IPAM networks go from their servers.
     steps.send_on_commit(

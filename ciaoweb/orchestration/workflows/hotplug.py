@@ -10,7 +10,7 @@ from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.operations.models import Operation
 
 from .. import sender
-from ..dhcp import server_signature
+from ..dhcp import lock_servers_of, server_signature
 from ..reports import instance_event
 from ..specs import instance_spec
 from . import steps
@@ -35,6 +35,8 @@ def interface_signature(
 def remove(operation: Operation, attachment_id, released: bool) -> None:
     """The interface's rows go (VF free, or `releasing` when its host never confirmed),
     and its network's DHCP server drops the reservation (releasing the lease)."""
+    network = Attachment.objects.filter(pk=attachment_id).values("network_id")
+    lock_servers_of(network)  # servers before networks, as a deletion locks them
     network = finalize_detach(attachment_id, released=released)
     if network is not None and (signature := server_signature(network)) is not None:
         steps.send_on_commit([signature])
