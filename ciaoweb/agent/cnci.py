@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .dhcp import guard
-from .dhcp.events import LeaseEventReader
+from .dhcp.events import LeaseEventReader, LeaseWakeup
 from .dhcp.server import DhcpServer, DhcpServerSpec, Reservation
 from .drivers.base import DriverError, OwnershipError, VfConfig, VfDriver
 from .locks import node_lock
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 SERVER_IFNAME = "eth0"
 # What setting a server up may raise; reported to the controller as the reason.
 SETUP_ERRORS = (DriverError, subprocess.CalledProcessError, OSError, RuntimeError)
-EVENT_POLL_SECONDS = 0.02
 
 
 def server_owner(network_id: str) -> str:
@@ -235,30 +234,35 @@ class DhcpServers:
         """Yield lease events of every server on this node as dnsmasq reports them.
 
         A server's directory can go at any moment (its network deleted, maybe while its
-        last `del` event is being reported): its reader is dropped, the others go on."""
+        last `del` event is being reported): its reader is dropped, the others go on.
+        Between reads it sleeps until a hook's wakeup (`LeaseWakeup`)."""
         readers: dict[str, LeaseEventReader] = {}
-        while not stop.is_set():
-            for events_file in self.state_dir.glob("dhcp-*/events.jsonl"):
-                network_id = events_file.parent.name.removeprefix("dhcp-")
-                reader = readers.get(network_id)
-                if reader is None:
-                    reader = readers[network_id] = LeaseEventReader(
-                        events_file, _offset(events_file)
-                    )
-                for event in reader.read_new():
-                    yield {
-                        "network_id": network_id,
-                        "action": event.action,
-                        "mac": event.mac,
-                        "ip": event.ip,
-                        "hostname": event.hostname,
-                        "expires": event.expires,
-                        "time": event.time,
-                    }
-                    if not _save_offset(events_file, reader.offset):
-                        readers.pop(network_id, None)
-                        break
-            stop.wait(EVENT_POLL_SECONDS)
+        wakeup = LeaseWakeup(self.state_dir)
+        try:
+            while not stop.is_set():
+                for events_file in self.state_dir.glob("dhcp-*/events.jsonl"):
+                    network_id = events_file.parent.name.removeprefix("dhcp-")
+                    reader = readers.get(network_id)
+                    if reader is None:
+                        reader = readers[network_id] = LeaseEventReader(
+                            events_file, _offset(events_file)
+                        )
+                    for event in reader.read_new():
+                        yield {
+                            "network_id": network_id,
+                            "action": event.action,
+                            "mac": event.mac,
+                            "ip": event.ip,
+                            "hostname": event.hostname,
+                            "expires": event.expires,
+                            "time": event.time,
+                        }
+                        if not _save_offset(events_file, reader.offset):
+                            readers.pop(network_id, None)
+                            break
+                wakeup.wait(stop)
+        finally:
+            wakeup.close()
 
 
 class _Revision:

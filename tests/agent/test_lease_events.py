@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 from ciaoweb.agent.cnci import DhcpServers
-from ciaoweb.agent.dhcp import events
+from ciaoweb.agent.dhcp import events, lease_hook
+from ciaoweb.agent.dhcp.hooks import STDLIB_ONLY
 
 
 def _event(directory: Path, mac: str) -> None:
@@ -48,3 +51,27 @@ def test_a_file_removed_between_stat_and_open_reads_as_nothing(tmp_path, monkeyp
     assert reader.read_new() == []
     monkeypatch.undo()
     assert [e.mac for e in reader.read_new()] == ["02:00:00:00:00:01"]
+
+
+def test_the_hook_wakes_the_reader_which_polls_no_more(tmp_path, monkeypatch):
+    """dnsmasq's hook (the real script, run as dnsmasq runs it) pokes the agent's socket
+    after appending: with the reader's fallback read switched off, its event still
+    comes, so the agent need not poll the files 50 times a second."""
+    monkeypatch.setattr(events, "READ_ANYWAY_SECONDS", None)  # wait for a wakeup only
+    servers = DhcpServers(str(tmp_path), driver=None, runtime=None, overlay=None)
+    server_dir = tmp_path / "dhcp-aaaa"
+    _event(server_dir, "02:00:00:00:00:01")
+    stop = threading.Event()
+    stream = servers.lease_events(stop)
+    assert next(stream)["mac"] == "02:00:00:00:00:01"  # read before any wait
+    hook = server_dir / "lease_hook"
+    shutil.copy(Path(lease_hook.__file__), hook)
+    run = [sys.executable, STDLIB_ONLY, str(hook), "add", "02:00:00:00:00:02", "10.0.0.6"]
+    subprocess.run(run, check=True, env={"DNSMASQ_LEASE_EXPIRES": "1700000000"})
+    got: list[dict] = []
+    reader = threading.Thread(target=lambda: got.append(next(stream)), daemon=True)
+    reader.start()
+    reader.join(30)  # a hang guard: without the wakeup it would wait forever
+    assert [e["mac"] for e in got] == ["02:00:00:00:00:02"]
+    assert got[0]["expires"] == 1700000000
+    stop.set()

@@ -7,10 +7,24 @@ Called as: <script> add|old|del <mac> <ip> [hostname]  (env DNSMASQ_LEASE_EXPIRE
 
 import json
 import os
+import socket
 import sys
 import time
 
 ACTIONS = ("add", "old", "del")
+# The agent's wakeup socket, beside the servers' directories (events.WAKEUP_SOCKET).
+WAKEUP_SOCKET = "lease-events.sock"
+
+
+def wake_the_agent(server_dir: str) -> None:
+    """One datagram: the agent reads the events file now instead of at its next poll.
+    Never blocks (a full queue already holds wakeups); no agent listening is no error."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.sendto(b"!", os.path.join(os.path.dirname(server_dir), WAKEUP_SOCKET))
+    except OSError:
+        pass
 
 
 def main(argv: list[str]) -> int:
@@ -29,13 +43,16 @@ def main(argv: list[str]) -> int:
         "time": time.time(),
     }
     line = (json.dumps(event, sort_keys=True) + "\n").encode()
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "events.jsonl")
+    server_dir = os.path.dirname(os.path.abspath(__file__))
     # One O_APPEND write per event: lines never interleave, readers never see half of one.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(
+        os.path.join(server_dir, "events.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+    )
     try:
         os.write(fd, line)
     finally:
         os.close(fd)
+    wake_the_agent(server_dir)
     return 0
 
 
