@@ -24,34 +24,50 @@ from ciaoweb.operations.services import open_operation, record_finished
 log = logging.getLogger(__name__)
 
 
+def _update_if_changed(vf: VirtualFunction, values: dict[str, Any], rows) -> None:
+    if any(getattr(vf, field) != value for field, value in values.items()):
+        rows.update(**values, updated=timezone.now())
+
+
 def _sync_vfs(pf: PhysicalFunction, reported: list[dict[str, Any]]) -> None:
-    """Upsert reported VFs; drop unreported free ones, flag unreported owned ones."""
-    seen = set()
+    """Upsert reported VFs; drop unreported free ones, flag unreported owned ones.
+
+    The PF's VFs are read in one query (a periodic registration changes nothing, and a
+    query per VF made it the controller's largest task in a burst)."""
+    existing = {vf.index: vf for vf in pf.vfs.all()}
+    seen, new = set(), []
     for item in reported:
         index = int(item["index"])
+        if index in seen:
+            continue  # reported twice: the first word stands
         seen.add(index)
-        vf, created = VirtualFunction.objects.get_or_create(
-            pf=pf,
-            index=index,
-            defaults={
-                "pci_address": item.get("pci_address", ""),
-                "netdev": item.get("netdev", ""),
-                "mac": item.get("mac") or "",
-                "vlan": item.get("vlan") or None,
-            },
-        )
-        if created:
+        vf = existing.get(index)
+        if vf is None:
+            new.append(
+                VirtualFunction(
+                    pf=pf,
+                    index=index,
+                    pci_address=item.get("pci_address", ""),
+                    netdev=item.get("netdev", ""),
+                    mac=item.get("mac") or "",
+                    vlan=item.get("vlan") or None,
+                )
+            )
             continue
-        before = (vf.pci_address, vf.netdev, vf.mac, vf.vlan)
-        vf.pci_address = item.get("pci_address", vf.pci_address)
-        vf.netdev = item.get("netdev", vf.netdev)
-        if vf.state == VfState.FREE:  # a claimed VF keeps the desired MAC/VLAN
-            vf.mac = item.get("mac") or ""
-            vf.vlan = item.get("vlan") or None
-        if (vf.pci_address, vf.netdev, vf.mac, vf.vlan) != before:
-            # Unchanged rows stay unlocked: the scheduler claims VFs with SKIP LOCKED, so
-            # a periodic re-registration must not hide free VFs ("no free VF left").
-            vf.save()
+        # Unchanged rows stay unlocked: the scheduler claims VFs with SKIP LOCKED, so a
+        # periodic re-registration must not hide free VFs ("no free VF left").
+        row = pf.vfs.filter(pk=vf.pk)
+        hardware = {
+            "pci_address": item.get("pci_address", vf.pci_address),
+            "netdev": item.get("netdev", vf.netdev),
+        }
+        _update_if_changed(vf, hardware, row)
+        # A claimed VF keeps its desired MAC/VLAN, also when claimed since the read.
+        if vf.state == VfState.FREE:
+            configured = {"mac": item.get("mac") or "", "vlan": item.get("vlan") or None}
+            _update_if_changed(vf, configured, row.filter(state=VfState.FREE))
+    # A concurrent registration of the same host may have created some meanwhile.
+    VirtualFunction.objects.bulk_create(new, ignore_conflicts=True)
     gone = pf.vfs.exclude(index__in=seen)
     gone.filter(state=VfState.FREE).delete()
     gone.update(state=VfState.ERROR)  # still owned: keep the row so nothing is reused

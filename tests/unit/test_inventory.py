@@ -1,6 +1,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ciaoweb.events.models import Event
@@ -18,6 +20,27 @@ def test_register_inventory_is_idempotent():
     second = register_inventory("node1", report)
     assert first.pk == second.pk
     assert PhysicalFunction.objects.count() == 2 and VirtualFunction.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_a_periodic_registration_reads_a_pfs_vfs_at_once():
+    """Every agent registers again each reconcile interval with nothing changed: its
+    statements do not grow with its VFs (a query per VF was the controller's largest
+    task in a burst), and a VF reported with a new MAC is updated alone."""
+
+    def statements(vfs: int) -> int:
+        report = inventory(f"node{vfs}", {"physnet1": vfs})
+        register_inventory(f"node{vfs}", report)
+        with CaptureQueriesContext(connection) as queries:
+            register_inventory(f"node{vfs}", report)
+        return len(queries)
+
+    assert statements(2) == statements(32)
+    report = inventory("node2", {"physnet1": 2})
+    report["pfs"][0]["vfs"][1]["mac"] = "02:00:00:00:00:09"
+    register_inventory("node2", report)
+    macs = dict(VirtualFunction.objects.filter(pf__host__name="node2").values_list("index", "mac"))
+    assert macs == {0: "", 1: "02:00:00:00:00:09"}
 
 
 @pytest.mark.django_db
