@@ -384,9 +384,10 @@ class SriovDriver:
             netdev = self.sysfs.vf_netdev(pf, index)
             if netdev is None:
                 raise InterfaceNotFound(f"{pf} VF {index}: its netdev is not in the host namespace")
-            if not self._uses_mac(pf, index, netdev, None, config.mac):
-                self._rebind(pf, index)
-                netdev = self._wait_netdev(pf, index)
+            if self._uses_mac(pf, index, netdev, None, config.mac):
+                return netdev  # already on the admin MAC: asked once, not twice
+            self._rebind(pf, index)
+            netdev = self._wait_netdev(pf, index)
         if not self._uses_mac(pf, index, netdev, None, config.mac):
             raise DriverError(
                 f"{pf} VF {index}: netdev {netdev} uses "
