@@ -312,6 +312,33 @@ def test_watchdog_resends_a_lost_plug_then_fails_with_a_reason(cloud, run, sent,
     assert run(engine.watchdog) == 0  # ended: nothing more to do
 
 
+def test_watchdog_waits_for_a_plug_queued_behind_others_on_a_busy_host(cloud, run, sent, settings):
+    """node1 (beating) has not finished the first launch's plug: the second's plug waits
+    in its queue behind it, so its deadline moves on without a resend or an attempt, for
+    up to QUEUE_PATIENCE_STEPS step timeouts; the first is watched as before."""
+    settings.CIAO_OPERATION_ATTEMPTS = 3
+    first = run(_launch, cloud, name="first")
+    _dhcp_ok(run, sent, cloud[1])
+    second = run(_launch, cloud, name="second")
+    _dhcp_ok(run, sent, cloud[1])
+    plugs = lambda: [x for x in sent() if x[0] == names.ENSURE_INSTANCE]  # noqa: E731
+    sent_before = len(plugs())
+    for _ in range(settings.CIAO_OPERATION_ATTEMPTS + 1):
+        _expire(_op(second))
+        run(engine.watchdog)
+    assert (_op(second).state, _op(second).attempts) == (OperationState.RUNNING, 0)
+    assert len(plugs()) == sent_before  # nothing sent again
+    _expire(_op(first))
+    run(engine.watchdog)
+    assert _op(first).attempts == 1 and len(plugs()) == sent_before + 1
+    patience = engine.QUEUE_PATIENCE_STEPS * settings.CIAO_OPERATION_STEP_TIMEOUT
+    begun = timezone.now() - timedelta(seconds=patience + 1)
+    Operation.objects.filter(pk=_op(second).pk).update(created=begun)
+    _expire(_op(second))
+    run(engine.watchdog)
+    assert _op(second).attempts == 1 and len(plugs()) == sent_before + 2
+
+
 def test_watchdog_advances_an_operation_whose_advance_message_was_lost(cloud, run, sent):
     instance = _launch(cloud)  # committed, but its "advance" never reaches a worker
     queue.recorded.clear()
