@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,33 @@ def new_page(browser):
     yield make
     for context in contexts:
         context.close()
+    _wait_for_other_queries_to_end()
+
+
+def _wait_for_other_queries_to_end(timeout: float = 10.0) -> None:
+    """Closed pages ask nothing more, but daphne may still be answering them: the flush
+    after a test (TRUNCATE, one table lock after another) deadlocked with such a query in
+    CI. Waits until no other connection to the test database is in a statement or a
+    transaction (in a thread: Playwright's loop runs in this one)."""
+    from django.db import connection
+
+    def busy_elsewhere() -> int:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND state <> 'idle'"
+                )
+                return cursor.fetchone()[0]
+        finally:
+            connection.close()
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        while pool.submit(busy_elsewhere).result() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def log_in(page, base_url: str, username: str, password: str) -> None:
