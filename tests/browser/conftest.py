@@ -67,7 +67,7 @@ def browser(static_collected):
 
 
 @pytest.fixture
-def new_page(browser):
+def new_page(browser, request):
     """`new_page(width=1280)`: a fresh context (own cookies) per call."""
     contexts = []
 
@@ -80,7 +80,8 @@ def new_page(browser):
     yield make
     for context in contexts:
         context.close()
-    _wait_for_other_queries_to_end()
+    if request.node.get_closest_marker("django_db"):  # daphne on the test database
+        _wait_for_other_queries_to_end()
 
 
 def _wait_for_other_queries_to_end(timeout: float = 10.0) -> None:

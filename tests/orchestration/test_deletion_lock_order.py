@@ -6,10 +6,8 @@ victim. The deletions here run without their deadlock retry, so a cycle fails th
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection
 
 from ciaoweb.inventory.services import register_inventory
 from ciaoweb.networks.models import Network
@@ -19,19 +17,11 @@ from ciaoweb.orchestration.models import DhcpServer
 from ciaoweb.tenancy.models import Tenant
 from ciaoweb.tenancy.services import create_tenant, delete_tenant
 from tests.api.helpers import inventory
+from tests.lockrace import meet
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL row locks (set DATABASE_URL)"
 )
-
-
-def _waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -45,44 +35,18 @@ def test_a_deletion_waits_for_a_twice_written_server_row_without_a_cycle(deletio
         cidr="192.168.10.0/24", ipam="controller",
     )  # fmt: skip
     assert dhcp._place(network) is not None
-    written, commit, errors = threading.Event(), threading.Event(), []
 
-    def report_then_spec():
-        try:
-            with transaction.atomic():
-                results._apply_dhcp_outcome(str(network.pk), True, "", "ns", False)
-                dhcp.current_spec(DhcpServer.objects.get(network_key=network.pk), network)
-                written.set()
-                assert commit.wait(30)
-        except Exception as exc:  # reported below
-            errors.append(("writer", exc))
-        finally:
-            written.set()
-            connections.close_all()
+    def report_then_spec() -> None:
+        results._apply_dhcp_outcome(str(network.pk), True, "", "ns", False)
+        dhcp.current_spec(DhcpServer.objects.get(network_key=network.pk), network)
 
-    def delete():
-        try:
-            if deletion == "tenant":
-                delete_tenant.__wrapped__(tenant)
-            else:
-                delete_network.__wrapped__(network, with_tenant=True)
-        except Exception as exc:  # reported below
-            errors.append(("deletion", exc))
-        finally:
-            connections.close_all()
+    def delete() -> None:
+        if deletion == "tenant":
+            delete_tenant.__wrapped__(tenant)
+        else:
+            delete_network.__wrapped__(network, with_tenant=True)
 
-    writer = threading.Thread(target=report_then_spec)
-    writer.start()
-    assert written.wait(30)
-    deleter = threading.Thread(target=delete)
-    deleter.start()
-    for _ in range(500):  # until the deletion waits for the writer's row lock
-        if _waiting_on_a_lock() or not deleter.is_alive():
-            break
-        threading.Event().wait(0.01)
-    commit.set()
-    writer.join(30)
-    deleter.join(30)
+    errors = meet(report_then_spec, delete)
     assert errors == []
     assert not Network.objects.filter(pk=network.pk).exists()
     assert Tenant.objects.filter(pk=tenant.pk).exists() == (deletion == "network")

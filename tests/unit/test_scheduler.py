@@ -34,6 +34,7 @@ from ciaoweb.operations.models import Operation
 from ciaoweb.orchestration.workflows import migrate
 from ciaoweb.tenancy.services import create_tenant
 from tests.api.helpers import inventory
+from tests.lockrace import meet
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL row locks (set DATABASE_URL)"
@@ -367,15 +368,6 @@ def roll_back(instance_id, moved: dict, source: str, reason: str = "no carrier")
     return migrate.roll_back(operation, instance, reason)
 
 
-def _waiting_on_locks() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]
-
-
 @postgres_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("path", ["retarget", "rollback"])
@@ -404,40 +396,10 @@ def test_a_migration_step_and_a_deletion_in_one_tenant_do_not_deadlock(path):
         def step():
             roll_back(mover.pk, moved, "node1", "x")
 
-    stepped, go, errors = threading.Event(), threading.Event(), []
-
-    def migrate():
-        try:
-            with transaction.atomic():  # commits only after the deletion is waiting
-                step()
-                stepped.set()
-                assert go.wait(30)
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            stepped.set()
-            connections.close_all()
-
     def delete():
-        try:
-            assert finalize_instance_deletion(victim.pk)
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        assert finalize_instance_deletion(victim.pk)
 
-    migrating = threading.Thread(target=migrate)
-    migrating.start()
-    assert stepped.wait(30)
-    deleting = threading.Thread(target=delete)
-    deleting.start()
-    for _ in range(300):  # until the deletion waits for a lock the step holds
-        if _waiting_on_locks() or not deleting.is_alive():
-            break
-        threading.Event().wait(0.01)
-    go.set()
-    migrating.join(30)
-    deleting.join(30)
+    errors = meet(step, delete)  # the step commits only after the deletion waits
     assert errors == []
     assert load.drift() == {}
     expected = "node2" if path == "retarget" else "node1"
