@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .lease_hook import WAKEUP_SOCKET
+
 log = logging.getLogger(__name__)
 
 
@@ -76,8 +78,6 @@ def _parse(line: bytes) -> LeaseEvent | None:
         return None
 
 
-# The hook's "read me now", beside the servers' directories (lease_hook.WAKEUP_SOCKET).
-WAKEUP_SOCKET = "lease-events.sock"
 # Read the files anyway this often: a wakeup can be lost (the agent restarting as the
 # hook ran), and without the socket (a path past sun_path's 108 bytes) a quick poll.
 READ_ANYWAY_SECONDS = 0.5

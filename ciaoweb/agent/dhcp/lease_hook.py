@@ -12,7 +12,8 @@ import sys
 import time
 
 ACTIONS = ("add", "old", "del")
-# The agent's wakeup socket, beside the servers' directories (events.WAKEUP_SOCKET).
+# The agent's wakeup socket, beside the servers' directories (events.LeaseWakeup binds it;
+# named here, as this script imports nothing of ours).
 WAKEUP_SOCKET = "lease-events.sock"
 
 

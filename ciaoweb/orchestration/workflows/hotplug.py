@@ -35,8 +35,8 @@ def interface_signature(
 def remove(operation: Operation, attachment_id, released: bool) -> None:
     """The interface's rows go (VF free, or `releasing` when its host never confirmed),
     and its network's DHCP server drops the reservation (releasing the lease)."""
-    network = Attachment.objects.filter(pk=attachment_id).values("network_id")
-    lock_servers_of(network)  # servers before networks, as a deletion locks them
+    # Servers before networks, as a deletion locks them.
+    lock_servers_of(Attachment.objects.filter(pk=attachment_id).values("network_id"))
     network = finalize_detach(attachment_id, released=released)
     if network is not None and (signature := server_signature(network)) is not None:
         steps.send_on_commit([signature])
