@@ -27,6 +27,8 @@ def start_background(config: AgentConfig, stop: threading.Event) -> None:
             node=config.node,
             inventory=node_agent().inventory(config.network_node),
             owners=node_agent().owners(),
+            # Comes back with the plan: what was set up after it is newer than the plan.
+            registered_at=time.time(),
         )
 
     def heartbeat_loop() -> None:

@@ -15,11 +15,12 @@ import json
 import logging
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .dhcp import guard
+from .dhcp import guard, validate
 from .dhcp.events import LeaseEventReader, LeaseWakeup
 from .dhcp.server import DhcpServer, DhcpServerSpec, Reservation
 from .drivers.base import DriverError, OwnershipError, VfConfig, VfDriver
@@ -58,6 +59,7 @@ class DhcpServers:
         self.overlay = overlay
         # network id -> (spec without reservations, netns) this process last applied in full
         self._applied: dict[str, tuple[str, str]] = {}
+        self.commands = _Commands(self.state_dir)
 
     def _server(self, spec: dict[str, Any], netns: str) -> DhcpServer:
         return DhcpServer(
@@ -90,6 +92,7 @@ class DhcpServers:
         reservations are written (about 10 ms instead of 40). `full` (reconcile) redoes all.
         When it returns ok, dnsmasq runs and has the reservations on disk."""
         with self._locked(spec["network_id"]):
+            self.commands.note(spec["network_id"])
             return self._ensure(spec, full)
 
     def _ensure(self, spec: dict[str, Any], full: bool) -> dict[str, Any]:
@@ -170,6 +173,7 @@ class DhcpServers:
 
     def remove(self, spec: dict[str, Any]) -> None:
         with self._locked(spec["network_id"], discard=True):
+            self.commands.note(spec["network_id"])
             self._remove(spec)
 
     def _remove(self, spec: dict[str, Any]) -> None:
@@ -187,40 +191,32 @@ class DhcpServers:
                 log.warning("DHCP VF of %s now owned by someone else: left alone", network_id)
         self.runtime.delete(_runtime_name(network_id))
 
-    def reconcile(self, desired: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Every desired server running with its reservations; unknown servers removed."""
+    def reconcile(
+        self, desired: list[dict[str, Any]], registered_at: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Every desired server running with its reservations; unknown servers stopped.
+
+        `desired` is what the controller wanted when it answered the registration this host
+        sent at `registered_at` (its clock). A server the controller set up or removed
+        since then is newer than the plan and left as it is: a network created meanwhile
+        (its first launch faster than the plan) is no orphan, and one deleted meanwhile
+        must not come back. Both happened: the first launch on a new network got no lease,
+        its server stopped; a deleted network's server, set up again, held the VF a new
+        network's server was given. A plan older than one already applied is skipped."""
+        if registered_at is not None and not self.commands.plan_is_current(registered_at):
+            log.info("a reconcile plan older than the one applied: skipped")
+            return []
         corrections = []
         wanted = {spec["network_id"] for spec in desired}
         for spec in desired:
-            outcome = self.ensure(spec, full=True)
-            if outcome["restarted"]:
-                corrections.append(
-                    {
-                        "kind": "dhcp.restarted",
-                        "network_id": spec["network_id"],
-                        "message": "dnsmasq was not running: restarted with its leases",
-                    }
-                )
-            elif not outcome["ok"]:
-                corrections.append(
-                    {
-                        "kind": "dhcp.failed",
-                        "network_id": spec["network_id"],
-                        "message": outcome["error"],
-                    }
-                )
-            elif outcome.get("reconfigured"):
-                corrections.append(
-                    {
-                        "kind": "dhcp.reconfigured",
-                        "network_id": spec["network_id"],
-                        "message": "dnsmasq ran an old command line: restarted with its leases",
-                    }
-                )
+            with self._locked(spec["network_id"]):
+                if self.commands.newer_than(spec["network_id"], registered_at):
+                    continue
+                outcome = self._ensure(spec, full=True)
+            corrections += _corrections(spec["network_id"], outcome)
         for server_dir in self.state_dir.glob("dhcp-*"):
             network_id = server_dir.name.removeprefix("dhcp-")
-            if network_id not in wanted and (server_dir / "dnsmasq.pid").exists():
-                DhcpServer.on_disk(self.state_dir, network_id).stop()
+            if network_id not in wanted and self._stop_orphan(network_id, registered_at):
                 corrections.append(
                     {
                         "kind": "dhcp.orphan_stopped",
@@ -228,7 +224,19 @@ class DhcpServers:
                         "message": "stopped a DHCP server of a network that is gone",
                     }
                 )
+        if registered_at is not None:
+            self.commands.forget_older_than(registered_at)
         return corrections
+
+    def _stop_orphan(self, network_id: str, registered_at: float | None) -> bool:
+        """Stop a server the plan does not list, unless it was set up since the plan was
+        made (under its lock: a set-up in progress is finished, and seen)."""
+        with self._locked(network_id):
+            server = DhcpServer.on_disk(self.state_dir, network_id)
+            if self.commands.newer_than(network_id, registered_at) or not server.is_running():
+                return False
+            server.stop()
+            return True
 
     def lease_events(self, stop: threading.Event) -> Iterator[dict[str, Any]]:
         """Yield lease events of every server on this node as dnsmasq reports them.
@@ -291,6 +299,64 @@ class _Revision:
     def record(self) -> None:
         if self.revision is not None:
             self.path.write_text(f"{self.server_id} {int(self.revision)}\n")
+
+
+class _Commands:
+    """When the controller last told this node to set up or remove each network's server
+    (ensure, remove), kept on disk across worker processes and restarts, so a reconcile
+    plan made before that leaves the server alone; and the newest plan applied.
+    Times are this host's wall clock, as in the registration the plan answers."""
+
+    def __init__(self, state_dir: Path) -> None:
+        # Not named `dhcp-*`: that is a server's directory.
+        self.dir = state_dir / "dhcp.commands"
+        self.plan_file = state_dir / "dhcp.plan-applied"
+
+    def note(self, network_id: str) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / validate.ident(network_id)).write_text(f"{time.time()!r}\n")
+
+    def newer_than(self, network_id: str, registered_at: float | None) -> bool:
+        if registered_at is None:  # an older controller's plan: it alone decides
+            return False
+        noted = _read_time(self.dir / validate.ident(network_id))
+        return noted is not None and noted >= registered_at
+
+    def plan_is_current(self, registered_at: float) -> bool:
+        """Record this plan as applied unless a newer one was."""
+        applied = _read_time(self.plan_file)
+        if applied is not None and registered_at < applied:
+            return False
+        self.plan_file.write_text(f"{registered_at!r}\n")
+        return True
+
+    def forget_older_than(self, registered_at: float) -> None:
+        """Notes older than the plan applied can matter to no later one."""
+        for path in self.dir.glob("*") if self.dir.is_dir() else []:
+            noted = _read_time(path)
+            if noted is None or noted < registered_at:
+                path.unlink(missing_ok=True)
+
+
+def _read_time(path: Path) -> float | None:
+    try:
+        return float(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _corrections(network_id: str, outcome: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a reconcile's set-up of a server corrected, for the controller's audit."""
+    if outcome["restarted"]:
+        kind, message = "dhcp.restarted", "dnsmasq was not running: restarted with its leases"
+    elif not outcome["ok"]:
+        kind, message = "dhcp.failed", outcome["error"]
+    elif outcome.get("reconfigured"):
+        kind = "dhcp.reconfigured"
+        message = "dnsmasq ran an old command line: restarted with its leases"
+    else:
+        return []
+    return [{"kind": kind, "network_id": network_id, "message": message}]
 
 
 def _failed(exc: Exception) -> dict[str, Any]:

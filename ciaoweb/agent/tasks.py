@@ -112,6 +112,8 @@ def remove_dhcp_server(node: str, spec: dict) -> None:
 @app.task(name=names.RECONCILE, **RETRY)
 def reconcile(node: str, desired: dict) -> None:
     corrections = node_agent().reconcile(desired)
-    corrections += dhcp_servers().reconcile(desired.get("dhcp_servers", []))
+    corrections += dhcp_servers().reconcile(
+        desired.get("dhcp_servers", []), desired.get("registered_at")
+    )
     for correction in corrections:
         report(names.AGENT_EVENT, node=node, event=correction)

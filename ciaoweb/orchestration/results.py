@@ -162,9 +162,12 @@ def lease_event_from(node: str, event: dict[str, Any]) -> Lease | None:
     return apply_lease_event(event)
 
 
-def inventory_registered(node: str, inventory: dict[str, Any], owners: dict[str, str]) -> None:
+def inventory_registered(
+    node: str, inventory: dict[str, Any], owners: dict[str, str], registered_at: Any = None
+) -> None:
     """A (re)started agent of an enrolled host: record its inventory, then tell it what
-    to correct and re-send whatever its operations are waiting for."""
+    to correct and re-send whatever its operations are waiting for. `registered_at` (the
+    agent's clock) goes back with the plan: the agent keeps what it set up since."""
     enrolled = Host.objects.filter(name=node).first()
     if enrolled is None:
         trust.refuse(node, f"an inventory of host {node!r}, which is not enrolled")
@@ -182,6 +185,8 @@ def inventory_registered(node: str, inventory: dict[str, Any], owners: dict[str,
         )
     plan = reconcile_plan(host.pk, owners)
     plan["dhcp_servers"] = servers_for_node(host) if host.is_network_node else []
+    if isinstance(registered_at, int | float) and not isinstance(registered_at, bool):
+        plan["registered_at"] = float(registered_at)
     sender.send(sender.signature(names.RECONCILE, node, desired=plan))
     if host.is_network_node:
         place_missing_servers()

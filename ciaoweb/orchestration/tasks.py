@@ -7,6 +7,7 @@ checking the signature); `trust` decides what that sender may say before anythin
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -32,9 +33,11 @@ CONTROLLER_TASK = {
 
 
 @app.task(name=names.REGISTER_INVENTORY, **CONTROLLER_TASK)
-def register_inventory(node: str, inventory: dict, owners: dict, sender: str = "") -> None:
+def register_inventory(
+    node: str, inventory: dict, owners: dict, sender: str = "", registered_at: Any = None
+) -> None:
     if trust.from_node(sender, node, "register_inventory"):
-        results.inventory_registered(node, inventory, owners)
+        results.inventory_registered(node, inventory, owners, registered_at)
 
 
 @app.task(name=names.HEARTBEAT, **CONTROLLER_TASK)

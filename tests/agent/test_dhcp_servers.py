@@ -161,6 +161,35 @@ def test_a_changed_spec_reaches_the_running_dnsmasq(servers):
     assert b"--dhcp-ignore=tag:!known" not in argv
 
 
+def test_a_reconcile_plan_leaves_servers_changed_since_it_was_made(servers):
+    """A plan is what the controller wanted when it answered a registration; the
+    controller's ensure and remove since then are newer. Both races happened (the bench,
+    a reconcile every 5 s while networks came and went): a new network's server stopped as
+    an orphan, its first launch left without a lease; a deleted network's server set up
+    again, holding the VF that a new network's server had been given."""
+    made, _ = servers
+    server = DhcpServer.on_disk(made.state_dir, NETWORK_ID)
+    registered_at = time.time()  # the agent registers; the controller answers later
+    assert made.ensure(_spec())["ok"]  # meanwhile a new network's first launch
+    assert made.reconcile([], registered_at) == []
+    assert server.is_running()
+
+    registered_at = time.time()  # the network is deleted after this registration
+    made.remove(_spec())
+    assert made.reconcile([_spec()], registered_at) == []
+    assert not server.dir.exists()
+
+    assert made.ensure(_spec())["ok"]
+    registered_at = time.time()  # gone by the next registration: an orphan now
+    corrections = made.reconcile([], registered_at)
+    assert [c["kind"] for c in corrections] == ["dhcp.orphan_stopped"]
+    assert not server.is_running()
+    # A plan older than the one applied (two worker processes) changes nothing.
+    assert made.reconcile([_spec()], registered_at - 1) == []
+    assert not server.is_running()
+    assert [c["kind"] for c in made.reconcile([_spec()], time.time())] == ["dhcp.restarted"]
+
+
 def test_a_full_set_up_keeps_the_loaded_chaddr_guard(servers):
     """Reconcile redoes the set-up; the guard already there (same rules) stays loaded,
     with what it has learnt and counted: reloading it zeroed its drop counter (seen in

@@ -361,6 +361,16 @@ def test_a_reregistered_host_gets_its_current_step_again(cloud, run, sent):
     assert _op(instance).attempts == 0  # asked for, not a watchdog attempt
 
 
+def test_a_registrations_time_comes_back_with_its_plan(cloud, run, sent):
+    """The agent keeps the DHCP servers it set up after registering (cnci.reconcile):
+    the plan carries the time it sent, and nothing else an agent might put there."""
+    for registered_at, echoed in ((1234.5, 1234.5), ("1234.5", None), (True, None)):
+        registration = inventory("node1", {"physnet1": 2})
+        run(results.inventory_registered, "node1", registration, {}, registered_at)
+        (*_, plan) = [x for x in sent() if x[0] == names.RECONCILE]
+        assert plan[2]["desired"].get("registered_at") == echoed
+
+
 def test_reconcile_releases_only_reported_orphans(cloud):
     instance = _launch(cloud)
     vf = VirtualFunction.objects.get(attachment__instance=instance)

@@ -1,5 +1,6 @@
 from collections.abc import Mapping
 
+from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
 
 from ciaoweb.inventory.models import Host, PhysicalFunction, VirtualFunction
@@ -20,7 +21,10 @@ class HostDhcpServerSerializer(serializers.Serializer):
     def to_representation(self, server) -> dict:
         if isinstance(server, Mapping):  # already represented (an enrolment re-serialises)
             return dict(server)
-        network = server.network
+        try:
+            network = server.network
+        except ObjectDoesNotExist:  # deleted after this row was read (a host.updated sent late)
+            network = None
         return {
             "network": str(server.network_key),
             "network_name": network.name if network is not None else None,
