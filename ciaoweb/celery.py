@@ -40,6 +40,17 @@ install_celery_hooks()
 WORKER_CONN_MAX_AGE = 300
 
 
+@signals.worker_init.connect(weak=False)
+def _refuse_a_connection_pool(**_) -> None:
+    """A pool opened in the worker's main process would be shared by the children it
+    forks (one socket, several processes): CIAO_DATABASE_POOL_SIZE is the API's only."""
+    if settings.DATABASES["default"].get("OPTIONS", {}).get("pool"):
+        raise RuntimeError(
+            "CIAO_DATABASE_POOL_SIZE is set: it is for the API processes only (web.env); "
+            "the controller's worker keeps one connection per pool process instead"
+        )
+
+
 @signals.worker_process_init.connect(weak=False)
 def _keep_database_connections(**_) -> None:
     from django.db import connections

@@ -110,6 +110,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     from ciaoweb.core.sqlite import private_database_files
 
     private_database_files(DATABASES["default"])
+if ENV.database_pool_size and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The API processes (deploy/web.env): daphne answers each request on a thread of its
+    # own, so no persistent connection outlives a request, and each request connected anew
+    # (about 4 ms, and a PostgreSQL backend forked). A request finding every connection in
+    # use waits for one. Never in a Celery worker: its forked children would share the
+    # parent's sockets (ciaoweb.celery refuses to start with one).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, ENV.database_pool_size),
+        "max_size": ENV.database_pool_size,
+        "timeout": 30.0,
+    }
+    # Each connection checked as it is lent: one dropped while idle is replaced.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

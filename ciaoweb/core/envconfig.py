@@ -190,6 +190,10 @@ class Environment(BaseModel):
     database_url: Annotated[str | None, AfterValidator(_database_url)] = Field(
         None, alias="DATABASE_URL", repr=False
     )
+    # 0: no pool. The API processes only (deploy/web.env): ciaoweb.settings
+    database_pool_size: Annotated[int, BeforeValidator(_integer), Field(ge=0, le=500)] = Field(
+        0, alias="CIAO_DATABASE_POOL_SIZE"
+    )
     log_level: Annotated[str, AfterValidator(_log_level)] = Field("INFO", alias="CIAO_LOG_LEVEL")
     # Redis, Celery, Channels
     redis_url: Annotated[str, AfterValidator(_url), AfterValidator(_redis_url)] = Field(

@@ -97,6 +97,9 @@ class ClusterConfig:
     # daphne processes serving the API, dashboard and websockets on one listening socket
     # (`daphne --fd`: the kernel hands each connection to one of them).
     api_workers: int = 1
+    # PostgreSQL connections each API process keeps and lends to requests (SQLite: none).
+    # Many clusters share one PostgreSQL (100 connections) in the test suite.
+    database_pool_size: int = 8
     # Sign-in throttling (CIAO_AUTH_THROTTLE...) as configured; off by default: the tests
     # and benchmarks sign in far more often than people do. The demo turns it on.
     sign_in_throttle: bool = False
@@ -277,16 +280,17 @@ class LocalCluster:
     def _start_servers(self) -> None:
         daphne = [PYTHON, "-m", "daphne"]
         app = "ciaoweb.asgi:application"
+        pooled = {"CIAO_DATABASE_POOL_SIZE": str(self.config.database_pool_size)}
         if self.config.api_workers <= 1:
             argv = [*daphne, "-b", "127.0.0.1", "-p", str(self.config.port), app]
-            self.servers = [self._spawn("server", argv, user=WEB_USER)]
+            self.servers = [self._spawn("server", argv, user=WEB_USER, extra_env=pooled)]
             return
         listening = socket.create_server(("127.0.0.1", self.config.port), backlog=1024)
         try:
             fd = listening.fileno()
             argv = [*daphne, "--fd", str(fd), app]
             self.servers = [
-                self._spawn(f"server{n}", argv, user=WEB_USER, pass_fds=(fd,))
+                self._spawn(f"server{n}", argv, user=WEB_USER, pass_fds=(fd,), extra_env=pooled)
                 for n in range(self.config.api_workers)
             ]
         finally:
@@ -445,9 +449,14 @@ class LocalCluster:
             self._flush_broker()
 
     def _spawn(
-        self, name: str, argv: list[str], user: str | None = None, pass_fds: tuple[int, ...] = ()
+        self,
+        name: str,
+        argv: list[str],
+        user: str | None = None,
+        pass_fds: tuple[int, ...] = (),
+        extra_env: dict[str, str] | None = None,
     ) -> ManagedProcess:
-        env = self._env_as(user) if user else self.env()
+        env = (self._env_as(user) if user else self.env()) | (extra_env or {})
         return ManagedProcess(name, argv, env, self.run_dir, pass_fds).start()
 
     def stop(self) -> None:

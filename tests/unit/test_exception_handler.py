@@ -46,3 +46,26 @@ def test_conflict_and_no_capacity_are_409_with_a_detail():
     assert response.status_code == 409
     assert response.data == {"detail": "no capacity: no free VLAN left"}
     assert response.data["detail"].code == "no_capacity"
+
+
+def test_a_busy_or_unreachable_database_is_503_with_retry_after():
+    """Every pooled connection lent out (Django raises psycopg_pool's PoolTimeout as an
+    OperationalError), or the database restarting: the client is told to retry."""
+    from django.db import OperationalError
+
+    response = exception_handler(OperationalError("couldn't get a connection after 30 sec"), {})
+    assert response.status_code == 503 and response["Retry-After"] == "1"
+    assert response.data["detail"].code == "database_unavailable"
+
+
+def test_the_controller_worker_refuses_a_connection_pool(monkeypatch):
+    """Pool sockets opened in the worker's main process would be shared by its children."""
+    import pytest
+    from django.conf import settings
+
+    from ciaoweb.celery import _refuse_a_connection_pool
+
+    _refuse_a_connection_pool()  # no pool: starts
+    monkeypatch.setitem(settings.DATABASES["default"], "OPTIONS", {"pool": {"max_size": 4}})
+    with pytest.raises(RuntimeError, match="CIAO_DATABASE_POOL_SIZE"):
+        _refuse_a_connection_pool()

@@ -3,13 +3,14 @@
 The domain errors of `ciaoweb.core.exceptions` (raised by the scheduler, IPAM and the
 services) become the DRF exceptions that give the answers API clients know:
 `InvalidInput` a 400 with its per-field detail, `Conflict` and `NoCapacity` a 409 with
-`{"detail": ...}`.
+`{"detail": ...}`. A database that is busy (every pooled connection lent out) or out of
+reach answers 503 with a `Retry-After`.
 """
 
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, OperationalError
 from django.db.models import ProtectedError
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
@@ -29,6 +30,15 @@ class ConflictError(APIException):
 
     status_code = status.HTTP_409_CONFLICT
     default_code = Conflict.code
+
+
+class DatabaseUnavailable(APIException):
+    """503: the database could not answer now (pool exhausted, a restart, a deadlock)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "the database is busy or unreachable: retry shortly"
+    default_code = "database_unavailable"
+    retry_after_seconds = 1
 
 
 def as_api_exception(exc: DomainError) -> APIException:
@@ -70,4 +80,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]):
         exc = as_api_exception(Conflict(_integrity_message(exc)))
     elif isinstance(exc, DomainError):
         exc = as_api_exception(exc)
+    elif isinstance(exc, OperationalError):
+        response = drf_exception_handler(DatabaseUnavailable(), context)
+        response["Retry-After"] = str(DatabaseUnavailable.retry_after_seconds)
+        return response
     return drf_exception_handler(exc, context)
