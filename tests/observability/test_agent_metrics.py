@@ -91,7 +91,7 @@ AGENT = textwrap.dedent(
             return []
 
     class Servers:
-        def reconcile(self, servers):
+        def reconcile(self, servers, registered_at=None):
             return []
 
     tasks.node_agent, tasks.dhcp_servers = Agent, Servers
