@@ -139,18 +139,25 @@ def lease_event_from(node: str, event: dict[str, Any]) -> Lease | None:
     """A lease event is believed only from the host that runs that network's server, and
     only for a MAC of an attachment on that network. On a shared network a client may put
     any MAC in `chaddr`: one that is no attachment's there (another network's, a deleted
-    instance's, made up) must not create, move or renew a lease. The one exception is a
-    `del` of a lease already recorded (its instance deleted since): it only ends it."""
+    instance's, made up) must not create, move or renew a lease. The exceptions are for a
+    lease already recorded whose attachment is gone: its `del` ends it, and its `old` is
+    ignored without a security event. dnsmasq sends that `old` on every detach and
+    deletion (dropping the reservation changes the lease's hostname), before the `del`
+    of the release: refusing it put a false alarm on the dashboard for each one."""
     network_id, mac = str(event.get("network_id")), str(event.get("mac", "")).lower()
     if not _serves(node, network_id):
         trust.refuse(node, f"a lease event for network {network_id}: its server is not there")
         return None
     attached = Attachment.objects.filter(network_id=network_id, mac=mac).exists()
-    ending = (
-        event.get("action") == "del"
+    action = event.get("action")
+    recorded = (
+        not attached
+        and action in ("del", "old")
         and Lease.objects.filter(network_id=network_id, mac=mac).exists()
     )
-    if not (attached or ending):
+    if recorded and action == "old":
+        return None
+    if not (attached or recorded):
         trust.refuse(
             node,
             f"a lease event ({str(event.get('action'))[:8]}) for MAC {mac[:17]} on network "

@@ -192,7 +192,9 @@ def test_a_lease_event_for_a_mac_of_no_attachment_there_changes_nothing(cluster,
 
 def test_a_deleted_instances_lease_may_end_but_never_come_back(cluster, run):
     """Its attachment is gone, its lease row stays: dnsmasq's later `del` (expiry, the
-    release when its reservation went) is believed, an `add`/`old` for that MAC is not."""
+    release when its reservation went) is believed; an `old` (dnsmasq sends one when the
+    reservation goes, its hostname with it) changes nothing and is no security event; an
+    `add` for that MAC is refused."""
     acme = create_tenant("acme")
     public = _network(run, None, "public", 300, "172.30.0.0/24", ipam="dynamic", shared=True)
     instance = _launch(run, acme, "web", public)
@@ -206,6 +208,9 @@ def test_a_deleted_instances_lease_may_end_but_never_come_back(cluster, run):
 
     tasks.lease_event.run(node=node, event={**event, "action": "old"}, sender=node)
     assert Lease.objects.get(mac=mac).state == LeaseState.RELEASED  # released at deletion
+    assert len(_refusals()) == 0
+    tasks.lease_event.run(node=node, event={**event, "action": "add"}, sender=node)
+    assert Lease.objects.get(mac=mac).state == LeaseState.RELEASED
     assert len(_refusals()) == 1
     tasks.lease_event.run(node=node, event={**event, "action": "del"}, sender=node)
     assert Lease.objects.get(mac=mac).state == LeaseState.RELEASED
