@@ -21,7 +21,14 @@ def start_background(config: AgentConfig, stop: threading.Event) -> None:
     from .tasks import report
     from .wiring import dhcp_servers, node_agent
 
+    # Whether this process may have lost node tasks since it last registered: at its start
+    # (a killed predecessor's), and after the broker was out of reach (a restarted Redis
+    # keeps no queues). Only then does the controller send every active step again.
+    may_have_lost = threading.Event()
+    may_have_lost.set()
+
     def register() -> None:
+        resume = may_have_lost.is_set()
         report(
             names.REGISTER_INVENTORY,
             node=config.node,
@@ -29,7 +36,10 @@ def start_background(config: AgentConfig, stop: threading.Event) -> None:
             owners=node_agent().owners(),
             # Comes back with the plan: what was set up after it is newer than the plan.
             registered_at=time.time(),
+            resume=resume,
         )
+        if resume:
+            may_have_lost.clear()
 
     def heartbeat_loop() -> None:
         next_register = time.monotonic() + config.reconcile_interval
@@ -38,6 +48,7 @@ def start_background(config: AgentConfig, stop: threading.Event) -> None:
                 liveness.beat(beats, config.node, ttl)
             except Exception as exc:  # a broker blip must not kill the loop
                 log.warning("heartbeat failed: %s", exc)
+                may_have_lost.set()
             if time.monotonic() >= next_register:
                 try:
                     register()

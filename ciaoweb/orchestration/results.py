@@ -170,11 +170,19 @@ def lease_event_from(node: str, event: dict[str, Any]) -> Lease | None:
 
 
 def inventory_registered(
-    node: str, inventory: dict[str, Any], owners: dict[str, str], registered_at: Any = None
+    node: str,
+    inventory: dict[str, Any],
+    owners: dict[str, str],
+    registered_at: Any = None,
+    resume: bool = True,
 ) -> None:
-    """A (re)started agent of an enrolled host: record its inventory, then tell it what
-    to correct and re-send whatever its operations are waiting for. `registered_at` (the
-    agent's clock) goes back with the plan: the agent keeps what it set up since."""
+    """An enrolled host's agent registered (at its start, then every reconcile interval):
+    record its inventory and tell it what to correct. `registered_at` (the agent's clock)
+    goes back with the plan: the agent keeps what it set up since. With `resume` (a new
+    agent process, or one that lost the broker: its queue may be gone) whatever its
+    operations wait for is sent again; not on the minutely registrations of an agent
+    that lost nothing, whose queue still holds those steps: resending them there doubled
+    a busy host's queue each minute (a burst's hosts got 411 plugs for 256 launches)."""
     enrolled = Host.objects.filter(name=node).first()
     if enrolled is None:
         trust.refuse(node, f"an inventory of host {node!r}, which is not enrolled")
@@ -197,7 +205,8 @@ def inventory_registered(
     sender.send(sender.signature(names.RECONCILE, node, desired=plan))
     if host.is_network_node:
         place_missing_servers()
-    engine.resume_host(host)
+    if resume:
+        engine.resume_host(host)
 
 
 def host_heartbeat(node: str) -> None:

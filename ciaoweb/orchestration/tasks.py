@@ -34,10 +34,15 @@ CONTROLLER_TASK = {
 
 @app.task(name=names.REGISTER_INVENTORY, **CONTROLLER_TASK)
 def register_inventory(
-    node: str, inventory: dict, owners: dict, sender: str = "", registered_at: Any = None
+    node: str,
+    inventory: dict,
+    owners: dict,
+    sender: str = "",
+    registered_at: Any = None,
+    resume: Any = True,
 ) -> None:
     if trust.from_node(sender, node, "register_inventory"):
-        results.inventory_registered(node, inventory, owners, registered_at)
+        results.inventory_registered(node, inventory, owners, registered_at, resume is not False)
 
 
 @app.task(name=names.HEARTBEAT, **CONTROLLER_TASK)

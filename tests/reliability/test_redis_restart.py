@@ -1,7 +1,8 @@
 """The broker restarts (the cluster's own redis-server, killed; no persistence: every
 queued and unacked message is lost; same port and ACL file when it comes back). Agents
-and the controller reconnect, the periodic re-registration re-sends what was lost, and
-the instances end running with their IPs."""
+and the controller reconnect; each agent's heartbeat failed meanwhile, so its next
+registration asks for its operations' steps again (`resume`), and the instances end
+running with their IPs."""
 
 from __future__ import annotations
 
