@@ -216,7 +216,9 @@ class DhcpServers:
             corrections += _corrections(spec["network_id"], outcome)
         for server_dir in self.state_dir.glob("dhcp-*"):
             network_id = server_dir.name.removeprefix("dhcp-")
-            if network_id not in wanted and self._stop_orphan(network_id, registered_at):
+            if network_id in wanted or not (server_dir / "dnsmasq.pid").exists():
+                continue  # wanted, or nothing runs there (an orphan stopped before)
+            if self._stop_orphan(network_id, registered_at):
                 corrections.append(
                     {
                         "kind": "dhcp.orphan_stopped",
