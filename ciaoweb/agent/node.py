@@ -242,23 +242,9 @@ class NodeAgent:
         its runtime); a VM's guest asks the segment's DHCP server, like any guest."""
         if self.overlay is None:
             raise RuntimeError("this node has no overlay configured")
+        address = f"{att['ip']}/{att['prefixlen']}" if configure_ip and att.get("ip") else None
         with step("overlay_plug"):
-            self.overlay.plug(att, netns)
-            if configure_ip and att.get("ip"):
-                subprocess.run(
-                    [
-                        "ip",
-                        "-n",
-                        netns,
-                        "addr",
-                        "replace",
-                        f"{att['ip']}/{att['prefixlen']}",
-                        "dev",
-                        att["ifname"],
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
+            self.overlay.plug(att, netns, address)
 
     def _unplug(self, att: dict[str, Any]) -> None:
         if att.get("kind") == KIND_OVERLAY:

@@ -10,6 +10,7 @@ with which serializer and to which tenant, their apps declare in `ciaoweb.events
 import importlib
 import json
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,21 @@ def represent(obj: models.Model) -> dict:
         return {"id": str(obj.pk)}
     # Through JSON once: UUIDs, dates and decimals become what REST clients see, and what
     # the Redis channel layer (msgpack) can carry.
-    return json.loads(json.dumps(entry.serializer(obj).data, cls=JSONEncoder))
+    data = _serializer(entry.serializer).to_representation(obj)
+    return json.loads(json.dumps(data, cls=JSONEncoder))
+
+
+_serializers = threading.local()
+
+
+def _serializer(serializer_class: type) -> Any:
+    """One unbound serializer per class and thread, reused as a ListSerializer reuses its
+    child: DRF builds a serializer's fields anew for each instance (a third of representing
+    an instance). A class registered again (tests swap them) gets a serializer of its own."""
+    cache = _serializers.__dict__.setdefault("by_class", {})
+    if serializer_class not in cache:
+        cache[serializer_class] = serializer_class()
+    return cache[serializer_class]
 
 
 def notify(message_type: str, tenant_id: Any, data: Callable[[], dict]) -> None:
