@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 
 from ciaoweb.agent.cnci import DhcpServers
-from ciaoweb.agent.dhcp import events, lease_hook
-from ciaoweb.agent.dhcp.hooks import STDLIB_ONLY
+from ciaoweb.agent.dhcp import events
+from ciaoweb.agent.dhcp.hooks import STDLIB_ONLY, hook_source
 
 
 def _event(directory: Path, mac: str) -> None:
@@ -65,7 +65,7 @@ def test_the_hook_wakes_the_reader_which_polls_no_more(tmp_path, monkeypatch):
     stream = servers.lease_events(stop)
     assert next(stream)["mac"] == "02:00:00:00:00:01"  # read before any wait
     hook = server_dir / "lease_hook"
-    shutil.copy(Path(lease_hook.__file__), hook)
+    hook.write_text(hook_source("lease_hook"))
     run = [sys.executable, STDLIB_ONLY, str(hook), "add", "02:00:00:00:00:02", "10.0.0.6"]
     subprocess.run(run, check=True, env={"DNSMASQ_LEASE_EXPIRES": "1700000000"})
     got: list[dict] = []

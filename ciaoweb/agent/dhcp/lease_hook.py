@@ -3,13 +3,16 @@
 Installed (copied) into each server's directory by `server.py`; it must stay
 stdlib-only and tiny because dnsmasq runs it for every lease change.
 Called as: <script> add|old|del <mac> <ip> [hostname]  (env DNSMASQ_LEASE_EXPIRES, ...)
+
+Only built-in modules: `json` and `socket` took 14 of a run's 25 ms of CPU.
 """
 
-import json
+import _socket
 import os
-import socket
 import sys
 import time
+
+from .hook_json import to_json
 
 ACTIONS = ("add", "old", "del")
 # The agent's wakeup socket, beside the servers' directories (events.LeaseWakeup binds it;
@@ -21,11 +24,16 @@ def wake_the_agent(server_dir: str) -> None:
     """One datagram: the agent reads the events file now instead of at its next poll.
     Never blocks (a full queue already holds wakeups); no agent listening is no error."""
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
-            sock.sendto(b"!", os.path.join(os.path.dirname(server_dir), WAKEUP_SOCKET))
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+    except OSError:
+        return
+    try:
+        sock.setblocking(False)
+        sock.sendto(b"!", os.path.join(os.path.dirname(server_dir), WAKEUP_SOCKET))
     except OSError:
         pass
+    finally:
+        sock.close()
 
 
 def main(argv: list[str]) -> int:
@@ -43,7 +51,7 @@ def main(argv: list[str]) -> int:
         "interface": os.environ.get("DNSMASQ_INTERFACE"),
         "time": time.time(),
     }
-    line = (json.dumps(event, sort_keys=True) + "\n").encode()
+    line = (to_json(event) + "\n").encode()
     server_dir = os.path.dirname(os.path.abspath(__file__))
     # One O_APPEND write per event: lines never interleave, readers never see half of one.
     fd = os.open(

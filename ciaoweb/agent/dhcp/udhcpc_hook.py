@@ -4,18 +4,24 @@ Never touches /etc/resolv.conf (busybox's default script would rewrite the host'
 Called as: <script> deconfig|bound|renew|leasefail|nak  with env interface, ip, mask,
 router, lease, dns, domain, serverid.  CIAO_DHCP_ROUTES=default|none (default: none).
 Uses absolute tools and argument lists only; values come from udhcpc, not users.
+
+It runs twice for every lease, so it imports only what is built in: `json` and
+`subprocess` took 15 of a run's 25 ms of CPU (`json` imports `re`).
 """
 
-import json
 import os
-import subprocess
 import sys
+
+from .hook_json import to_json
 
 IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "/sbin/ip"
 
 
 def ip(*args: str) -> None:
-    subprocess.run([IP, *args], check=True)
+    pid = os.posix_spawn(IP, [IP, *args], os.environ)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code != 0:
+        raise SystemExit(f"{IP} {' '.join(args)}: exit status {code}")
 
 
 def main(argv: list[str]) -> int:
@@ -43,7 +49,7 @@ def main(argv: list[str]) -> int:
         "lease": int(env["lease"]) if env.get("lease", "").isdigit() else None,
         "server": env.get("serverid"),
     }
-    print("CIAO_LEASE " + json.dumps(lease, sort_keys=True), flush=True)
+    print("CIAO_LEASE " + to_json(lease), flush=True)
     return 0
 
 
