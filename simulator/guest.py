@@ -102,11 +102,13 @@ def start(
     image_sysctls(netns)
     with open(log, "ab") as out:
         launcher = subprocess.Popen(
-            [
+            [  # in the namespace, with its /sys (ip netns exec mounts one)
+                "ip",
+                "netns",
+                "exec",
+                netns,
                 sys.executable,
                 str(DAEMON),
-                "--netns",
-                netns,
                 "--pidfile",
                 str(pidfile),
                 "--hook",

@@ -1,10 +1,14 @@
 """The simulated VM guest daemon, run as a plain script (``python guestd.py ...``).
 
-Deliberately standalone (standard library, pyroute2 imported after the fork): launching
-it must cost little more than the interpreter's start, since a VM launch waits for its
-pid. It watches netlink link events in its namespace; every interface that appears (a VF
-plugged in) is brought up and gets its own ``udhcpc`` with the hook script it is given
-(address and default route only, never /etc/resolv.conf). Nothing is reported to the
+Deliberately standalone (standard library; pyroute2 only for the RA flags, below):
+launching it must cost little more than the interpreter's start, since a VM launch waits
+for its pid. Started by ``ip netns exec``, so /sys/class/net is its namespace's. It wakes
+on netlink link events (a plain NETLINK_ROUTE socket, read only as a wakeup) and reads
+its links from /sys; every interface that appears (a VF plugged in) is brought up and
+gets its own ``udhcpc`` with the hook script it is given (address and default route
+only, never /etc/resolv.conf). The RA's M flag (DHCPv6) is read through pyroute2, which
+takes 160-260 ms of CPU to import: it loads in a thread, so DHCPv4 does not wait for it
+(waiting made a VM's lease come some 250 ms after its VF was plugged). Nothing is reported to the
 host side: like a real VM, its IP is only visible on the wire and in the DHCP server's
 lease file. :mod:`simulator.guest` starts and stops it.
 """
@@ -15,8 +19,10 @@ import argparse
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 CLIENT_STOP_SECONDS = 1.0
@@ -138,25 +144,73 @@ class Guest:
 
 # The kernel's per-interface IPv6 flags (IFLA_INET6_FLAGS): set from the last RA.
 IF_RA_MANAGED = 0x40
+# rtnetlink multicast groups (linux/rtnetlink.h): link changes, and the IPv6 ifinfo
+# notification the kernel sends when an RA changed an interface's flags.
+RTMGRP_LINK = 0x1
+RTMGRP_IPV6_IFINFO = 0x800
+SYS_CLASS_NET = Path("/sys/class/net")
+IFF_UP = 0x1
 
 
-def _links(ipr) -> tuple[dict[str, bool], set[str]]:
-    """ifname -> is up, and the interfaces whose last RA had the M flag."""
-    result, managed = {}, set()
-    for msg in ipr.get_links():
-        name = msg.get("ifname")
-        if name and name != "lo":
-            result[name] = bool(msg["flags"] & 1)
+def _links() -> dict[str, bool]:
+    """ifname -> is up, from this namespace's /sys (the links that vanish meanwhile are
+    left out: the next reconcile forgets them)."""
+    links = {}
+    for entry in SYS_CLASS_NET.iterdir():
+        if entry.name == "lo":
+            continue
+        try:
+            links[entry.name] = bool(int((entry / "flags").read_text(), 16) & IFF_UP)
+        except (OSError, ValueError):
+            continue
+    return links
+
+
+class RaFlags:
+    """The interfaces whose last router advertisement had the M flag, through pyroute2
+    once it has loaded in its thread (empty until then; `wake` is written when it has)."""
+
+    def __init__(self, wake: int) -> None:
+        self._ipr = None
+        self._wake = wake
+        threading.Thread(target=self._load, name="ra-flags", daemon=True).start()
+
+    def _load(self) -> None:
+        from pyroute2 import IPRoute
+
+        self._ipr = IPRoute()
+        os.write(self._wake, b"!")
+
+    def managed(self) -> set[str]:
+        if self._ipr is None:
+            return set()
+        managed = set()
+        for msg in self._ipr.get_links():
             spec = msg.get_attr("IFLA_AF_SPEC")
             inet6 = spec.get_attr("AF_INET6") if spec else None
             if inet6 is not None and (inet6.get_attr("IFLA_INET6_FLAGS") or 0) & IF_RA_MANAGED:
-                managed.add(name)
-    return result, managed
+                managed.add(msg.get_attr("IFLA_IFNAME"))
+        return managed
+
+
+def _link_events() -> socket.socket:
+    """Readable when a link or an RA's flags change; what changed is read from /sys."""
+    events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    events.bind((0, RTMGRP_LINK | RTMGRP_IPV6_IFINFO))
+    events.setblocking(False)
+    return events
+
+
+def _drain(events: socket.socket) -> None:
+    try:
+        while events.recv(65536):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="guestd.py")
-    parser.add_argument("--netns", required=True)
     parser.add_argument("--pidfile", required=True)
     parser.add_argument("--hook", required=True)
     parser.add_argument("--run-dir", required=True)
@@ -183,28 +237,19 @@ def main(argv: list[str] | None = None) -> int:
     wake, woken = os.pipe()
     os.set_blocking(woken, False)
     signal.set_wakeup_fd(woken)
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.rtnl import RTMGRP_IPV6_IFINFO, RTMGRP_LINK
-    from pyroute2.netns import setns
-
-    setns(args.netns, flags=0)
-    events = IPRoute()
-    # Link events, plus the IPv6 ifinfo group where the kernel tells a change of the RA
-    # flags (ndisc_router_discovery -> inet6_ifinfo_notify): what a reconcile reads. Not
-    # neighbour, address or route events: each would cost a dump of the links, and 70
-    # idle guests so woken (plus a 0.5 s poll) took a fifth of a 2-core machine.
-    events.bind(groups=RTMGRP_LINK | RTMGRP_IPV6_IFINFO)
-    dump = IPRoute()
+    # Subscribed before the first look at the links: nothing plugged in between is missed.
+    events = _link_events()
+    ra_flags = RaFlags(woken)
     guest = Guest(args.hook, Path(args.run_dir), args.hostname, args.hook6)
     try:
         while not stopping:
-            guest.reconcile(*_links(dump))
+            guest.reconcile(_links(), ra_flags.managed())
             try:
                 ready, _, _ = select.select([events, wake], [], [], CLIENT_CHECK_SECONDS)
                 if wake in ready:
                     os.read(wake, 512)
                 if events in ready:
-                    events.get()  # drain; the next reconcile reads the truth
+                    _drain(events)
             except OSError:  # a burst of events overran the socket: reconcile reads the truth
                 continue
     finally:
