@@ -144,22 +144,27 @@ class PyrouteNetlink:
         self, pf: str, index: int, netdev: str, netns: str, ifname: str, mac: str
     ) -> None:
         """Under a name of its own while it moves (like sriov-cni): igbvf netdevs are
-        ethN in the host namespace, and the instance may have an eth0 already."""
+        ethN in the host namespace, and the instance may have an eth0 already. The move
+        and the rename to `ifname` are one request: the kernel does both under its rtnl
+        lock, so nothing in the instance (a guest that brings every new link up at once)
+        can bring it up in between, which would make the rename fail with EBUSY."""
+        transit = transit_name(pf, index)
         with self._ipr() as ipr:
             idx = self._index(ipr, netdev)
             try:
                 ipr.link("set", index=idx, state="down")
-                ipr.link("set", index=idx, ifname=transit_name(pf, index))
-                ipr.link("set", index=idx, net_ns_fd=netns)
+                ipr.link("set", index=idx, ifname=transit)
+                ipr.link("set", index=idx, net_ns_fd=netns, ifname=ifname)
             except Exception as exc:  # noqa: BLE001
-                _raise_domain(exc, f"move {netdev} to {netns}")
+                _raise_domain(exc, f"move {netdev} to {netns} as {ifname}")
         with self._ipr(netns) as nsr:
-            found = _vf_links(nsr, pf, index, (transit_name(pf, index), ifname))
+            found = _vf_links(nsr, pf, index, (ifname, transit))
             if not found:
                 raise InterfaceNotFound(f"{pf} vf {index}: not in {netns} after the move")
             idx = found[0]
             try:
-                nsr.link("set", index=idx, ifname=ifname)
+                if _name(nsr, idx) != ifname:  # a rename of a link that is up is EBUSY
+                    nsr.link("set", index=idx, ifname=ifname)
                 # The manager made the VF driver take the admin MAC already; writing it
                 # again from the VF side is refused by igb for an untrusted VF.
                 if _address(nsr, idx) != mac.lower():
@@ -296,6 +301,11 @@ def _vf_links(ipr: Any, pf: str, index: int, names: tuple[str, ...]) -> list[int
             if parent is None or parent == pci:
                 found.append(idx)
     return found
+
+
+def _name(ipr: Any, idx: int) -> str | None:
+    (msg,) = ipr.link("get", index=idx)
+    return msg.get_attr("IFLA_IFNAME")
 
 
 def _address(ipr: Any, idx: int) -> str | None:
