@@ -35,21 +35,28 @@ def _locked_instance(instance_id) -> Instance | None:
 
 
 def _apply_attachment(attachment: Attachment, reported: dict[str, Any], kind: str) -> None:
-    """Record the agent's view of one attachment: plugged, and the IP it learned."""
+    """Record the agent's view of one attachment: plugged, and the IP it learned. Only
+    the fields the report sets are written: a VM's guest may lease its dynamic IP before
+    its host reports, and that lease's event, committed after these rows were read,
+    must not be overwritten by a report that knows no IP (a lost update seen in CI)."""
     network = attachment.network
     attachment.state = AttachmentState.ERROR if reported.get("error") else AttachmentState.ACTIVE
+    fields = ["state"]
     ip = reported.get("ip")
     if ip and network.ipam == Ipam.UNDERLAY:
         attachment.ip, attachment.ip_source = ip, IpSource.UNDERLAY
+        fields += ["ip", "ip_source"]
     elif ip and network.ipam == Ipam.DYNAMIC:
         attachment.ip, attachment.ip_source = ip, IpSource.DHCP
+        fields += ["ip", "ip_source"]
     elif ip and ip != attachment.ip and network.ipam == Ipam.CONTROLLER:
         attachment.state = AttachmentState.ERROR
         reported["error"] = f"DHCP gave {ip}, the reservation is {attachment.ip}"
     elif network.ipam == Ipam.UNDERLAY and kind == InstanceKind.VM and not attachment.ip:
         attachment.ip_source = IpSource.UNKNOWN  # the guest's own DHCP: nobody tells us
-    _apply_ipv6(attachment, reported)
-    attachment.save(update_fields=["state", "ip", "ip_source", "ipv6", "ipv6_source", "updated"])
+        fields.append("ip_source")
+    fields += _apply_ipv6(attachment, reported)
+    attachment.save(update_fields=[*fields, "updated"])
     if attachment.vf_id:
         VirtualFunction.objects.filter(pk=attachment.vf_id).update(state=VfState.IN_USE)
     record(
@@ -59,17 +66,20 @@ def _apply_attachment(attachment: Attachment, reported: dict[str, Any], kind: st
     )
 
 
-def _apply_ipv6(attachment: Attachment, reported: dict[str, Any]) -> None:
+def _apply_ipv6(attachment: Attachment, reported: dict[str, Any]) -> list[str]:
     """A container's IPv6 as its agent set or saw it: an underlay's is learned; on a
-    managed network it must be the one the controller gave (the EUI-64 or reservation)."""
+    managed network it must be the one the controller gave (the EUI-64 or reservation).
+    Returns the fields it set."""
     ipv6 = reported.get("ipv6")
     if not ipv6 or not attachment.network.ipv6_cidr:
-        return
+        return []
     if attachment.network.ipam == Ipam.UNDERLAY:
         attachment.ipv6, attachment.ipv6_source = ipv6, Ipv6Source.UNDERLAY
-    elif ipaddress.IPv6Address(ipv6) != ipaddress.IPv6Address(attachment.ipv6 or "::"):
+        return ["ipv6", "ipv6_source"]
+    if ipaddress.IPv6Address(ipv6) != ipaddress.IPv6Address(attachment.ipv6 or "::"):
         attachment.state = AttachmentState.ERROR
         reported["error"] = f"the host set IPv6 {ipv6}, the controller's is {attachment.ipv6}"
+    return []
 
 
 def _current(result: dict[str, Any]) -> Instance | None:

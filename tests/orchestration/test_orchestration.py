@@ -429,6 +429,48 @@ def test_dynamic_lease_event_sets_the_attachment_ip(cloud):
     assert Lease.objects.get(mac=attachment.mac).state == LeaseState.RELEASED
 
 
+def test_a_vm_guests_early_lease_is_not_erased_by_its_hosts_later_report(cloud, monkeypatch):
+    """A VM's guest may lease its dynamic IP before its host reports the plug: the lease
+    event commits after the report has read the attachment rows and before it writes
+    them. The report knows no IP (the guest's DHCP is its own) and must leave it."""
+    tenant, _ = cloud
+    network = create_network(
+        tenant=tenant,
+        name="dyn",
+        kind="sriov",
+        physnet="physnet1",
+        vlan=102,
+        cidr="10.8.0.0/24",
+        ipam="dynamic",
+    )
+    instance = create_instance(
+        tenant=tenant, name="fast1", kind="vm", networks=[NetworkRequest(network=network)]
+    )
+    attachment = instance.attachments.get(network=network)
+    report = _ok_result(instance, instance.host.name)  # no IP: a VM's host says none
+    real = reports._apply_attachment
+
+    def lease_lands_meanwhile(row, reported, kind):
+        if row.pk == attachment.pk:  # read already, as the report read it: no IP yet
+            assert row.ip is None
+            results.apply_lease_event(
+                {
+                    "network_id": str(network.pk),
+                    "action": "add",
+                    "mac": attachment.mac,
+                    "ip": "10.8.0.77",
+                    "hostname": "fast1",
+                    "expires": 2_000_000_000,
+                }
+            )
+        real(row, reported, kind)
+
+    monkeypatch.setattr(reports, "_apply_attachment", lease_lands_meanwhile)
+    assert reports.apply_instance_result(report).state == InstanceState.RUNNING
+    attachment.refresh_from_db()
+    assert (attachment.ip, attachment.ip_source) == ("10.8.0.77", IpSource.DHCP)
+
+
 def _migrate(run, sent, instance, target="node2"):
     run(migrate_instance, Instance.objects.get(pk=instance.pk), Host.objects.get(name=target))
     task, node, kwargs = sent()[-1]

@@ -184,9 +184,10 @@ class PyrouteNetlink:
                 if not found:
                     raise InterfaceNotFound(f"{ifname}/{netdev} not in {netns}")
                 try:
-                    nsr.link("set", index=found[0], state="down")
-                    nsr.link("set", index=found[0], ifname=transit)
-                    nsr.link("set", index=found[0], net_ns_fd=home)
+                    # One request, as for the move in: the kernel takes the netdev down
+                    # to move it and renames it at home, so a guest that brings links
+                    # up cannot make the rename EBUSY in between.
+                    nsr.link("set", index=found[0], net_ns_fd=home, ifname=transit)
                 except Exception as exc:  # noqa: BLE001
                     _raise_domain(exc, f"move {ifname} back from {netns}")
         finally:
