@@ -396,11 +396,11 @@ def test_reconcile_releases_only_reported_orphans(cloud):
     assert reconcile_plan(vf.pf.host_id, {})["release"] == []
 
 
-def test_dynamic_lease_event_sets_the_attachment_ip(cloud):
-    tenant, _ = cloud
+def _dynamic_vm(tenant, name: str):
+    """A VM on a dynamic-IPAM network of its own: the instance and its VF attachment."""
     network = create_network(
         tenant=tenant,
-        name="dyn",
+        name=f"dyn-{name}",
         kind="sriov",
         physnet="physnet1",
         vlan=101,
@@ -408,24 +408,31 @@ def test_dynamic_lease_event_sets_the_attachment_ip(cloud):
         ipam="dynamic",
     )
     instance = create_instance(
-        tenant=tenant, name="dyn1", kind="vm", networks=[NetworkRequest(network=network)]
+        tenant=tenant, name=name, kind="vm", networks=[NetworkRequest(network=network)]
     )
-    attachment = instance.attachments.get(network=network)
+    return instance, instance.attachments.get(network=network)
+
+
+def _leased(attachment, ip: str, action: str = "add") -> None:
+    """dnsmasq's lease hook reporting `ip` for the attachment's MAC."""
     results.apply_lease_event(
         {
-            "network_id": str(network.pk),
-            "action": "add",
+            "network_id": str(attachment.network_id),
+            "action": action,
             "mac": attachment.mac,
-            "ip": "10.9.0.200",
-            "hostname": "dyn1",
+            "ip": ip,
+            "hostname": attachment.instance.name,
             "expires": 2_000_000_000,
         }
     )
+
+
+def test_dynamic_lease_event_sets_the_attachment_ip(cloud):
+    _, attachment = _dynamic_vm(cloud[0], "dyn1")
+    _leased(attachment, "10.9.0.200")
     attachment.refresh_from_db()
     assert (attachment.ip, attachment.ip_source) == ("10.9.0.200", IpSource.DHCP)
-    results.apply_lease_event(
-        {"network_id": str(network.pk), "action": "del", "mac": attachment.mac, "ip": "10.9.0.200"}
-    )
+    _leased(attachment, "10.9.0.200", action="del")
     assert Lease.objects.get(mac=attachment.mac).state == LeaseState.RELEASED
 
 
@@ -433,42 +440,20 @@ def test_a_vm_guests_early_lease_is_not_erased_by_its_hosts_later_report(cloud, 
     """A VM's guest may lease its dynamic IP before its host reports the plug: the lease
     event commits after the report has read the attachment rows and before it writes
     them. The report knows no IP (the guest's DHCP is its own) and must leave it."""
-    tenant, _ = cloud
-    network = create_network(
-        tenant=tenant,
-        name="dyn",
-        kind="sriov",
-        physnet="physnet1",
-        vlan=102,
-        cidr="10.8.0.0/24",
-        ipam="dynamic",
-    )
-    instance = create_instance(
-        tenant=tenant, name="fast1", kind="vm", networks=[NetworkRequest(network=network)]
-    )
-    attachment = instance.attachments.get(network=network)
+    instance, attachment = _dynamic_vm(cloud[0], "fast1")
     report = _ok_result(instance, instance.host.name)  # no IP: a VM's host says none
     real = reports._apply_attachment
 
     def lease_lands_meanwhile(row, reported, kind):
         if row.pk == attachment.pk:  # read already, as the report read it: no IP yet
             assert row.ip is None
-            results.apply_lease_event(
-                {
-                    "network_id": str(network.pk),
-                    "action": "add",
-                    "mac": attachment.mac,
-                    "ip": "10.8.0.77",
-                    "hostname": "fast1",
-                    "expires": 2_000_000_000,
-                }
-            )
+            _leased(attachment, "10.9.0.77")
         real(row, reported, kind)
 
     monkeypatch.setattr(reports, "_apply_attachment", lease_lands_meanwhile)
     assert reports.apply_instance_result(report).state == InstanceState.RUNNING
     attachment.refresh_from_db()
-    assert (attachment.ip, attachment.ip_source) == ("10.8.0.77", IpSource.DHCP)
+    assert (attachment.ip, attachment.ip_source) == ("10.9.0.77", IpSource.DHCP)
 
 
 def _migrate(run, sent, instance, target="node2"):
