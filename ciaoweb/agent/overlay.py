@@ -70,14 +70,16 @@ class Overlay:
         prefix = ["bridge", "-n", self.host_netns] if self.host_netns else ["bridge"]
         return subprocess.run([*prefix, *args], capture_output=True, text=True)
 
-    def _add(self, *args: str) -> None:
+    def _add(self, *args: str) -> bool:
         """`ip link add ...` that tolerates losing a race to a concurrent identical add
-        (two workers of this node applying the same spec after a broker redelivery)."""
+        (two workers of this node applying the same spec after a broker redelivery).
+        False: the link existed already."""
         done = self._ip("link", "add", *args, check=False)
         if done.returncode != 0 and "File exists" not in done.stderr:
             raise subprocess.CalledProcessError(
                 done.returncode, done.args, done.stdout, done.stderr
             )
+        return done.returncode == 0
 
     def _links(self) -> set[str]:
         """Names of the links in the host namespace, in one call."""
@@ -132,23 +134,14 @@ class Overlay:
         instance with its name, MAC and MTU; one more sets its address and brings it up
         (four commands before: each `ip` costs about 3 ms of CPU a launch)."""
         port, ifname = port_name(attachment["attachment_id"]), attachment["ifname"]
-        peer = ["name", ifname, "netns", netns, "address", attachment["mac"]]
+        own = ["address", attachment["mac"]]
         if attachment.get("mtu"):
-            peer += ["mtu", str(attachment["mtu"])]
-        made = self._ip(
-            "link", "add", port, "master", bridge, "up", "type", "veth", "peer", *peer, check=False
-        )
-        if made.returncode != 0:
-            if "File exists" not in made.stderr:
-                raise subprocess.CalledProcessError(
-                    made.returncode, made.args, made.stdout, made.stderr
-                )
+            own += ["mtu", str(attachment["mtu"])]
+        peer = ["name", ifname, "netns", netns, *own]
+        if not self._add(port, "master", bridge, "up", "type", "veth", "peer", *peer):
             # made before (a redelivered spec, or a set-up cut short): set what it must have
             self._ip("link", "set", port, "master", bridge, "up")
-            inside = ["link", "set", ifname, "address", attachment["mac"]]
-            if attachment.get("mtu"):
-                inside += ["mtu", str(attachment["mtu"])]
-            _ip_in(netns, inside)
+            _ip_in(netns, ["link", "set", ifname, *own])
         commands = [["link", "set", ifname, "up"]]
         if address:
             commands.insert(0, ["addr", "replace", address, "dev", ifname])
