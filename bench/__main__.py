@@ -3,8 +3,9 @@
 Phases (each one's result lands in bench/results.json even if a later one fails):
   1. simulator scale: 16 hosts x 64 VFs up and down, time and memory (child process)
   2. control-plane scale: place() and allocate_ip() at 100 vs 100,000 VFs, empty vs
-     full /16; 100 vs 1,000 hosts heartbeating: the liveness check and API reads (child
-     processes, scratch PostgreSQL DBs)
+     full /16, a launch's DHCP refresh at 100 vs 10,000 instances; 100 vs 1,000 hosts
+     heartbeating: the liveness check and API reads (child processes, scratch
+     PostgreSQL DBs)
   3. a local cluster `benche2e` (16 hosts + netnode, Redis DB 10, scratch DB)
   4. raw floors on a bare simulator `benchfloor` of the same size, beside the idle cluster
   5. launch to lease (containers, VMs), dual stack against IPv4 (same run), live path,
@@ -93,7 +94,7 @@ def main() -> int:
         say("simulator scale: 16 hosts x 64 VFs")
         _child("bench.simscale", results, "sim_scale")
         save()
-        say("control-plane scale: placement and IP allocation")
+        say("control-plane scale: placement, IP allocation, DHCP refresh")
         _child("bench.alloc", results, "control_plane")
         save()
         say("hosts at scale: 100 and 1,000 hosts heartbeating, the check and the API")

@@ -1,6 +1,8 @@
 """Control-plane scale, in-process against a scratch PostgreSQL database (Django ORM):
-VF placement (`scheduler.place`) with 100 vs 100,000 VFs, and IP allocation
-(`ipam.allocate_ip`) on an almost empty vs an almost full /16.
+VF placement (`scheduler.place`) with 100 vs 100,000 VFs, IP allocation
+(`ipam.allocate_ip`) on an almost empty vs an almost full /16, and a launch's DHCP
+refresh (the controller's spec, the network node applying it) on a network of 100 vs
+10,000 instances.
 
 Run as a child process (`python -m bench.alloc OUT.json`): it needs its own
 DATABASE_URL before Django starts. Each timed call runs in a transaction that is rolled
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -191,11 +194,141 @@ def bench_ipam() -> dict:
     }
 
 
+REFRESH_SIZES = (100, 10_000)
+
+
+def _refresh_network(size: int):
+    """A controller-IPAM /16 with `size` instances on it (one attachment each) and its
+    running DHCP server; returns (server, network, a launch's scope)."""
+    import ipaddress
+
+    from ciaoweb.instances.models import Attachment, Instance
+    from ciaoweb.inventory.models import Host
+    from ciaoweb.networks.models import Network
+    from ciaoweb.orchestration.models import DhcpServer
+    from ciaoweb.orchestration.specs import ReservationScope
+    from ciaoweb.tenancy.models import Tenant
+
+    tenant, _ = Tenant.objects.get_or_create(name="benchrefresh")
+    node, _ = Host.objects.get_or_create(
+        name="benchnetnode", defaults={"state": "online", "is_network_node": True}
+    )
+    cidr = f"10.{110 + size % 97}.0.0/16"
+    net = ipaddress.IPv4Network(cidr)
+    network = Network.objects.create(
+        name=f"refresh{size}",
+        kind="sriov",
+        physnet="refreshnet",
+        vlan=300 + size % 97,
+        cidr=cidr,
+        ipam="controller",
+        tenant=tenant,
+        gateway=str(net[1]),
+    )
+    instances = Instance.objects.bulk_create(
+        [Instance(tenant=tenant, name=f"r{size}-{n}", kind="container") for n in range(size)],
+        batch_size=5000,
+    )
+    Attachment.objects.bulk_create(
+        [
+            Attachment(
+                instance=instance,
+                network=network,
+                ifname="eth1",
+                state="active",
+                mac=f"02:{size % 97:02x}:00:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}",
+                ip=str(net[10 + n]),
+            )
+            for n, instance in enumerate(instances)
+        ],
+        batch_size=5000,
+    )
+    server = DhcpServer.objects.create(
+        network_key=network.pk,
+        network=network,
+        host=node,
+        mac=f"02:fe:00:00:{size % 97:02x}:01",
+        state="running",
+    )
+    launched = Attachment.objects.filter(instance=instances[-1])
+    return server, network, ReservationScope.of(launched)
+
+
+def _node_side(launch: dict, full: dict, whole_list: bool) -> list[float]:
+    """The network node applying a launch's refresh to a server holding every other
+    reservation of `full` (files on disk, as dnsmasq reads them; no dnsmasq runs, so
+    nothing is signalled): `launch` itself, or (`whole_list`) the full list as every
+    refresh was before. Between samples the launch's reservation is removed again."""
+    import tempfile
+
+    from ciaoweb.agent.cnci import DhcpServers
+    from ciaoweb.agent.dhcp.server import DhcpServer, DhcpServerSpec
+
+    state = tempfile.mkdtemp(prefix="benchrefresh-")
+    server = DhcpServer(
+        DhcpServerSpec(
+            network_id=launch["network_id"],
+            netns="ciao-benchrefresh",
+            interface="eth0",
+            cidr=launch["cidr"],
+            gateway=launch["gateway"],
+            dns_domain=launch["dns_domain"],
+        ),
+        state,
+    )
+    revision = full["revision"]
+    DhcpServers._reserve(server, full)
+    undo = launch | {"reservations": []}
+    times = []
+    for _ in range(50):
+        DhcpServers._reserve(server, undo | {"revision": (revision := revision + 1)})
+        spec = (full if whole_list else launch) | {"revision": (revision := revision + 1)}
+        t0 = time.perf_counter()
+        outcome = DhcpServers._reserve(server, spec)
+        times.append(time.perf_counter() - t0)
+        assert outcome["ok"] and server.reservations().keys() >= set(launch["partial"]), outcome
+    shutil.rmtree(state)
+    return times
+
+
+def bench_dhcp_refresh() -> dict:
+    """A launch's refresh of its network's DHCP server: the controller building and
+    serialising its spec (`current_spec` with the launch's scope), and the network node
+    applying it, with 100 vs 10,000 instances on the network. Before 2026-12-06 every
+    refresh carried the whole list (`full_*`, measured the same way, for comparison)."""
+    from ciaoweb.orchestration.dhcp import current_spec
+
+    out: dict = {}
+    for size in REFRESH_SIZES:
+        server, network, scope = _refresh_network(size)
+        analyze()
+        spec = current_spec(server, network, scope)
+        full = current_spec(server, network)
+        out[f"controller_{size}"] = summary(
+            _timed(lambda s=server, n=network, c=scope: json.dumps(current_spec(s, n, c)))
+        )
+        out[f"full_controller_{size}"] = summary(
+            _timed(lambda s=server, n=network: json.dumps(current_spec(s, n)), budget=10.0)
+        )
+        out[f"spec_bytes_{size}"] = len(json.dumps(spec))
+        out[f"full_spec_bytes_{size}"] = len(json.dumps(full))
+        out[f"node_{size}"] = summary(_node_side(spec, full, whole_list=False))
+        out[f"full_node_{size}"] = summary(_node_side(spec, full, whole_list=True))
+    small, big = REFRESH_SIZES
+    for side in ("controller", "node"):
+        out[f"{side}_ratio_p50"] = out[f"{side}_{big}"]["p50"] / out[f"{side}_{small}"]["p50"]
+    return out
+
+
 def main(argv: list[str]) -> int:
     url = fresh_database(DB_NAME)
     try:
         setup_django(url)
-        out = {"placement": bench_placement(), "ipam": bench_ipam()}
+        out = {
+            "placement": bench_placement(),
+            "ipam": bench_ipam(),
+            "dhcp_refresh": bench_dhcp_refresh(),
+        }
         from django.db import connections
 
         connections.close_all()

@@ -52,6 +52,11 @@ def figures(results: dict) -> dict[str, Any]:
     ws_slowest = None if None in ws_slowest else max(ws_slowest)
     place_r = _get(results, "control_plane", "placement", "ratio_p50")
     ip_r = _get(results, "control_plane", "ipam", "ratio_p50")
+    refresh_r = [
+        _get(results, "control_plane", "dhcp_refresh", f"{side}_ratio_p50")
+        for side in ("controller", "node")
+    ]
+    refresh_r = None if None in refresh_r else max(refresh_r)
     burst = results.get("burst") or {}
     burst_ok = None
     if "count" in burst:
@@ -94,11 +99,27 @@ def figures(results: dict) -> dict[str, Any]:
             "migration_le_1_5x": le(ratio(mig, mig_floor), 1.5),
             "placement_ratio_le_1_5": le(place_r, 1.5),
             "ip_ratio_le_1_5": le(ip_r, 1.5),
+            "dhcp_refresh_ratio_le_1_5": le(refresh_r, 1.5),
             "live_path_le_100ms": le(live, 0.100),
             "ws_events_within_1s": le(ws_slowest, 1.0),
             "burst_zero_failures": burst_ok,
         },
     }
+
+
+def _refresh_row(results: dict, side: str, t: dict) -> tuple:
+    """A launch's DHCP refresh at 100 vs 10,000 instances on its network, with what the
+    whole list (every refresh before 2026-12-06) cost there."""
+    g = lambda *p: _get(results, "control_plane", "dhcp_refresh", *p)  # noqa: E731
+    who = "controller builds the spec" if side == "controller" else "network node applies it"
+    return (
+        f"Launch's DHCP refresh, network of 100 -> 10,000 instances: {who} (p50)",
+        _ms(g(f"{side}_100", "p50")),
+        _ms(g(f"{side}_10000", "p50")),
+        _x(g(f"{side}_ratio_p50")),
+        f"<= 1.5: {_status(t['dhcp_refresh_ratio_le_1_5'])} (whole list: "
+        f"{_ms(g(f'full_{side}_100', 'p50'))} -> {_ms(g(f'full_{side}_10000', 'p50'))})",
+    )
 
 
 def markdown(results: dict) -> str:
@@ -192,6 +213,7 @@ def markdown(results: dict) -> str:
             _x(g("control_plane", "ipam", "ratio_p50")),
             f"<= 1.5: {_status(t['ip_ratio_le_1_5'])}",
         ),
+        *(_refresh_row(results, side, t) for side in ("controller", "node")),
     ]
     burst = results.get("burst") or {}
     if "count" in burst:

@@ -40,9 +40,9 @@ def server_owner(network_id: str) -> str:
     return f"dhcp-{network_id}"
 
 
-# What changes on every refresh without changing the server: its reservations, their
-# revision and the operation step that asked (each launch's own).
-PER_REFRESH_KEYS = ("reservations", "revision", "context")
+# What changes on every refresh without changing the server: its reservations (all, or
+# a launch's `partial` few), their revision and the operation step that asked.
+PER_REFRESH_KEYS = ("reservations", "partial", "revision", "context")
 
 
 def _runtime_name(network_id: str) -> str:
@@ -155,18 +155,36 @@ class DhcpServers:
 
     @staticmethod
     def _reserve(server: DhcpServer, spec: dict[str, Any], restarted: bool = False) -> dict:
-        """Reservations exactly as the spec says, unless a newer spec's were applied: an
-        older one would drop (and release the lease of) a reservation made since."""
+        """The spec's reservations applied: all of them, or with `partial` (the MACs a
+        launch or deletion changed) only those MACs', each as listed or, not listed,
+        removed. Never older ones over newer (`_Revision`)."""
         outcome = {"ok": True, "error": "", "netns": server.spec.netns, "restarted": restarted}
         revision = _Revision(server.dir, spec)
         if revision.superseded():
             return outcome | {"superseded": True}
+        partial = spec.get("partial")
+        if partial is not None and not revision.has_full_list():
+            return outcome | {
+                "ok": False,
+                "error": "this node has no full reservation list of the server yet",
+                "needs_full": True,
+            }
         try:
-            server.set_reservations(
-                Reservation(r["mac"], r.get("ip"), r.get("hostname"), r.get("ipv6"))
+            given = {
+                validate.mac(r["mac"]): Reservation(
+                    r["mac"], r.get("ip"), r.get("hostname"), r.get("ipv6")
+                )
                 for r in spec["reservations"]
-            )
-            revision.record()
+            }
+            if partial is None:
+                server.set_reservations(given.values(), keep=revision.newer_macs())
+                revision.record_full()
+            else:
+                macs = [validate.mac(mac) for mac in partial]
+                newer = revision.newer_macs(macs)
+                macs = [mac for mac in macs if mac not in newer]
+                server.update_reservations({mac: given.get(mac) for mac in macs})
+                revision.record_partial(macs)
         except SETUP_ERRORS as exc:
             return _failed(exc)
         return outcome
@@ -276,13 +294,21 @@ class DhcpServers:
 
 
 class _Revision:
-    """The revision of the reservations last applied to a server, kept beside it.
+    """Which revision of a server's reservations is applied, kept beside it.
+
+    A full list (reconcile, a network changed) is recorded as the server's revision; a
+    partial refresh (a launch, a deletion: only its MACs) as a mark per MAC, newer than
+    that. A spec older than the full list applied is superseded; a partial one skips the
+    MACs a newer partial one changed, and a full one leaves those MACs as they are. So
+    refreshes that overtake each other (two worker processes, a resend) never bring an
+    older reservation back. Marks go when a newer full list covers them.
 
     Specs carry the controller's `server_id` and `revision`; one without them (an older
     controller) is always applied and recorded as nothing."""
 
     def __init__(self, server_dir: Path, spec: dict[str, Any]) -> None:
         self.path = server_dir / "applied-revision"
+        self.marks = server_dir / "revisions.d"
         self.server_id, self.revision = spec.get("server_id"), spec.get("revision")
 
     def _applied(self) -> tuple[str, int] | None:
@@ -292,15 +318,54 @@ class _Revision:
         except (FileNotFoundError, ValueError):
             return None
 
+    def has_full_list(self) -> bool:
+        """A full list of this server (this id) was applied here: a partial refresh
+        can build on it. Without one (a re-placed server, a lost state directory) the
+        controller must send the whole list first."""
+        if self.revision is None:
+            return True
+        applied = self._applied()
+        return applied is not None and applied[0] == self.server_id
+
     def superseded(self) -> bool:
         applied = self._applied()
         if self.revision is None or applied is None or applied[0] != self.server_id:
             return False  # a re-placed server (new id) starts its count again
         return self.revision < applied[1]
 
-    def record(self) -> None:
-        if self.revision is not None:
-            self.path.write_text(f"{self.server_id} {int(self.revision)}\n")
+    def _mark(self, mac: str) -> int | None:
+        try:
+            return int((self.marks / mac.replace(":", "-")).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def newer_macs(self, macs: list[str] | None = None) -> set[str]:
+        """Of `macs` (default: every marked one), those a newer partial refresh changed."""
+        if self.revision is None:
+            return set()
+        if macs is None:
+            if not self.marks.is_dir():
+                return set()
+            macs = [path.name.replace("-", ":") for path in self.marks.iterdir()]
+        return {
+            mac for mac in macs if (mark := self._mark(mac)) is not None and mark > self.revision
+        }
+
+    def record_full(self) -> None:
+        if self.revision is None:
+            return
+        self.path.write_text(f"{self.server_id} {int(self.revision)}\n")
+        if self.marks.is_dir():
+            for path in self.marks.iterdir():
+                if (self._mark(path.name) or 0) <= self.revision:
+                    path.unlink()
+
+    def record_partial(self, macs: list[str]) -> None:
+        if self.revision is None:
+            return
+        self.marks.mkdir(exist_ok=True)
+        for mac in macs:
+            (self.marks / mac.replace(":", "-")).write_text(f"{int(self.revision)}\n")
 
 
 class _Commands:

@@ -57,7 +57,12 @@ class Instance(BaseModel):
                 name="instances_instance_kind_valid",
             ),
         ]
-        indexes = [models.Index(fields=["host", "state"], name="instances_instance_host_state")]
+        indexes = [
+            models.Index(fields=["host", "state"], name="instances_instance_host_state"),
+            # A name's reservations on a network (hostnames are instance names): a launch's
+            # DHCP refresh and the shared-network name check look it up across tenants.
+            models.Index(fields=["name"], name="instances_instance_name"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tenant.name}/{self.name}"

@@ -22,7 +22,7 @@ from ciaoweb.networks.models import Network
 from . import sender
 from .choices import DhcpServerState
 from .models import DhcpServer
-from .specs import dhcp_server_spec, managed, removal_spec
+from .specs import ReservationScope, dhcp_server_spec, managed, removal_spec
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +103,13 @@ def check_capacity(network: Network) -> None:
         )
 
 
-def server_signature(network: Network, context: dict | None = None):
+def server_signature(
+    network: Network, context: dict | None = None, scope: ReservationScope | None = None
+):
     """The task that makes the network's server exist with current reservations (placing
     the server first if it has none), or None when it cannot be placed yet. `context`
-    (an operation's step) comes back with the agent's report.
+    (an operation's step) comes back with the agent's report; `scope` limits the
+    reservations sent to the MACs it names (`dhcp_server_spec`).
 
     On every launch the server already exists: it is read without a lock, and the
     network's row is locked only to place a missing one."""
@@ -117,22 +120,24 @@ def server_signature(network: Network, context: dict | None = None):
         server = _existing(network)  # re-read with its host and VF
     if server is None or server.state == DhcpServerState.REMOVING:
         return None
-    spec = current_spec(server, network)
+    spec = current_spec(server, network, scope)
     if context:
         spec["context"] = context
     return sender.signature(names.ENSURE_DHCP_SERVER, server.host.name, spec=spec)
 
 
 @transaction.atomic
-def current_spec(server: DhcpServer, network: Network) -> dict:
+def current_spec(
+    server: DhcpServer, network: Network, scope: ReservationScope | None = None
+) -> dict:
     """The server's spec with a new revision, its reservations read after the bump.
 
     The bump locks the server's row until commit, so revisions are taken in the order
-    the reservations are read, and each spec holds everything committed before its own
-    revision: the agent keeps the highest it has applied and skips older ones."""
+    the reservations are read, and each spec holds everything (of its scope) committed
+    before its own revision: the agent never applies an older one over a newer one."""
     DhcpServer.objects.filter(pk=server.pk).update(revision=F("revision") + 1)
     server.revision = DhcpServer.objects.values_list("revision", flat=True).get(pk=server.pk)
-    return dhcp_server_spec(server, network)
+    return dhcp_server_spec(server, network, scope)
 
 
 def lock_servers_of(network_ids) -> None:
@@ -169,6 +174,14 @@ def ensure_server(network_id) -> None:
             server.vf.vlan = network.vlan  # the VLAN of an unused network changed
             server.vf.save(update_fields=["vlan", "updated"])
     if (signature := server_signature(network)) is not None:
+        sender.send(signature)
+
+
+def send_full_list(network_id, context: dict | None) -> None:
+    """Every reservation of the network to its server, tagged with the step that sent a
+    partial refresh its node could not apply: its report answers that step."""
+    network = Network.objects.filter(pk=network_id).first()
+    if network is not None and (signature := server_signature(network, context)) is not None:
         sender.send(signature)
 
 

@@ -27,7 +27,7 @@ from ciaoweb.networks.models import Lease, Network
 
 from . import engine, sender, trust
 from .choices import DhcpServerState
-from .dhcp import place_missing_servers, servers_for_node
+from .dhcp import place_missing_servers, send_full_list, servers_for_node
 from .models import DhcpServer
 from .specs import reconcile_plan
 
@@ -53,10 +53,14 @@ def dhcp_server_applied(
     netns: str,
     removed: bool = False,
     context: dict[str, Any] | None = None,
+    needs_full: bool = False,
     **_: Any,
 ) -> None:
     if not _serves(node, network_id):
         trust.refuse(node, f"dhcp_server_applied for network {network_id}: no server of it there")
+        return
+    if needs_full:  # a partial refresh reached a node without the whole list (state lost)
+        send_full_list(network_id, context)
         return
     _apply_dhcp_outcome(network_id, ok, error, netns, removed)
     if removed:  # its VF is free: a network still wanting a server (this one, moved

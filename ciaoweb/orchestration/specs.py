@@ -6,7 +6,10 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+
+from django.db.models import QuerySet
 
 from ciaoweb.instances.choices import InstanceState
 from ciaoweb.instances.models import Attachment, Instance
@@ -15,6 +18,7 @@ from ciaoweb.networks.choices import Ipam, NetworkKind
 from ciaoweb.networks.ipam import dhcp_reservations
 from ciaoweb.networks.models import Network
 
+from .choices import DhcpServerState
 from .models import DhcpServer
 from .overlay import overlay_spec
 
@@ -95,7 +99,29 @@ def instance_spec(
     }
 
 
-def dhcp_server_spec(server: DhcpServer, network: Network) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReservationScope:
+    """What a refresh is about: the MACs a launch, hot-plug or deletion changed, and
+    their instance's name (another instance's reservation may hold it as hostname)."""
+
+    macs: tuple[str, ...]
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, attachments: QuerySet[Attachment]) -> ReservationScope:
+        pairs = list(attachments.values_list("mac", "instance__name"))
+        return cls(tuple(mac for mac, _ in pairs), tuple({name for _, name in pairs}))
+
+
+def dhcp_server_spec(
+    server: DhcpServer, network: Network, scope: ReservationScope | None = None
+) -> dict[str, Any]:
+    """The server as the agent must run it, with every reservation or, given a `scope`,
+    only its MACs' (`partial`: each MAC listed there and absent from `reservations` is
+    removed). A launch's refresh thus costs the same on any size of network; a server
+    the agent has not yet reported running gets the full list."""
+    partial = scope is not None and server.state == DhcpServerState.RUNNING
+    reservations = dhcp_reservations(network, *((scope.macs, scope.names) if partial else ()))
     return {
         "network_id": str(server.network_key),
         "server_id": str(server.pk),
@@ -115,7 +141,10 @@ def dhcp_server_spec(server: DhcpServer, network: Network) -> dict[str, Any]:
         "overlay": (
             overlay_spec(network, server.host) if network.kind == NetworkKind.OVERLAY else None
         ),
-        "reservations": dhcp_reservations(network),
+        "reservations": reservations,
+        **(
+            {"partial": sorted({*scope.macs, *(r["mac"] for r in reservations)})} if partial else {}
+        ),
     }
 
 

@@ -110,6 +110,63 @@ def test_reservations_older_than_the_applied_ones_are_skipped(servers):
     assert len(server.reservations()) == 1
 
 
+def _mac(n: int) -> str:
+    return f"02:bb:00:00:00:{n:02x}"
+
+
+def _partial(macs: list[int], listed: list[int], revision: int, server_id: str = "s1") -> dict:
+    """A launch's or a deletion's refresh: `macs` changed, of which `listed` are reserved
+    (the others removed); every other reservation of the server stays as it is."""
+    spec = _spec(max(listed, default=-1) + 1, server_id=server_id, revision=revision)
+    spec["reservations"] = [r for r in spec["reservations"] if int(r["mac"][-2:], 16) in listed]
+    return spec | {"partial": [_mac(n) for n in macs], "context": _launch(revision)}
+
+
+def test_a_partial_refresh_changes_only_the_macs_it_names(servers):
+    made, _ = servers
+    assert made.ensure(_spec(3, server_id="s1", revision=1))["ok"]
+    server = DhcpServer.on_disk(made.state_dir, NETWORK_ID)
+    before = server.reservations()
+    assert made.ensure(_partial([5], [5], revision=2))["ok"]  # a launch
+    assert server.reservations() == before | {_mac(5): f"{_mac(5)},10.91.0.15,i5"}
+    assert made.ensure(_partial([1], [], revision=3))["ok"]  # a deletion
+    assert sorted(server.reservations()) == [_mac(0), _mac(2), _mac(5)]
+
+
+def test_a_partial_refresh_never_undoes_a_newer_one(servers):
+    """Two worker processes, or a resend: a launch's refresh applied after the deletion's
+    that followed it must not bring the deleted reservation back, and a full list built
+    before a launch must not drop that launch's reservation."""
+    made, _ = servers
+    assert made.ensure(_spec(1, server_id="s1", revision=1))["ok"]
+    server = DhcpServer.on_disk(made.state_dir, NETWORK_ID)
+    assert made.ensure(_partial([4], [], revision=6))["ok"]  # the deletion, first
+    assert made.ensure(_partial([4], [4], revision=5))["ok"]  # its launch, late
+    assert _mac(4) not in server.reservations()
+    assert made.ensure(_partial([7], [7], revision=7))["ok"]  # a launch
+    late_plan = _spec(2, server_id="s1", revision=6)  # read before that launch committed
+    assert made.ensure(late_plan, full=True)["ok"]
+    assert sorted(server.reservations()) == [_mac(0), _mac(1), _mac(7)]
+    assert made.ensure(_spec(1, server_id="s1", revision=8), full=True)["ok"]  # newer: exact
+    assert sorted(server.reservations()) == [_mac(0)]
+    assert made.ensure(_partial([3], [3], revision=7)).get("superseded")
+
+
+def test_a_partial_refresh_without_the_whole_list_asks_for_it(servers):
+    """A node that lost its state, or a server placed anew (another id), has no list for
+    a partial refresh to build on: it asks for the whole list, and changes nothing."""
+    made, _ = servers
+    outcome = made.ensure(_partial([1], [1], revision=3))
+    assert not outcome["ok"] and outcome["needs_full"]
+    assert made.ensure(_spec(2, server_id="s1", revision=4))["ok"]
+    outcome = made.ensure(_partial([5], [5], revision=5, server_id="s2"))  # re-placed
+    assert outcome.get("needs_full")
+    assert sorted(DhcpServer.on_disk(made.state_dir, NETWORK_ID).reservations()) == [
+        _mac(0),
+        _mac(1),
+    ]
+
+
 def test_dead_server_changed_spec_or_reconcile_redo_everything(servers):
     made, driver = servers
     assert made.ensure(_spec())["ok"]

@@ -33,6 +33,7 @@ from ciaoweb.operations import queue
 from ciaoweb.operations.choices import OperationKind, OperationState, Step
 from ciaoweb.operations.models import Operation
 from ciaoweb.orchestration import engine, reports, results, sender, tasks  # noqa: F401 (tasks)
+from ciaoweb.orchestration.choices import DhcpServerState
 from ciaoweb.orchestration.dhcp import ensure_server, servers_for_node
 from ciaoweb.orchestration.models import DhcpServer, OverlaySegment
 from ciaoweb.orchestration.specs import reconcile_plan
@@ -179,6 +180,74 @@ def test_each_dhcp_spec_has_a_newer_revision_than_the_last(cloud, run, sent):
     assert launch_spec["server_id"] == plan_spec["server_id"] == str(server.pk)
     assert launch_spec["revision"] > plan_spec["revision"]
     assert len(launch_spec["reservations"]) == len(plan_spec["reservations"]) + 1
+
+
+def _refresh(sent, network) -> dict:
+    return next(
+        k["spec"]
+        for t, _, k in reversed(sent())
+        if t == names.ENSURE_DHCP_SERVER and k["spec"]["network_id"] == str(network.pk)
+    )
+
+
+def test_a_running_servers_refreshes_carry_only_the_macs_they_change(cloud, run, sent):
+    """Once its server runs, a launch sends its own reservation and a deletion its MAC
+    with none: the same few hundred bytes on a network of any size (the full list goes
+    on reconcile, and to a server not yet running)."""
+    _, network = cloud
+    first = _provisioned(cloud, run, sent, name="web")  # its server was not yet running
+    assert "partial" not in _refresh(sent, network)
+    for n in range(2):
+        _provisioned(cloud, run, sent, name=f"more{n}", host="node2")
+    launch = _provisioned(cloud, run, sent, name="late")
+    mac = launch.attachments.get(network=network).mac
+    spec = next(
+        k["spec"]
+        for t, _, k in sent()
+        if t == names.ENSURE_DHCP_SERVER
+        and k["spec"].get("context", {}).get("operation_id") == str(_op(launch).pk)
+    )
+    ip = launch.attachments.get(network=network).ip
+    assert spec["partial"] == [mac]
+    assert spec["reservations"] == [{"mac": mac, "ip": ip, "hostname": "late"}]
+    (plan,) = servers_for_node(DhcpServer.objects.get(network=network).host)
+    assert "partial" not in plan and len(plan["reservations"]) == 4
+
+    gone = first.attachments.get(network=network).mac
+    run(delete_instance, Instance.objects.get(pk=first.pk))
+    _, node, kwargs = _last(sent, names.RELEASE_INSTANCE)
+    run(results.instance_released, node, {"ok": True}, kwargs["spec"]["context"])
+    removal = _refresh(sent, network)
+    assert (removal["partial"], removal["reservations"]) == ([gone], [])
+    assert removal["revision"] > spec["revision"]
+
+
+def test_a_node_without_the_whole_list_gets_it_for_the_step_that_asked(cloud, run, sent):
+    """A partial refresh reached a network node that lost its state: it answers
+    `needs_full`, and the whole list goes to it tagged with the same step, whose report
+    then lets the launch plug. The server is not marked failed meanwhile."""
+    _, network = cloud
+    _provisioned(cloud, run, sent, name="web")
+    instance = run(_launch, cloud, name="second")
+    partial = _refresh(sent, network)
+    assert "partial" in partial
+    run(
+        results.dhcp_server_applied,
+        "netnode",
+        str(network.pk),
+        ok=False,
+        error="no full list",
+        netns="",
+        context=partial["context"],
+        needs_full=True,
+    )
+    full = _refresh(sent, network)
+    assert "partial" not in full and full["context"] == partial["context"]
+    assert {r["hostname"] for r in full["reservations"]} == {"web", "second"}
+    assert DhcpServer.objects.get(network=network).state == DhcpServerState.RUNNING
+    assert _op(instance).step == Step.DHCP
+    _dhcp_reported(run, "netnode", str(network.pk), full["context"])
+    assert _op(instance).step == Step.PLUG
 
 
 def test_create_writes_a_pending_operation_and_sends_no_node_task(cloud):

@@ -31,7 +31,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -365,65 +365,61 @@ class DhcpServer:
 
     def add_reservation(self, reservation: Reservation) -> None:
         """Write (or rewrite) one reservation; a new file is picked up by inotify."""
-        line = reservation.line(self.spec.network, self.spec.dhcpv6_network)
-        path = self._reservation_path(reservation.mac)
-        existed = path.exists()
-        if existed and path.read_text() == line:
-            return
-        self._write_host_file(path, line)
-        if existed:
-            self.reload()  # dnsmasq adds changed entries but only drops old ones on SIGHUP
+        self.update_reservations({reservation.mac: reservation})
 
     def remove_reservation(self, mac: str) -> None:
-        path = self._reservation_path(mac)
-        if path.exists():
-            path.unlink()
-            self.reload()
-            self.release_leases([validate.mac(mac)])
+        self.update_reservations({mac: None})
 
-    def set_reservations(self, reservations: Iterable[Reservation]) -> None:
-        """Make the reservations exactly these (the controller's desired state)."""
+    def update_reservations(self, changes: Mapping[str, Reservation | None]) -> None:
+        """These MACs' reservations made as given, or removed (None, their leases
+        released); every other stays as it is. A launch's refresh costs the same on a
+        network of ten instances or of ten thousand."""
+        lines = {validate.mac(mac): self._line(r) for mac, r in changes.items()}
+        self._apply_lines(lines, self._names_of(changes))
+
+    def set_reservations(
+        self, reservations: Iterable[Reservation], keep: Collection[str] = ()
+    ) -> None:
+        """Make the reservations exactly these (the controller's desired state), except
+        for the MACs in `keep`, left as they are (a newer change of theirs was applied)."""
         wanted = {validate.mac(r.mac): r for r in reservations}
-        lines = {
-            mac: r.line(self.spec.network, self.spec.dhcpv6_network) for mac, r in wanted.items()
-        }
-        self._set_names(wanted)
+        keep = {validate.mac(mac) for mac in keep}
         self.hosts_dir.mkdir(parents=True, exist_ok=True)
-        stale, removed = False, []
-        for path in self.hosts_dir.iterdir():
-            mac = path.name.replace("-", ":")
-            if mac not in lines:
-                path.unlink()
-                stale = True
-                removed.append(mac)
-            elif path.read_text() != lines[mac]:
-                stale = True
-        for mac, line in lines.items():
-            path = self._reservation_path(mac)
-            if not path.exists() or path.read_text() != line:
-                self._write_host_file(path, line)
-        if stale:
-            self.reload()
-        self.release_leases(removed)
+        on_disk = {path.name.replace("-", ":") for path in self.hosts_dir.iterdir()}
+        if self.names_dir.is_dir():
+            on_disk |= {path.name.replace("-", ":") for path in self.names_dir.iterdir()}
+        self.update_reservations({mac: wanted.get(mac) for mac in (set(wanted) | on_disk) - keep})
 
-    def _set_names(self, wanted: dict[str, Reservation]) -> None:
+    def _line(self, reservation: Reservation | None) -> str | None:
+        if reservation is None:
+            return None
+        return reservation.line(self.spec.network, self.spec.dhcpv6_network)
+
+    def _names_of(self, changes: Mapping[str, Reservation | None]) -> dict[str, str | None]:
         """AAAA records: a hosts file per dual-stack reservation with a name in names.d,
         which dnsmasq re-reads (and forgets deleted files of) by inotify itself."""
         net6 = self.spec.network6
-        names = {}
-        if net6 is not None:
-            names = {mac: line for mac, r in wanted.items() if (line := r.aaaa(net6))}
-        if not self.names_dir.is_dir():
-            if not names:
-                return
-            self.names_dir.mkdir(parents=True, exist_ok=True)
-        for path in self.names_dir.iterdir():
-            if path.name.replace("-", ":") not in names:
-                path.unlink()
+        return {
+            validate.mac(mac): (r.aaaa(net6) if r is not None and net6 is not None else None)
+            for mac, r in changes.items()
+        }
+
+    def _apply_lines(self, lines: dict[str, str | None], names: dict[str, str | None]) -> None:
+        """Each MAC's dhcp-host line (None: none) and AAAA line written where they differ;
+        one SIGHUP if a line dnsmasq had read changed or went (it adds new files by
+        inotify but drops old entries only on SIGHUP)."""
+        stale, removed = False, []
+        for mac, line in lines.items():
+            changed, existed = _put(self._reservation_path(mac), line, self._write_host_file)
+            stale |= changed and existed
+            if changed and line is None:
+                removed.append(mac)
         for mac, line in names.items():
-            path = self.names_dir / mac.replace(":", "-")
-            if not path.exists() or path.read_text() != line:
-                self._write_file(path, line)
+            if line is not None or self.names_dir.is_dir():
+                _put(self.names_dir / mac.replace(":", "-"), line, self._write_name_file)
+        if stale:
+            self.reload()
+        self.release_leases(removed)
 
     def leases(self) -> list[tuple[str, str]]:
         """(mac, ip) of every lease in dnsmasq's lease file."""
@@ -491,6 +487,10 @@ class DhcpServer:
         self.hosts_dir.mkdir(parents=True, exist_ok=True)
         self._write_file(path, line)
 
+    def _write_name_file(self, path: Path, line: str) -> None:
+        self.names_dir.mkdir(parents=True, exist_ok=True)
+        self._write_file(path, line)
+
     def _write_file(self, path: Path, line: str) -> None:
         # Written beside hosts.d / names.d and renamed in: inotify never sees a half file.
         tmp = self.dir / f".{path.name}.tmp"
@@ -522,6 +522,21 @@ class DhcpServer:
             return " | ".join(self.log_file.read_text().splitlines()[-5:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def _put(path: Path, line: str | None, write: Callable[[Path, str], None]) -> tuple[bool, bool]:
+    """Make the file hold `line` (None: no file). Returns (changed, existed before)."""
+    try:
+        current = path.read_text()
+    except FileNotFoundError:
+        current = None
+    if current == line:
+        return False, current is not None
+    if line is None:
+        path.unlink()
+    else:
+        write(path, line)
+    return True, current is not None
 
 
 def _alive(pid: int) -> bool:

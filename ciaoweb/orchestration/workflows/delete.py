@@ -23,7 +23,7 @@ from .. import sender
 from ..choices import Purpose
 from ..dhcp import lock_servers_of, server_signature
 from ..reports import instance_event
-from ..specs import instance_spec
+from ..specs import ReservationScope, instance_spec
 from . import steps
 from .migrate import release_signature
 
@@ -66,10 +66,13 @@ def start(operation: Operation, instance: Instance | None) -> None:
 def _finalize(operation: Operation, instance: Instance, released: bool, remark: str = "") -> None:
     networks = [a.network_id for a in instance.attachments.all()]
     lock_servers_of(networks)  # their reservations change below: servers before networks
+    scopes = {n: ReservationScope.of(instance.attachments.filter(network_id=n)) for n in networks}
     finalize_instance_deletion(instance.pk, released=released)
     # The reservations of its controller-IPAM networks go from their servers.
     steps.send_on_commit(
-        s for n in Network.objects.filter(pk__in=networks) if (s := server_signature(n))
+        s
+        for n in Network.objects.filter(pk__in=networks)
+        if (s := server_signature(n, scope=scopes[n.pk]))
     )
     steps.succeed(operation, remark)
 

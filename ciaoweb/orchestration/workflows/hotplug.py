@@ -12,7 +12,7 @@ from ciaoweb.operations.models import Operation
 from .. import sender
 from ..dhcp import lock_servers_of, server_signature
 from ..reports import instance_event
-from ..specs import instance_spec
+from ..specs import ReservationScope, instance_spec
 from . import steps
 
 
@@ -37,8 +37,9 @@ def remove(operation: Operation, attachment_id, released: bool) -> None:
     and its network's DHCP server drops the reservation (releasing the lease)."""
     # Servers before networks, as a deletion locks them.
     lock_servers_of(Attachment.objects.filter(pk=attachment_id).values("network_id"))
+    scope = ReservationScope.of(Attachment.objects.filter(pk=attachment_id))  # before it goes
     network = finalize_detach(attachment_id, released=released)
-    if network is not None and (signature := server_signature(network)) is not None:
+    if network is not None and (signature := server_signature(network, scope=scope)) is not None:
         steps.send_on_commit([signature])
 
 

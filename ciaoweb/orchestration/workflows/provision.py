@@ -13,7 +13,7 @@ from typing import Any
 
 from ciaoweb import taskrouting as names
 from ciaoweb.instances.choices import InstanceKind, InstanceState
-from ciaoweb.instances.models import Instance
+from ciaoweb.instances.models import Attachment, Instance
 from ciaoweb.networks.choices import Ipam, NetworkKind
 from ciaoweb.networks.models import Network
 from ciaoweb.operations.choices import Step
@@ -23,7 +23,7 @@ from .. import sender
 from ..choices import Purpose
 from ..dhcp import server_running, server_signature
 from ..reports import apply_instance_result, instance_event
-from ..specs import instance_spec, managed
+from ..specs import ReservationScope, instance_spec, managed
 from . import steps
 
 
@@ -47,12 +47,16 @@ def waits_for(network: Network) -> bool:
 
 
 def send_dhcp(operation: Operation, network_ids: list[str]) -> list[str]:
-    """Ensure these networks' servers (with current reservations), tagged with the step.
-    Returns the ids whose server cannot be placed yet (no network node with a free VF)."""
+    """Ensure these networks' servers with the instance's reservations, tagged with the
+    step. Returns the ids whose server cannot be placed yet (no network node with a free
+    VF)."""
     unplaced = []
     signatures = []
     for network in Network.objects.filter(pk__in=network_ids):
-        signature = server_signature(network, steps.context(operation))
+        scope = ReservationScope.of(
+            Attachment.objects.filter(instance_id=operation.instance_id, network=network)
+        )
+        signature = server_signature(network, steps.context(operation), scope)
         if signature is None:
             unplaced.append(str(network.pk))
         else:
