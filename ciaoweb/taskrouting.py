@@ -55,6 +55,13 @@ DHCP_SERVER_APPLIED = "controller.dhcp_server_applied"
 LEASE_EVENT = "controller.lease_event"
 AGENT_EVENT = "controller.agent_event"
 
+# What an agent understands beyond its tasks' first form, listed in its inventory: the
+# controller is upgraded before the nodes, and must not send a spec an older agent would
+# misread. `dhcp.partial`: an `ensure_dhcp_server` spec with `partial` (its MACs only; an
+# older agent would take the few listed for the whole list and drop the rest).
+FEATURE_DHCP_PARTIAL = "dhcp.partial"
+AGENT_FEATURES = (FEATURE_DHCP_PARTIAL,)
+
 # API side → controller worker (after commit)
 ADVANCE_OPERATION = "controller.advance_operation"
 NETWORK_CHANGED = "controller.network_changed"

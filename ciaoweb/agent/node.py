@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from ciaoweb.taskrouting import AGENT_FEATURES
 from ciaoweb.version import version
 
 from . import ipv6
@@ -136,6 +137,7 @@ class NodeAgent:
             "mgmt_address": self.overlay.local_ip if self.overlay else None,
             # Shown on the host (API and dashboard): which agents an upgrade has reached.
             "agent_version": version(),
+            "features": list(AGENT_FEATURES),
             "pfs": pfs,
         }
 

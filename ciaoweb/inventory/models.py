@@ -22,6 +22,8 @@ class Host(BaseModel):
     secret = models.CharField(max_length=64, blank=True, editable=False)
     # The ciaoweb version its agent reported with its last inventory ("" until it did).
     agent_version = models.CharField(max_length=64, blank=True, editable=False)
+    # What that agent understands (ciaoweb.taskrouting.AGENT_FEATURES); [] for an older one.
+    features = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta(BaseModel.Meta):
         ordering = ["name"]

@@ -20,6 +20,7 @@ from ciaoweb.operations.choices import OperationKind, OperationState
 from ciaoweb.operations.models import Operation
 from ciaoweb.operations.queue import advance_on_commit
 from ciaoweb.operations.services import open_operation, record_finished
+from ciaoweb.taskrouting import AGENT_FEATURES
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,14 @@ def clean_agent_version(reported: Any) -> str:
     return "".join(c for c in reported if c.isprintable()).strip()[:AGENT_VERSION_MAX]
 
 
+def clean_features(reported: Any) -> list[str]:
+    """The features an agent lists that this controller knows; none from an older agent
+    (or anything that is not a list of them)."""
+    if not isinstance(reported, list):
+        return []
+    return [name for name in AGENT_FEATURES if name in reported]
+
+
 @transaction.atomic
 def register_inventory(host_name: str, inventory: dict[str, Any]) -> Host:
     """Upsert the Host, its PFs and VFs from an agent's report; idempotent.
@@ -112,6 +121,7 @@ def register_inventory(host_name: str, inventory: dict[str, Any]) -> Host:
     if "mgmt_address" in inventory:
         host.mgmt_address = inventory["mgmt_address"] or None
     host.agent_version = clean_agent_version(inventory.get("agent_version"))
+    host.features = clean_features(inventory.get("features"))
     host.save()
 
     reported_pfs = set()

@@ -17,6 +17,7 @@ from ciaoweb.inventory.models import VirtualFunction
 from ciaoweb.networks.choices import Ipam, NetworkKind
 from ciaoweb.networks.ipam import dhcp_reservations
 from ciaoweb.networks.models import Network
+from ciaoweb.taskrouting import FEATURE_DHCP_PARTIAL
 
 from .choices import DhcpServerState
 from .models import DhcpServer
@@ -119,8 +120,13 @@ def dhcp_server_spec(
     """The server as the agent must run it, with every reservation or, given a `scope`,
     only its MACs' (`partial`: each MAC listed there and absent from `reservations` is
     removed). A launch's refresh thus costs the same on any size of network; a server
-    the agent has not yet reported running gets the full list."""
-    partial = scope is not None and server.state == DhcpServerState.RUNNING
+    the agent has not yet reported running, or run by an agent that does not list
+    `dhcp.partial`, gets the full list."""
+    partial = (
+        scope is not None
+        and server.state == DhcpServerState.RUNNING
+        and FEATURE_DHCP_PARTIAL in server.host.features  # an older agent: the whole list
+    )
     reservations = dhcp_reservations(network, *((scope.macs, scope.names) if partial else ()))
     return {
         "network_id": str(server.network_key),

@@ -2,11 +2,13 @@
 
 from rest_framework.test import APIClient
 
+from ciaoweb.taskrouting import AGENT_FEATURES
+
 API = "/api/v1/"
 
 
 def inventory(host: str, physnets: dict[str, int]) -> dict:
-    """An agent's report: one PF per physnet with the given number of VFs."""
+    """A current agent's report: one PF per physnet with the given number of VFs."""
     pfs = []
     for number, (physnet, vfs) in enumerate(sorted(physnets.items())):
         pfs.append(
@@ -28,7 +30,7 @@ def inventory(host: str, physnets: dict[str, int]) -> dict:
                 ],
             }
         )
-    return {"host": host, "is_network_node": False, "pfs": pfs}
+    return {"host": host, "is_network_node": False, "features": list(AGENT_FEATURES), "pfs": pfs}
 
 
 def client_for(user) -> APIClient:

@@ -14,6 +14,7 @@ from ciaoweb.inventory.services import register_inventory
 from ciaoweb.networks.services import delete_network
 from ciaoweb.orchestration.dhcp import ensure_server
 from ciaoweb.orchestration.models import DhcpServer
+from ciaoweb.taskrouting import FEATURE_DHCP_PARTIAL
 from ciaoweb.version import version
 from tests.agent.rigs import FakeRig
 from tests.api.helpers import inventory, url
@@ -29,7 +30,7 @@ def netnode(world):
     return host
 
 
-def test_the_agents_version_reaches_the_host(world, tmp_path):
+def test_the_agents_version_and_features_reach_the_host(world, tmp_path):
     rig = FakeRig(tmp_path)
     agent = NodeAgent("node1", rig.driver(), runtime=None, dhcp_client=None)
     report = json.loads(json.dumps(agent.inventory(network_node=False)))  # as sent
@@ -37,6 +38,20 @@ def test_the_agents_version_reaches_the_host(world, tmp_path):
     register_inventory("node1", report)
     body = world.admin.get(url("hosts", world.hosts[0])).json()
     assert body["agent_version"] == version()
+    assert Host.objects.get(name="node1").features == [FEATURE_DHCP_PARTIAL]
+
+
+def test_features_are_only_the_known_ones_an_agent_lists(world):
+    """The controller sends partial DHCP refreshes only to agents that say they read
+    them; an older agent says nothing, and nonsense counts as nothing."""
+    for reported, kept in (
+        (["dhcp.partial", "teleport"], ["dhcp.partial"]),
+        ("dhcp.partial", []),
+        ({"dhcp.partial": True}, []),
+        (None, []),
+    ):
+        register_inventory("node1", {**inventory("node1", {"physnet1": 4}), "features": reported})
+        assert Host.objects.get(name="node1").features == kept
 
 
 def test_an_agent_that_says_nothing_or_nonsense_has_no_version(world):

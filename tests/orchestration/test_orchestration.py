@@ -222,6 +222,23 @@ def test_a_running_servers_refreshes_carry_only_the_macs_they_change(cloud, run,
     assert removal["revision"] > spec["revision"]
 
 
+def test_an_older_network_node_agent_always_gets_the_whole_list(cloud, run, sent):
+    """Nodes are upgraded after the controller: an agent that does not list
+    `dhcp.partial` would take a partial refresh's one reservation for the whole list and
+    drop every other. Until it re-registers as one that does, it gets them all."""
+    _, network = cloud
+    older = {k: v for k, v in inventory("netnode", {"physnet1": 2}).items() if k != "features"}
+    run(results.inventory_registered, "netnode", older | {"mgmt_address": "10.250.0.9"}, {})
+    _provisioned(cloud, run, sent, name="web")
+    _provisioned(cloud, run, sent, name="second")
+    spec = _refresh(sent, network)
+    assert "partial" not in spec and len(spec["reservations"]) == 2
+    current = inventory("netnode", {"physnet1": 2}) | {"mgmt_address": "10.250.0.9"}
+    run(results.inventory_registered, "netnode", current, {})
+    _provisioned(cloud, run, sent, name="third", host="node2")
+    assert "partial" in _refresh(sent, network)
+
+
 def test_a_node_without_the_whole_list_gets_it_for_the_step_that_asked(cloud, run, sent):
     """A partial refresh reached a network node that lost its state: it answers
     `needs_full`, and the whole list goes to it tagged with the same step, whose report
