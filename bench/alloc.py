@@ -207,11 +207,13 @@ def _refresh_network(size: int):
     from ciaoweb.networks.models import Network
     from ciaoweb.orchestration.models import DhcpServer
     from ciaoweb.orchestration.specs import ReservationScope
+    from ciaoweb.taskrouting import AGENT_FEATURES
     from ciaoweb.tenancy.models import Tenant
 
     tenant, _ = Tenant.objects.get_or_create(name="benchrefresh")
-    node, _ = Host.objects.get_or_create(
-        name="benchnetnode", defaults={"state": "online", "is_network_node": True}
+    node, _ = Host.objects.get_or_create(  # as a current agent registers it
+        name="benchnetnode",
+        defaults={"state": "online", "is_network_node": True, "features": list(AGENT_FEATURES)},
     )
     cidr = f"10.{110 + size % 97}.0.0/16"
     net = ipaddress.IPv4Network(cidr)
@@ -303,6 +305,8 @@ def bench_dhcp_refresh() -> dict:
         server, network, scope = _refresh_network(size)
         analyze()
         spec = current_spec(server, network, scope)
+        if "partial" not in spec:
+            raise RuntimeError(f"a launch's refresh carried the whole list: {sorted(spec)}")
         full = current_spec(server, network)
         out[f"controller_{size}"] = summary(
             _timed(lambda s=server, n=network, c=scope: json.dumps(current_spec(s, n, c)))
