@@ -374,8 +374,10 @@ class DhcpServer:
         """These MACs' reservations made as given, or removed (None, their leases
         released); every other stays as it is. A launch's refresh costs the same on a
         network of ten instances or of ten thousand."""
-        lines = {validate.mac(mac): self._line(r) for mac, r in changes.items()}
-        self._apply_lines(lines, self._names_of(changes))
+        changes = {validate.mac(mac): r for mac, r in changes.items()}
+        self._apply_lines(
+            {mac: self._line(r) for mac, r in changes.items()}, self._names_of(changes)
+        )
 
     def set_reservations(
         self, reservations: Iterable[Reservation], keep: Collection[str] = ()
@@ -400,7 +402,7 @@ class DhcpServer:
         which dnsmasq re-reads (and forgets deleted files of) by inotify itself."""
         net6 = self.spec.network6
         return {
-            validate.mac(mac): (r.aaaa(net6) if r is not None and net6 is not None else None)
+            mac: (r.aaaa(net6) if r is not None and net6 is not None else None)
             for mac, r in changes.items()
         }
 
@@ -409,14 +411,15 @@ class DhcpServer:
         one SIGHUP if a line dnsmasq had read changed or went (it adds new files by
         inotify but drops old entries only on SIGHUP)."""
         stale, removed = False, []
+        had_names = self.names_dir.is_dir()  # none on an IPv4-only network
         for mac, line in lines.items():
-            changed, existed = _put(self._reservation_path(mac), line, self._write_host_file)
+            changed, existed = _put(self._reservation_path(mac), line, self._write_file)
             stale |= changed and existed
             if changed and line is None:
                 removed.append(mac)
         for mac, line in names.items():
-            if line is not None or self.names_dir.is_dir():
-                _put(self.names_dir / mac.replace(":", "-"), line, self._write_name_file)
+            if line is not None or had_names:
+                _put(self.names_dir / mac.replace(":", "-"), line, self._write_file)
         if stale:
             self.reload()
         self.release_leases(removed)
@@ -483,15 +486,8 @@ class DhcpServer:
     def _reservation_path(self, mac: str) -> Path:
         return self.hosts_dir / validate.mac(mac).replace(":", "-")
 
-    def _write_host_file(self, path: Path, line: str) -> None:
-        self.hosts_dir.mkdir(parents=True, exist_ok=True)
-        self._write_file(path, line)
-
-    def _write_name_file(self, path: Path, line: str) -> None:
-        self.names_dir.mkdir(parents=True, exist_ok=True)
-        self._write_file(path, line)
-
     def _write_file(self, path: Path, line: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # hosts.d or names.d
         # Written beside hosts.d / names.d and renamed in: inotify never sees a half file.
         tmp = self.dir / f".{path.name}.tmp"
         tmp.write_text(line)
