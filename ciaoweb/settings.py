@@ -206,11 +206,13 @@ CHANNEL_LAYERS = {
         {"BACKEND": "channels.layers.InMemoryChannelLayer"}
         if ENV.channel_layer == "memory"
         else {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # A client's queue holds this many events before channels-redis drops new
-            # ones: the default 100 was overrun within seconds of a 256-instance burst,
-            # and the live view silently missed instances going running.
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000},
+            # Redis Pub/Sub: a push is one PUBLISH per group and reaches each API process
+            # once; the sorted-set layer (channels_redis.core) ran Lua scripts and a
+            # BZPOPMIN per message and per client, and kept group membership in keys that
+            # a restarted Redis (no persistence) forgot, so open sockets went silent.
+            # Pushes are live updates: a client that was not connected reads the API.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
         }
     )
 }

@@ -6,11 +6,12 @@ Who talks to Redis and what for (from kombu's Redis transport, Celery and
 channels-redis, see `docs/security.md`):
 
 - `web` (daphne): sends controller tasks (LPUSH on the `controller` list) and serves
-  websockets through the Channels layer (sorted sets under the `asgi` prefix).
+  websockets through the Channels layer (Pub/Sub channels under the `asgi` prefix:
+  SUBSCRIBE for its clients' groups, PUBLISH for what a request changed).
 - `controller` (the controller's workers and beat): consumes `controller` and
   `controller.liveness` (BRPOP, and kombu's ack emulation: the `unacked` hash, the
   `unacked_index` sorted set, the `unacked_mutex` lock), sends to every `node.<host>`
-  list and publishes to the Channels layer.
+  list and publishes to the Channels layer (PUBLISH on `asgi*` channels only).
 - `agent-<host>`: consumes its own `node.<host>` list with unacked keys of its own
   (`agent_transport_options`), may only *write* (LPUSH) the `controller` list, and SETs
   its own liveness key `ciao.alive.<host>` (ciaoweb.core.liveness); the controller
@@ -20,8 +21,10 @@ Each permission is a Redis 7 *selector*, a set of commands paired with the keys 
 touch: an agent's LPUSH is allowed on `controller` and on nothing else, and no command
 that could delete, retype or read the controller's queue is allowed on it at all. Key
 patterns are exact names (host names are DNS labels, so they hold no glob character);
-`node.*` appears for the controller only. Nobody gets Pub/Sub channels (remote control,
-events and gossip are off: no pidbox or `celeryev` traffic), SELECT (everyone stays on
+`node.*` appears for the controller only. Pub/Sub is the Channels layer's alone: channel
+patterns `asgi*`, for the web and controller users (Celery's remote control, events and
+gossip are off: no pidbox or `celeryev` traffic, and their channels are refused to all),
+no PSUBSCRIBE; nor does anyone get SELECT (everyone stays on
 database 0), keyspace-wide commands (KEYS, SCAN, FLUSHALL) or administration (ACL,
 CONFIG). The `default` user is off, so a client without credentials gets NOAUTH.
 
@@ -79,12 +82,11 @@ _UNACKED_COMMANDS = (
 # Consuming a queue: BRPOP; RPOP (basic_get); LPUSH/RPUSH to put an unacked message back;
 # LLEN (queue_declare's message count).
 _CONSUME_COMMANDS = ("+brpop", "+rpop", "+lpush", "+rpush", "+llen")
-# channels-redis sending to a group (group_send: ZREMRANGEBYSCORE + ZRANGE on the group,
-# then a script doing ZCOUNT/ZADD/EXPIRE on each member channel).
-_CHANNELS_SEND = ("+zremrangebyscore", "+zrange", "+zcount", "+zadd", "+expire", "+eval")
-# ... and receiving for websockets (group_add/discard, BZPOPMIN on the process' channels
-# with a backup sorted set restored by a script, ZPOPMIN, DEL of the backup).
-_CHANNELS_RECEIVE = ("+zrem", "+bzpopmin", "+zpopmin", "+del")
+# channels-redis' Pub/Sub layer: a group is the channel `asgi__group__<name>`, a client
+# `asgispecific.<id>`; sending is PUBLISH, listening SUBSCRIBE/UNSUBSCRIBE.
+CHANNELS_PATTERN = f"&{CHANNELS_PREFIX}*"
+_CHANNELS_SEND = ("+publish",)
+_CHANNELS_RECEIVE = ("+subscribe", "+unsubscribe")
 
 
 def password_hash(password: str) -> str:
@@ -161,7 +163,7 @@ def web_rule(password: str) -> str:
         # Controller tasks (operations to advance, network changes), write-only.
         _selector(["+lpush"], [f"%W~{CONTROLLER_QUEUE}"]),
         # The Channels layer: websocket consumers' channels and groups.
-        _selector(sorted({*_CHANNELS_SEND, *_CHANNELS_RECEIVE}), [f"~{CHANNELS_PREFIX}*"]),
+        _selector([*_CHANNELS_SEND, *_CHANNELS_RECEIVE], [CHANNELS_PATTERN]),
     )
 
 
@@ -178,7 +180,7 @@ def controller_rule(password: str) -> str:
         _selector(["+lpush", "+llen"], ["~node.*"]),
         _selector(["+sadd", "+smembers"], [f"~{BINDING_PREFIX}node.*"]),
         # Websocket pushes (group_send) through the Channels layer.
-        _selector(_CHANNELS_SEND, [f"~{CHANNELS_PREFIX}*"]),
+        _selector(_CHANNELS_SEND, [CHANNELS_PATTERN]),
         # The agents' heartbeats, read only.
         _selector(["+get", "+pttl"], [f"%R~{ALIVE_PREFIX}*"]),
         "+script|load",

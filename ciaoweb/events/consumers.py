@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
@@ -13,6 +14,8 @@ from .broadcast import ADMIN_GROUP, tenant_group
 from .revocation import CLOSE_UNAUTHENTICATED, user_group
 
 MAX_SLEEP = 30 * 24 * 3600.0  # a huge CIAO_TOKEN_TTL must not overflow the loop's timer
+# Layer messages whose handlers touch no database (see EventsConsumer.dispatch).
+WITHOUT_DATABASE = frozenset({"ciao.event", "ciao.close"})
 
 
 @database_sync_to_async
@@ -59,6 +62,15 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             expiry.cancel()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections before every handler, in the one
+        # thread that runs the process' sync code (its requests too): each pushed event
+        # would queue behind whatever request holds it. These handlers only send.
+        if message["type"] in WITHOUT_DATABASE:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
 
     async def receive_json(self, content, **kwargs) -> None:
         """Nothing to receive; a ping gets a pong so clients can check liveness."""

@@ -180,7 +180,7 @@ def dashboard_server(static_collected, django_db_setup, django_db_blocker) -> It
         REDIS_URL=web_url,
         CHANNEL_LAYERS={
             "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
                 "CONFIG": {"hosts": [web_url]},
             }
         },

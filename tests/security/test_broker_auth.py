@@ -3,7 +3,8 @@ only what it needs (ciaoweb.core.broker_acl), remote control off, dnsmasq not ro
 
 Against the shared live cluster (real Redis, real workers): a client without
 credentials is refused everything; an agent can read no queue but its own and can write
-no other node's; the web process can read no node queue; nobody reaches Pub/Sub,
+no other node's; the web process can read no node queue; Pub/Sub is the websocket
+layer's channels (`asgi*`) alone, for the web and controller users only; nobody reaches
 keyspace-wide or administrative commands; `celery inspect`/`control` get no answer from
 any worker, even with full broker rights; the cluster's dnsmasq servers run as
 ciao-dnsmasq; and while it served a launch and a websocket, no process of the cluster
@@ -84,6 +85,8 @@ def broker(cluster):
     return cluster
 
 
+# The Channels layer's channel of the admins' group (channels_redis.pubsub).
+ADMINS_CHANNEL = "asgi__group__ciao.admins"
 # Commands nobody but the launcher may run, whatever the keys (tried for real).
 FORBIDDEN_FOR_ALL = [
     ("KEYS", "*"),
@@ -205,8 +208,9 @@ def test_an_agent_touches_its_own_queue_only(broker):
         ("HGETALL", f"unacked.node.{OTHER}"),
         ("ZRANGE", f"unacked_index.node.{OTHER}", "0", "-1"),
         ("HGETALL", "unacked"),
-        # The Channels layer (websocket traffic of every tenant).
-        ("ZRANGE", "asgi:group:ciao.admins", "0", "-1"),
+        # The Channels layer (websocket traffic of every tenant): no listening, no forging.
+        ("SUBSCRIBE", ADMINS_CHANNEL),
+        ("PUBLISH", ADMINS_CHANNEL, "x"),
         # A script runs with the caller's rights, key by key.
         ("EVAL", "return redis.call('lrange', 'controller', 0, -1)", "0"),
         *FORBIDDEN_FOR_ALL,
@@ -219,7 +223,8 @@ def test_an_agent_touches_its_own_queue_only(broker):
 def test_the_web_process_reads_no_node_queue(broker):
     web = _as(broker, WEB_USER)
     assert _dryrun(broker, WEB_USER, "LPUSH", "controller", "x")
-    assert _dryrun(broker, WEB_USER, "ZADD", "asgi:group:ciao.admins", "1", "x")
+    assert _dryrun(broker, WEB_USER, "SUBSCRIBE", ADMINS_CHANNEL)
+    assert _dryrun(broker, WEB_USER, "PUBLISH", ADMINS_CHANNEL, "x")
     for command in [
         ("LRANGE", f"node.{NODE}", "0", "-1"),
         ("LLEN", f"node.{NODE}"),
@@ -237,8 +242,10 @@ def test_the_web_process_reads_no_node_queue(broker):
         _dryrun_refused(broker, WEB_USER, *command)
 
 
-def test_the_controller_has_no_administration_nor_pubsub(broker):
+def test_the_controller_has_no_administration_and_only_publishes_websocket_pushes(broker):
     controller = _as(broker, CONTROLLER_USER)
+    assert _dryrun(broker, CONTROLLER_USER, "PUBLISH", ADMINS_CHANNEL, "x")
+    _dryrun_refused(broker, CONTROLLER_USER, "SUBSCRIBE", ADMINS_CHANNEL)
     assert _dryrun(broker, CONTROLLER_USER, "LPUSH", f"node.{NODE}", "x")
     assert _dryrun(broker, CONTROLLER_USER, "BRPOP", "controller", "1")
     assert _dryrun(broker, CONTROLLER_USER, "BRPOP", "controller.liveness", "1")
