@@ -40,6 +40,22 @@ install_celery_hooks()
 WORKER_CONN_MAX_AGE = 300
 
 
+@signals.task_prerun.connect(weak=False)
+def _defer_pushes(**_) -> None:
+    """A task's websocket pushes wait until it ends: the node tasks and next steps its
+    commits send go first (ciaoweb.events.services.deferred_pushes)."""
+    from ciaoweb.events.services import defer_pushes
+
+    defer_pushes()
+
+
+@signals.task_postrun.connect(weak=False)
+def _send_pushes(**_) -> None:
+    from ciaoweb.events.services import send_deferred_pushes
+
+    send_deferred_pushes()
+
+
 @signals.worker_init.connect(weak=False)
 def _refuse_a_connection_pool(**_) -> None:
     """A pool opened in the worker's main process would be shared by the children it

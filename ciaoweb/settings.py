@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Request latency per route (ciaoweb.observability): everything below it, not static.
     "ciaoweb.observability.middleware.RequestMetricsMiddleware",
+    "ciaoweb.events.middleware.DeferredPushesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

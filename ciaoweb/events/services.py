@@ -5,13 +5,18 @@ object's REST representation (taken then, so no serializer query runs while the 
 holds its row locks) to websocket clients through `ciaoweb.events.broadcast`
 (imported lazily: `notify` is the one place that talks to it). Which objects are pushed,
 with which serializer and to which tenant, their apps declare in `ciaoweb.events.registry`.
+
+Inside `deferred_pushes()` (each controller task, each API request) the pushes of what
+committed wait until the block ends: the node tasks and next steps those commits send go
+out first, and representing the objects (a few queries each) is off their path.
 """
 
+import contextlib
 import importlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db import models, transaction
@@ -61,10 +66,11 @@ def _serializer(serializer_class: type) -> Any:
 
 
 def notify(message_type: str, tenant_id: Any, data: Callable[[], dict]) -> None:
-    """After commit, publish `data()` to websocket clients if the broadcast module is
-    installed. A failure is logged: the change it reports is committed already."""
+    """After commit (and after the current `deferred_pushes` block), publish `data()` to
+    websocket clients if the broadcast module is installed. A failure is logged: the
+    change it reports is committed already."""
 
-    def publish() -> None:
+    def push() -> None:
         try:
             broadcast = importlib.import_module(BROADCAST_MODULE)
         except ModuleNotFoundError as exc:
@@ -73,7 +79,50 @@ def notify(message_type: str, tenant_id: Any, data: Callable[[], dict]) -> None:
             return
         broadcast.publish(message_type, tenant_id, data())
 
-    transaction.on_commit(publish, robust=True)
+    def committed() -> None:
+        waiting = getattr(_deferred, "pushes", None)
+        if waiting is None:
+            push()
+        else:
+            waiting.append(push)
+
+    transaction.on_commit(committed, robust=True)
+
+
+_deferred = threading.local()  # pushes: held until the outermost block ends; depth
+
+
+@contextlib.contextmanager
+def deferred_pushes() -> Iterator[None]:
+    """Hold the pushes of transactions committed inside until the block ends, then send
+    them in commit order (even if the block raised: what committed is reported). A nested
+    block leaves them to the outermost."""
+    defer_pushes()
+    try:
+        yield
+    finally:
+        send_deferred_pushes()
+
+
+def defer_pushes() -> None:
+    """Begin a deferral that `send_deferred_pushes` ends: `deferred_pushes` as two calls,
+    for hooks that cannot wrap a block (Celery's task_prerun and task_postrun)."""
+    _deferred.depth = getattr(_deferred, "depth", 0) + 1
+    if _deferred.depth == 1:
+        _deferred.pushes = []
+
+
+def send_deferred_pushes() -> None:
+    """End a deferral; the outermost sends what it held."""
+    _deferred.depth = max(getattr(_deferred, "depth", 0) - 1, 0)
+    if _deferred.depth:
+        return
+    waiting, _deferred.pushes = getattr(_deferred, "pushes", None) or [], None
+    for push in waiting:
+        try:
+            push()
+        except Exception:  # the next ones still go; the change is committed already
+            log.exception("websocket push failed")
 
 
 def record(

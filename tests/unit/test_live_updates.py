@@ -82,3 +82,74 @@ def test_events_are_scoped_by_the_registered_tenant_of():
     assert services.tenant_id_of(lease) == tenant.pk  # a shared network: its holder's
     assert services.tenant_id_of(shared) is None
     assert services.represent(shared)["name"] == "shared"
+
+
+def _created(tenant_name: str):
+    from ciaoweb.instances.models import Instance
+
+    tenant = Tenant.objects.create(name=tenant_name)
+    instance = Instance.objects.create(tenant=tenant, name="web", kind="container")
+    services.record(EventKind.INSTANCE_UPDATED, instance, "created")
+    return instance
+
+
+@pytest.mark.django_db
+def test_in_a_deferral_the_work_a_commit_queues_goes_before_its_pushes(
+    published, django_capture_on_commit_callbacks
+):
+    """A task or request (`deferred_pushes`): the node task its commit sends is not kept
+    waiting while the objects are represented and published."""
+    from django.db import transaction
+
+    order = []
+    with services.deferred_pushes():
+        with django_capture_on_commit_callbacks(execute=True):
+            _created("deferred")
+            transaction.on_commit(lambda: order.append(("sent", len(published))))
+        assert order == [("sent", 0)] and published == []
+    assert [(t, d["name"]) for t, d in published] == [("instance.updated", "web")]
+
+
+@pytest.mark.django_db
+def test_a_deferral_ended_by_an_error_still_pushes_what_committed_and_only_that(
+    published, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), services.deferred_pushes():
+        with django_capture_on_commit_callbacks(execute=True):
+            _created("kept")
+            with pytest.raises(ValueError), transaction.atomic():  # rolled back
+                _created("undone")
+                raise ValueError
+        raise RuntimeError
+    assert [d["tenant"] for _, d in published] == [str(Tenant.objects.get(name="kept").pk)]
+
+
+@pytest.mark.django_db
+def test_a_nested_deferral_leaves_the_pushes_to_the_outermost(
+    published, django_capture_on_commit_callbacks
+):
+    with services.deferred_pushes():
+        with services.deferred_pushes(), django_capture_on_commit_callbacks(execute=True):
+            _created("nested")
+        assert published == []
+    assert len(published) == 1
+
+
+@pytest.mark.django_db
+def test_each_controller_task_defers_its_pushes_until_it_ends(
+    published, django_capture_on_commit_callbacks
+):
+    from celery import signals
+
+    import ciaoweb.celery  # noqa: F401 - connects the task hooks
+
+    signals.task_prerun.send(sender=None)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            _created("task")
+        assert published == []
+    finally:
+        signals.task_postrun.send(sender=None)
+    assert len(published) == 1
