@@ -41,19 +41,22 @@ WORKER_CONN_MAX_AGE = 300
 
 
 @signals.task_prerun.connect(weak=False)
-def _defer_pushes(**_) -> None:
+def _defer_pushes(sender=None, **_) -> None:
     """A task's websocket pushes wait until it ends: the node tasks and next steps its
-    commits send go first (ciaoweb.events.services.deferred_pushes)."""
-    from ciaoweb.events.services import defer_pushes
+    commits send go first (ciaoweb.events.services.deferred_pushes). Celery's signals
+    are every app's: only this app's tasks are ours."""
+    if getattr(sender, "app", None) is app:
+        from ciaoweb.events.services import defer_pushes
 
-    defer_pushes()
+        defer_pushes()
 
 
 @signals.task_postrun.connect(weak=False)
-def _send_pushes(**_) -> None:
-    from ciaoweb.events.services import send_deferred_pushes
+def _send_pushes(sender=None, **_) -> None:
+    if getattr(sender, "app", None) is app:
+        from ciaoweb.events.services import send_deferred_pushes
 
-    send_deferred_pushes()
+        send_deferred_pushes()
 
 
 @signals.worker_init.connect(weak=False)

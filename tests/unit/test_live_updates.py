@@ -141,15 +141,27 @@ def test_a_nested_deferral_leaves_the_pushes_to_the_outermost(
 def test_each_controller_task_defers_its_pushes_until_it_ends(
     published, django_capture_on_commit_callbacks
 ):
-    from celery import signals
+    from celery import Celery, signals
 
-    import ciaoweb.celery  # noqa: F401 - connects the task hooks
+    from ciaoweb.orchestration.tasks import heartbeat  # a controller task
 
-    signals.task_prerun.send(sender=None)
+    signals.task_prerun.send(sender=heartbeat)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             _created("task")
         assert published == []
     finally:
-        signals.task_postrun.send(sender=None)
+        signals.task_postrun.send(sender=heartbeat)
     assert len(published) == 1
+    # Another app's task (the agent's, were it in this process) defers nothing.
+    another = Celery("another", set_as_current=False)
+
+    @another.task(name="another.task", shared=False)
+    def other() -> None:
+        pass
+
+    signals.task_prerun.send(sender=other)
+    with django_capture_on_commit_callbacks(execute=True):
+        _created("other")
+    assert len(published) == 2
+    signals.task_postrun.send(sender=other)
