@@ -22,7 +22,13 @@ from ciaoweb.networks.models import Network
 from . import sender
 from .choices import DhcpServerState
 from .models import DhcpServer
-from .specs import ReservationScope, dhcp_server_spec, managed, removal_spec
+from .specs import (
+    ReservationScope,
+    dhcp_server_spec,
+    managed,
+    removal_spec,
+    takes_partial_refreshes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +155,21 @@ def lock_servers_of(network_ids) -> None:
     with it."""
     servers = DhcpServer.objects.select_for_update().filter(network_key__in=network_ids)
     list(servers.order_by("pk").values_list("pk", flat=True))
+
+
+def refreshed_at_once(networks: list[Network]) -> bool:
+    """Would each of these networks' servers apply a launch's refresh within milliseconds?
+    Each runs, on an online network node that takes partial refreshes and has no task
+    waiting in its queue (what it has taken already is at most a refresh or two)."""
+    servers = DhcpServer.objects.select_related("host").filter(
+        network_key__in=[network.pk for network in networks]
+    )
+    nodes = set()
+    for server in servers:
+        if server.host.state != HostState.ONLINE or not takes_partial_refreshes(server):
+            return False
+        nodes.add(server.host.name)
+    return len(servers) == len(networks) and all(sender.queue_is_idle(n) for n in nodes)
 
 
 def server_running(network: Network) -> bool:

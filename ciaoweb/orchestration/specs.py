@@ -114,6 +114,12 @@ class ReservationScope:
         return cls(tuple(mac for mac, _ in pairs), tuple({name for _, name in pairs}))
 
 
+def takes_partial_refreshes(server: DhcpServer) -> bool:
+    """Reported running by an agent that lists `dhcp.partial` (an older agent would take
+    a partial list for the whole one and drop the rest)."""
+    return server.state == DhcpServerState.RUNNING and FEATURE_DHCP_PARTIAL in server.host.features
+
+
 def dhcp_server_spec(
     server: DhcpServer, network: Network, scope: ReservationScope | None = None
 ) -> dict[str, Any]:
@@ -122,11 +128,7 @@ def dhcp_server_spec(
     removed). A launch's refresh thus costs the same on any size of network; a server
     the agent has not yet reported running, or run by an agent that does not list
     `dhcp.partial`, gets the full list."""
-    partial = (
-        scope is not None
-        and server.state == DhcpServerState.RUNNING
-        and FEATURE_DHCP_PARTIAL in server.host.features  # an older agent: the whole list
-    )
+    partial = scope is not None and takes_partial_refreshes(server)
     reservations = dhcp_reservations(network, *((scope.macs, scope.names) if partial else ()))
     return {
         "network_id": str(server.network_key),

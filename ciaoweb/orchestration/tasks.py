@@ -6,18 +6,16 @@ checking the signature); `trust` decides what that sender may say before anythin
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from ciaoweb import taskrouting as names
 from ciaoweb.celery import app
-from ciaoweb.core import liveness
 from ciaoweb.inventory.services import check_liveness
 
 from . import dhcp, engine, results, trust
+from .sender import broker
 
 # A database that is briefly unavailable (restart, SQLite writer lock) is worth a retry.
 CONTROLLER_TASK = {
@@ -111,10 +109,4 @@ def operations_watchdog(sender: str = "") -> None:
 @app.task(name=names.CHECK_HEARTBEATS)
 def check_heartbeats(sender: str = "") -> None:
     if trust.internal(sender, "check_heartbeats"):
-        check_liveness(_liveness_client())
-
-
-@functools.cache
-def _liveness_client():
-    """The agents' liveness keys live in the broker's Redis (ciaoweb.core.liveness)."""
-    return liveness.redis_client(settings.CELERY_BROKER_URL)
+        check_liveness(broker())  # the agents' liveness keys live in the broker's Redis

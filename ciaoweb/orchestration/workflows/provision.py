@@ -1,10 +1,19 @@
 """Create: the instance's DHCP servers up with its reservations, then its host plugs it.
 
     pending ──start──> dhcp (each managed server it needs reports ok) ──> plug
+    pending ──start──> plug, with the refreshes (every server applies one at once)
     plug ──agent reports──> succeeded (running) | failed (error, with the reason)
+    plug ──DHCP failed before its server confirmed the refresh──> dhcp
 
 A launch on a network created the same second waits in `dhcp` until the new server
-runs, so its DHCP client finds one.
+runs, so its DHCP client finds one. When every server it needs already runs on a
+network node with nothing queued (`dhcp.refreshed_at_once`), the plug goes out with
+the refreshes instead of a hop after their reports: the refresh lands in milliseconds,
+the instance's DHCP client asks only once its host has built the namespace and moved
+the VF, and a client that still asks first is ignored and asks again a second later.
+The step then waits for the host and for those servers; a DHCP failure on a network
+whose server has not confirmed falls back to waiting for it, then plugs again. Only
+for containers: their host's DHCP client proves the lease, a VM's guest asks unseen.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from ciaoweb.operations.models import Operation
 
 from .. import sender
 from ..choices import Purpose
-from ..dhcp import server_running, server_signature
+from ..dhcp import refreshed_at_once, server_running, server_signature
 from ..reports import apply_instance_result, instance_event
 from ..specs import ReservationScope, instance_spec, managed
 from . import steps
@@ -70,11 +79,14 @@ def enter_dhcp(operation: Operation, networks: list[Network]) -> bool:
     `waits_for`) and send them; False when none must (the caller plugs at once). Launch
     and hot-plug share it."""
     waiting = [str(n.pk) for n in networks if waits_for(n)]
-    if not waiting:
-        return False
-    steps.enter(operation, Step.DHCP, waiting)
+    if waiting:
+        _wait_for_servers(operation, waiting)
+    return bool(waiting)
+
+
+def _wait_for_servers(operation: Operation, network_ids: list[str]) -> None:
+    steps.enter(operation, Step.DHCP, network_ids)
     resend_dhcp(operation)
-    return True
 
 
 def resend_dhcp(operation: Operation) -> None:
@@ -104,7 +116,17 @@ def start(operation: Operation, instance: Instance | None) -> None:
         instance.state = InstanceState.PROVISIONING
         instance.save(update_fields=["state", "updated"])
         instance_event(instance, f"instance {instance} provisioning on {instance.host.name}")
-    if not enter_dhcp(operation, dhcp_networks(instance)):
+    networks = [network for network in dhcp_networks(instance) if waits_for(network)]
+    waiting = [str(network.pk) for network in networks]
+    # A container only: its host runs the DHCP client and reports the lease, which proves
+    # the reservation landed; a VM's guest asks on its own, and nobody would notice it lost.
+    if networks and instance.kind == InstanceKind.CONTAINER and refreshed_at_once(networks):
+        steps.enter(operation, Step.PLUG, [instance.host.name, *waiting])
+        send_dhcp(operation, waiting)  # first: the plug's DHCP client asks after them
+        steps.send_on_commit([plug_signature(operation, instance)])
+    elif networks:
+        _wait_for_servers(operation, waiting)
+    else:
         _plug(operation, instance)
 
 
@@ -132,10 +154,30 @@ def on_dhcp(operation: Operation, instance: Instance | None, network_id: str, ou
         _plug(operation, instance)
 
 
+def _unconfirmed_dhcp_failures(
+    operation: Operation, instance: Instance | None, result: dict[str, Any]
+) -> list[str]:
+    """Networks whose DHCP the host reports failed while their server had not yet
+    confirmed the refresh sent beside the plug (`start`): the client may have asked
+    first, or the refresh failed."""
+    if instance is None or result.get("generation") != instance.generation:
+        return []  # stale: apply_instance_result ignores it
+    unconfirmed = set(operation.waiting) - {instance.host.name}
+    failed = {a["attachment_id"] for a in result.get("attachments", []) if a.get("error")}
+    if not unconfirmed or not failed:
+        return []
+    networks = Attachment.objects.filter(pk__in=failed, network_id__in=unconfirmed)
+    return sorted({str(n) for n in networks.values_list("network_id", flat=True)})
+
+
 def on_report(
     operation: Operation, instance: Instance | None, node: str, result: dict[str, Any], _released
 ) -> None:
     if operation.step != Step.PLUG:
+        return
+    if unconfirmed := _unconfirmed_dhcp_failures(operation, instance, result):
+        steps.note(operation, "DHCP failed before its server confirmed: waiting for it")
+        _wait_for_servers(operation, unconfirmed)  # their reports plug again (`on_dhcp`)
         return
     applied = apply_instance_result(result)
     if applied is None:
@@ -152,6 +194,8 @@ def resend(operation: Operation, instance: Instance | None) -> None:
     elif operation.step == Step.DHCP:
         resend_dhcp(operation)
     elif operation.step == Step.PLUG:
+        unconfirmed = [n for n in operation.waiting if n != instance.host.name]
+        send_dhcp(operation, unconfirmed)  # the refreshes sent beside the plug, if any
         steps.send_on_commit([plug_signature(operation, instance)])
 
 
