@@ -63,6 +63,11 @@ def _dhcp_failed(instance, node: str) -> dict:
     return result
 
 
+def _ended(instance, operation: str, state: str) -> None:
+    """The launch's operation and the instance ended so."""
+    assert (_op(instance).state, Instance.objects.get(pk=instance.pk).state) == (operation, state)
+
+
 def _eth1(instance):
     return instance.attachments.get(ifname="eth1")
 
@@ -83,8 +88,7 @@ def test_the_plug_goes_out_with_the_refresh_and_the_lease_ends_the_launch(
     assert {r["mac"] for r in refresh["spec"]["reservations"]} == {_eth1(instance).mac}
     # The host reports the lease before the server confirmed: the lease proves it landed.
     run(results.instance_applied, node, _ok_result(instance, node), plug["spec"]["context"])
-    assert _op(instance).state == OperationState.SUCCEEDED
-    assert Instance.objects.get(pk=instance.pk).state == InstanceState.RUNNING
+    _ended(instance, OperationState.SUCCEEDED, InstanceState.RUNNING)
     _dhcp_reported(run, "netnode", str(running_server.pk), refresh["spec"]["context"])
     assert _op(instance).state == OperationState.SUCCEEDED  # a late confirmation: nothing
 
@@ -104,8 +108,7 @@ def test_a_dhcp_failure_before_the_server_confirmed_waits_for_it_then_plugs_agai
     _, node, again = base._last(sent, names.ENSURE_INSTANCE)
     assert again["spec"]["context"]["step"] == Step.PLUG and again is not plug
     run(results.instance_applied, node, _ok_result(instance, node), again["spec"]["context"])
-    assert _op(instance).state == OperationState.SUCCEEDED
-    assert Instance.objects.get(pk=instance.pk).state == InstanceState.RUNNING
+    _ended(instance, OperationState.SUCCEEDED, InstanceState.RUNNING)
 
 
 def test_a_dhcp_failure_after_the_server_confirmed_fails_the_launch_as_before(
@@ -116,8 +119,7 @@ def test_a_dhcp_failure_after_the_server_confirmed_fails_the_launch_as_before(
     _dhcp_reported(run, "netnode", str(running_server.pk), refresh["spec"]["context"])
     assert _op(instance).waiting == ["node1"]
     run(results.instance_applied, node, _dhcp_failed(instance, node), plug["spec"]["context"])
-    assert _op(instance).state == OperationState.FAILED
-    assert Instance.objects.get(pk=instance.pk).state == InstanceState.ERROR
+    _ended(instance, OperationState.FAILED, InstanceState.ERROR)
 
 
 def test_the_watchdog_sends_an_unconfirmed_refresh_again_with_the_plug(
@@ -151,3 +153,13 @@ def test_a_vm_waits_for_its_servers_even_when_they_run(cloud, run, sent, running
     instance, new = _launch_beside(cloud, run, sent, kind="vm", host="node2")
     assert names.ENSURE_INSTANCE not in [task for task, _, _ in new]
     assert _op(instance).step == Step.DHCP
+
+
+def test_an_instance_being_deleted_does_not_go_back_to_wait_for_its_server(
+    cloud, run, sent, running_server
+):
+    instance, new = _launch_beside(cloud, run, sent)
+    _, node, plug = new[1]
+    Instance.objects.filter(pk=instance.pk).update(state=InstanceState.DELETING)
+    run(results.instance_applied, node, _dhcp_failed(instance, node), plug["spec"]["context"])
+    assert _op(instance).step != Step.DHCP

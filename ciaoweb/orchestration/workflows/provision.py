@@ -162,6 +162,8 @@ def _unconfirmed_dhcp_failures(
     first, or the refresh failed."""
     if instance is None or result.get("generation") != instance.generation:
         return []  # stale: apply_instance_result ignores it
+    if instance.state == InstanceState.DELETING:
+        return []  # its deletion takes over
     unconfirmed = set(operation.waiting) - {instance.host.name}
     failed = {a["attachment_id"] for a in result.get("attachments", []) if a.get("error")}
     if not unconfirmed or not failed:
