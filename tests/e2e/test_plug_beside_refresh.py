@@ -33,7 +33,9 @@ def test_a_refresh_that_lands_too_late_sends_the_launch_back_to_wait_for_its_ser
     notes = _operation_notes(cluster, first["id"])
     assert any(n.endswith(": dhcp") for n in notes), notes  # the first launch waited
 
-    agent = cluster.agents["netnode"].popen.pid  # its own session: dnsmasq is not in it
+    # Its own session: dnsmasq (daemonised) is not in it. Frozen about 4 s (udhcpc's three
+    # tries, then the report), under the 6 s after which a silent host is declared offline.
+    agent = cluster.agents["netnode"].popen.pid
     os.killpg(agent, signal.SIGSTOP)
     try:
         late = world.instance(tenant, "bs-late", "container", [network], host="node2")
