@@ -82,15 +82,20 @@ def _apply_ipv6(attachment: Attachment, reported: dict[str, Any]) -> list[str]:
     return []
 
 
+def reports_on(instance: Instance | None, result: dict[str, Any]) -> bool:
+    """The report is about the instance as it is: not stale (another generation), and
+    the instance is not being deleted."""
+    return (
+        instance is not None
+        and instance.generation == result["generation"]
+        and instance.state != InstanceState.DELETING
+    )
+
+
 def _current(result: dict[str, Any]) -> Instance | None:
-    """The reported instance, locked, unless the report is stale (another generation)
-    or the instance is being deleted."""
+    """The reported instance, locked, if the report is about it as it is (`reports_on`)."""
     instance = _locked_instance(result["instance_id"])
-    if instance is None or instance.generation != result["generation"]:
-        return None
-    if instance.state == InstanceState.DELETING:
-        return None
-    return instance
+    return instance if reports_on(instance, result) else None
 
 
 def _apply_attachments(instance: Instance, result: dict[str, Any]) -> list[str]:

@@ -31,7 +31,7 @@ from ciaoweb.operations.models import Operation
 from .. import sender
 from ..choices import Purpose
 from ..dhcp import refreshed_at_once, server_running, server_signature
-from ..reports import apply_instance_result, instance_event
+from ..reports import apply_instance_result, instance_event, reports_on
 from ..specs import ReservationScope, instance_spec, managed
 from . import steps
 
@@ -154,17 +154,21 @@ def on_dhcp(operation: Operation, instance: Instance | None, network_id: str, ou
         _plug(operation, instance)
 
 
+def _unconfirmed_networks(operation: Operation, instance: Instance) -> list[str]:
+    """What step `plug` waits for besides the host: the networks whose refresh, sent
+    beside the plug (`start`), their server has not confirmed yet."""
+    return [waited for waited in operation.waiting if waited != instance.host.name]
+
+
 def _unconfirmed_dhcp_failures(
     operation: Operation, instance: Instance | None, result: dict[str, Any]
 ) -> list[str]:
     """Networks whose DHCP the host reports failed while their server had not yet
     confirmed the refresh sent beside the plug (`start`): the client may have asked
     first, or the refresh failed."""
-    if instance is None or result.get("generation") != instance.generation:
-        return []  # stale: apply_instance_result ignores it
-    if instance.state == InstanceState.DELETING:
-        return []  # its deletion takes over
-    unconfirmed = set(operation.waiting) - {instance.host.name}
+    if not reports_on(instance, result):
+        return []  # stale, or its deletion takes over: apply_instance_result ignores it
+    unconfirmed = _unconfirmed_networks(operation, instance)
     failed = {a["attachment_id"] for a in result.get("attachments", []) if a.get("error")}
     if not unconfirmed or not failed:
         return []
@@ -196,8 +200,7 @@ def resend(operation: Operation, instance: Instance | None) -> None:
     elif operation.step == Step.DHCP:
         resend_dhcp(operation)
     elif operation.step == Step.PLUG:
-        unconfirmed = [n for n in operation.waiting if n != instance.host.name]
-        send_dhcp(operation, unconfirmed)  # the refreshes sent beside the plug, if any
+        send_dhcp(operation, _unconfirmed_networks(operation, instance))  # beside it, if any
         steps.send_on_commit([plug_signature(operation, instance)])
 
 
